@@ -1,0 +1,54 @@
+"""Every error leaves the API here, as `{"error": <short_code>, "message": <sentence>}`."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tradowix_bot.errors import DomainError, RateLimited, Unavailable
+from tradowix_bot.logs import get_logger
+
+from .responses import JSONBody
+
+logger = get_logger("tradowix-api")
+
+# The contract's table, published by /api/docs.
+ERROR_TABLE = [
+    {"status": 400, "meaning": "bad query: missing symbol, bad timeframe, bad limit, bad range"},
+    {"status": 401, "meaning": "missing or invalid API key (or expired session cookie)"},
+    {"status": 403, "meaning": "the key cannot access this symbol"},
+    {"status": 404, "meaning": "no stored data for this symbol (run the archive, or wait for live history)"},
+    {"status": 429, "meaning": "rate limit for this key; see the Retry-After header"},
+    {"status": 503, "meaning": "storage or upstream temporarily unavailable; nothing was half-written"},
+]
+
+
+def error_response(status: int, code: str, message: str, headers: dict | None = None) -> JSONBody:
+    return JSONBody({"error": code, "message": message}, status_code=status, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(_: Request, exc: DomainError):
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        if isinstance(exc, Unavailable):
+            headers = {"Retry-After": "5"}
+            logger.warning("dependency unavailable", extra={"reason": repr(exc.__cause__)})
+        return error_response(exc.status, exc.code, exc.message, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        field = first.get("loc", ["query"])[-1]
+        return error_response(400, f"invalid_{field}", f"{field}: {first.get('msg', 'invalid value')}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException):
+        codes = {404: "no_such_endpoint", 405: "method_not_allowed"}
+        return error_response(exc.status_code, codes.get(exc.status_code, "error"), str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception):
+        logger.exception("unhandled error")
+        return error_response(500, "internal_error", "unexpected server error; it has been logged")

@@ -1,0 +1,151 @@
+"""1-minute bars: the in-memory form, validation, and the original server's file format.
+
+A bar is a tuple `(time, open, high, low, close)`: `time` is the minute's open in unix
+seconds. Tuples keep 10,080 bars small and fast; `as_dicts` gives the API's JSON shape.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+from .errors import BadRequest, MalformedCandles
+
+MINUTE = 60
+# Letters, digits, '_' and '-', with single dots inside ("BRK.B"); never '/', '..', spaces.
+SYMBOL_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]|\.(?![.]))*$")
+MAX_SYMBOL_LENGTH = 40
+
+
+class Bar(NamedTuple):
+    time: int
+    open: float
+    high: float
+    low: float
+    close: float
+
+
+def validate_symbol(symbol: str | None) -> str:
+    """Return the symbol if it can safely name a stored series, else raise BadRequest."""
+    if symbol is None or symbol == "":
+        raise BadRequest("query parameter 'symbol' is required, e.g. symbol=BTCUSD-OTC", code="missing_symbol")
+    if len(symbol) > MAX_SYMBOL_LENGTH or not SYMBOL_RE.match(symbol) or symbol.endswith("."):
+        raise BadRequest(
+            f"invalid symbol: use up to {MAX_SYMBOL_LENGTH} letters, digits, '-', '_' or single dots",
+            code="invalid_symbol",
+        )
+    return symbol
+
+
+def as_dicts(bars: Iterable[tuple]) -> list[dict]:
+    return [{"time": b[0], "open": b[1], "high": b[2], "low": b[3], "close": b[4]} for b in bars]
+
+
+def _number(value, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"'{field}' must be a number, got {json.dumps(value)}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"'{field}' must be a positive finite number, got {value}")
+    return float(value)
+
+
+def bar_from_mapping(item) -> Bar:
+    """Validate one `{time, open, high, low, close}` object (the original file format)."""
+    if not isinstance(item, dict):
+        raise ValueError(f"expected an object with time/open/high/low/close, got {type(item).__name__}")
+    missing = [f for f in ("time", "open", "high", "low", "close") if f not in item]
+    if missing:
+        raise ValueError(f"missing field(s): {', '.join(missing)}")
+    t = item["time"]
+    if isinstance(t, bool) or not isinstance(t, int | float) or t != int(t) or t < 0:
+        raise ValueError(f"'time' must be whole unix seconds, got {json.dumps(t)}")
+    t = int(t)
+    if t % MINUTE:
+        raise ValueError(f"'time' {t} is not the start of a minute")
+    o, h, lo, c = (_number(item[f], f) for f in ("open", "high", "low", "close"))
+    if h < max(o, c, lo) or lo > min(o, c):
+        raise ValueError(f"inconsistent bar at {t}: high {h} / low {lo} do not contain open {o} and close {c}")
+    return Bar(t, o, h, lo, c)
+
+
+def _array_elements(text: str, start: int) -> Iterator[tuple[int, object]]:
+    """Yield (offset, value) for each element of the JSON array opening at `start`."""
+    decoder = json.JSONDecoder()
+    ws = re.compile(r"[ \t\n\r]*")
+    idx = ws.match(text, start + 1).end()
+    if text[idx : idx + 1] == "]":
+        return
+    while True:
+        value, end = decoder.raw_decode(text, idx)
+        yield idx, value
+        idx = ws.match(text, end).end()
+        if text[idx : idx + 1] == ",":
+            idx = ws.match(text, idx + 1).end()
+            continue
+        return
+
+
+def parse_candle_text(text: str, source: str, *, allow_unordered: bool = True) -> list[Bar]:
+    """Parse the original server's candle file: a JSON list of bars, or `{"candles": [...]}`.
+
+    Any problem raises MalformedCandles naming `source` and the line, and nothing is
+    returned, so a caller never imports half a file.
+    """
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MalformedCandles(f"{source}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    if isinstance(doc, dict) and isinstance(doc.get("candles"), list):
+        array_start = text.index("[", text.index('"candles"'))
+    elif isinstance(doc, list):
+        array_start = text.index("[")
+    else:
+        raise MalformedCandles(f"{source}:1: expected a list of candles or an object with a 'candles' list")
+    bars: list[Bar] = []
+    seen: dict[int, int] = {}
+    for offset, item in _array_elements(text, array_start):
+        line = text.count("\n", 0, offset) + 1
+        try:
+            bar = bar_from_mapping(item)
+        except ValueError as exc:
+            raise MalformedCandles(f"{source}:{line}: {exc}") from None
+        if bar.time in seen:
+            raise MalformedCandles(f"{source}:{line}: duplicate time {bar.time} (first at line {seen[bar.time]})")
+        if not allow_unordered and bars and bar.time < bars[-1].time:
+            raise MalformedCandles(f"{source}:{line}: time {bar.time} is older than the bar before it")
+        seen[bar.time] = line
+        bars.append(bar)
+    bars.sort()
+    return bars
+
+
+def read_candle_file(path: Path, *, allow_unordered: bool = True) -> list[Bar]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise MalformedCandles(f"{path}:1: not UTF-8 text") from None
+    if not text.strip():
+        raise MalformedCandles(f"{path}:1: empty file")
+    return parse_candle_text(text, str(path), allow_unordered=allow_unordered)
+
+
+def write_candle_file(path: Path, bars: Iterable[tuple]) -> None:
+    """Write bars in the original format (one bar per line, readable diffs), atomically."""
+    rows = [json.dumps(d, separators=(",", ":")) for d in as_dicts(bars)]
+    text = "[\n" + ",\n".join(rows) + "\n]\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def merge(existing: Iterable[tuple], new: Iterable[tuple]) -> list[tuple]:
+    """Union keyed by minute; a bar in `new` replaces the stored bar of the same minute."""
+    by_time = {b[0]: tuple(b) for b in existing}
+    for b in new:
+        by_time[b[0]] = tuple(b)
+    return [by_time[t] for t in sorted(by_time)]

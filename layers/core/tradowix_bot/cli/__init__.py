@@ -1,0 +1,1 @@
+"""`python -m tradowix_bot.cli` / `tradowix`: the owner's and partners' command line."""

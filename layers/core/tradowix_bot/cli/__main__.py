@@ -1,0 +1,35 @@
+"""Entry point: every command registers itself; errors are one clear line and exit 1."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import keys_cmd, stack_cmd
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tradowix", description="Tradowix market-data sharing: local stack, keys, data tools.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    stack_cmd.register(sub)
+    keys_cmd.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from tradowix_bot.errors import DomainError
+
+    from .target import NoTarget
+
+    try:
+        return args.run(args) or 0
+    except (DomainError, NoTarget) as exc:
+        print(f"error: {getattr(exc, 'message', None) or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Which deployment a CLI command talks to.
+
+In order: `--stack NAME` (or TRADOWIX_STACK) reads a deployed stack's outputs from
+CloudFormation; explicit KEYS_TABLE/STATE_TABLE/CANDLES_BUCKET in the environment; else the
+local stack started from this folder, found through its runtime file while it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class NoTarget(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Target:
+    description: str
+    keys_table: str
+    state_table: str
+    candles_bucket: str
+    api_url: str | None = None
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("TRADOWIX_DATA_DIR", "data")).resolve()
+
+
+def runtime_file(directory: Path | None = None) -> Path:
+    return (directory or data_dir()) / "local-stack.json"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _from_stack(name: str) -> Target:
+    from tradowix_bot import aws
+
+    try:
+        stacks = aws.client("cloudformation").describe_stacks(StackName=name)["Stacks"]
+    except Exception as exc:  # noqa: BLE001 - reported as one clear line
+        raise NoTarget(f"cannot read stack {name!r}: {exc}") from None
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+    try:
+        return Target(
+            f"stack {name}",
+            outputs["KeysTableName"],
+            outputs["StateTableName"],
+            outputs["CandlesBucketName"],
+            outputs.get("ApiUrl"),
+        )
+    except KeyError as exc:
+        raise NoTarget(f"stack {name!r} has no output {exc}; is it a Tradowix stack?") from None
+
+
+def _from_local() -> Target:
+    path = runtime_file()
+    if not path.exists():
+        raise NoTarget(
+            "no stack to talk to: start the local stack in this folder "
+            "(python -m tradowix_bot.cli chart) or pass --stack NAME for a deployed one"
+        )
+    info = json.loads(path.read_text())
+    if not _pid_alive(int(info["pid"])):
+        raise NoTarget(f"the local stack recorded in {path} is not running; start it again")
+    os.environ["AWS_ENDPOINT_URL"] = info["endpoint_url"]
+    for name, value in info.get("aws_env", {}).items():
+        os.environ.setdefault(name, value)
+    return Target(
+        f"local stack at {info['api_url']}",
+        info["keys_table"],
+        info["state_table"],
+        info["candles_bucket"],
+        info["api_url"],
+    )
+
+
+def resolve(stack: str | None = None) -> Target:
+    stack = stack or os.environ.get("TRADOWIX_STACK")
+    if stack:
+        return _from_stack(stack)
+    if os.environ.get("KEYS_TABLE"):
+        return Target(
+            "environment",
+            os.environ["KEYS_TABLE"],
+            os.environ.get("STATE_TABLE", ""),
+            os.environ.get("CANDLES_BUCKET", ""),
+        )
+    return _from_local()

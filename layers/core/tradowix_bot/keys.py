@@ -1,0 +1,267 @@
+"""Partner API keys in DynamoDB.
+
+Only a SHA-256 of each key is stored (keys carry 256 bits of randomness, so a plain hash is
+enough; no salt or slow hash is needed). Readers keep a snapshot of the whole table and
+refresh it at most every `cache_seconds` (default 30): that is the documented bound within
+which a disabled or deleted key stops working on a warm function. An unknown key forces an
+early refresh (at most once a second), so a key works as soon as it is created.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+
+from . import aws
+from .errors import BadRequest, Forbidden, NotFound, Unauthorized
+from .storage_errors import translate
+
+KEY_PREFIX = "twk_"
+_MISS_REFRESH_SECONDS = 1.0
+_TOUCH_SECONDS = 60.0
+
+
+def hash_key(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def new_raw_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)  # 43 URL-safe characters
+
+
+@dataclass
+class KeyRecord:
+    key_id: str
+    name: str
+    key_hash: str
+    symbols: list[str] | None  # None: every symbol
+    enabled: bool
+    created_at: int
+    last_used_at: int | None = None
+
+    @property
+    def all_symbols(self) -> bool:
+        return self.symbols is None
+
+    def may_read(self, symbol: str) -> bool:
+        return self.symbols is None or symbol in self.symbols
+
+    def public(self) -> dict:
+        """What admins see: never the hash, never the key."""
+        return {
+            "key_id": self.key_id,
+            "name": self.name,
+            "all_symbols": self.all_symbols,
+            "symbols": list(self.symbols or []),
+            "enabled": self.enabled,
+            "created_at": self.created_at,
+            "last_used_at": self.last_used_at,
+        }
+
+    @classmethod
+    def from_item(cls, item: dict) -> KeyRecord:
+        symbols = item.get("symbols")
+        return cls(
+            key_id=item["key_id"],
+            name=item.get("name", ""),
+            key_hash=item["key_hash"],
+            symbols=None if symbols is None else sorted(symbols),
+            enabled=bool(item.get("enabled", True)),
+            created_at=int(item.get("created_at", 0)),
+            last_used_at=int(item["last_used_at"]) if item.get("last_used_at") is not None else None,
+        )
+
+    def to_item(self) -> dict:
+        item = {
+            "key_id": self.key_id,
+            "name": self.name,
+            "key_hash": self.key_hash,
+            "enabled": self.enabled,
+            "created_at": self.created_at,
+        }
+        if self.symbols is not None:
+            item["symbols"] = list(self.symbols)
+        return item
+
+
+def _clean_symbols(symbols: list[str] | None) -> list[str] | None:
+    from .candles import validate_symbol
+
+    if symbols is None:
+        return None
+    cleaned = sorted({validate_symbol(s.strip()) for s in symbols if s.strip()})
+    if not cleaned:
+        raise BadRequest("give at least one symbol, or allow all symbols", code="invalid_symbols")
+    return cleaned
+
+
+@dataclass
+class _Snapshot:
+    by_hash: dict[str, KeyRecord] = field(default_factory=dict)
+    by_id: dict[str, KeyRecord] = field(default_factory=dict)
+    loaded_at: float = float("-inf")
+
+
+class KeyRegistry:
+    """Reads and manages keys. One instance per process; thread-safe."""
+
+    def __init__(self, table_name: str, *, cache_seconds: float = 30.0, clock=time.monotonic):
+        self.table_name = table_name
+        self.cache_seconds = cache_seconds
+        self._clock = clock
+        self._snapshot = _Snapshot()
+        self._lock = threading.Lock()
+        self._touched: dict[str, float] = {}
+
+    @property
+    def _table(self):
+        return aws.resource("dynamodb").Table(self.table_name)
+
+    # -- reading (cached) ----------------------------------------------------------------
+    def _load(self) -> _Snapshot:
+        items: list[dict] = []
+        with translate("the key store (DynamoDB)"):
+            kwargs = {"ConsistentRead": True}
+            while True:
+                page = self._table.scan(**kwargs)
+                items.extend(page.get("Items", []))
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        records = [KeyRecord.from_item(i) for i in items]
+        return _Snapshot(
+            by_hash={r.key_hash: r for r in records},
+            by_id={r.key_id: r for r in records},
+            loaded_at=self._clock(),
+        )
+
+    def _current(self, *, max_age: float | None = None) -> _Snapshot:
+        max_age = self.cache_seconds if max_age is None else max_age
+        snap = self._snapshot
+        if self._clock() - snap.loaded_at >= max_age:
+            with self._lock:
+                if self._clock() - self._snapshot.loaded_at >= max_age:
+                    self._snapshot = self._load()
+                snap = self._snapshot
+        return snap
+
+    def invalidate(self) -> None:
+        self._snapshot = _Snapshot()
+
+    def any_keys(self) -> bool:
+        return bool(self._current().by_id)
+
+    def authenticate(self, raw_key: str) -> KeyRecord:
+        if not raw_key.startswith(KEY_PREFIX):
+            raise Unauthorized("invalid API key: keys start with 'twk_'", code="invalid_key")
+        digest = hash_key(raw_key)
+        record = self._current().by_hash.get(digest)
+        if record is None:
+            record = self._current(max_age=_MISS_REFRESH_SECONDS).by_hash.get(digest)
+        if record is None:
+            raise Unauthorized("invalid API key", code="invalid_key")
+        return self._usable(record)
+
+    def authenticate_id(self, key_id: str) -> KeyRecord:
+        record = self._current().by_id.get(key_id)
+        if record is None:
+            raise Unauthorized("this session's API key no longer exists; sign in again", code="invalid_key")
+        return self._usable(record)
+
+    def _usable(self, record: KeyRecord) -> KeyRecord:
+        if not record.enabled:
+            raise Unauthorized("this API key is disabled", code="key_disabled")
+        self._touch(record)
+        return record
+
+    def _touch(self, record: KeyRecord) -> None:
+        """Record last use, at most once a minute per key and process (cost, not precision)."""
+        now = self._clock()
+        if now - self._touched.get(record.key_id, float("-inf")) < _TOUCH_SECONDS:
+            return
+        self._touched[record.key_id] = now
+        try:
+            self._table.update_item(
+                Key={"key_id": record.key_id},
+                UpdateExpression="SET last_used_at = :t",
+                ConditionExpression="attribute_exists(key_id)",
+                ExpressionAttributeValues={":t": int(time.time())},
+            )
+        except Exception:  # noqa: BLE001 - a failed bookkeeping write must not fail the request
+            pass
+
+    # -- admin operations (always read the table, never the cache) -------------------------
+    def list(self) -> list[KeyRecord]:
+        snap = self._load()
+        self._snapshot = snap
+        return sorted(snap.by_id.values(), key=lambda r: (r.created_at, r.key_id))
+
+    def get(self, key_id: str) -> KeyRecord:
+        with translate("the key store (DynamoDB)"):
+            item = self._table.get_item(Key={"key_id": key_id}, ConsistentRead=True).get("Item")
+        if not item:
+            raise NotFound(f"no API key with id {key_id!r}", code="key_not_found")
+        return KeyRecord.from_item(item)
+
+    def create(self, name: str, symbols: list[str] | None = None) -> tuple[KeyRecord, str]:
+        """Create a key; returns the record and the raw key, which is never stored or shown again."""
+        name = (name or "").strip()
+        if not name or len(name) > 100:
+            raise BadRequest("a key needs a name of 1 to 100 characters", code="invalid_name")
+        raw = new_raw_key()
+        record = KeyRecord(
+            key_id="key_" + secrets.token_hex(6),
+            name=name,
+            key_hash=hash_key(raw),
+            symbols=_clean_symbols(symbols),
+            enabled=True,
+            created_at=int(time.time()),
+        )
+        with translate("the key store (DynamoDB)"):
+            self._table.put_item(Item=record.to_item(), ConditionExpression="attribute_not_exists(key_id)")
+        self.invalidate()
+        return record, raw
+
+    def _update(self, key_id: str, expression: str, values: dict | None = None) -> KeyRecord:
+        kwargs = {
+            "Key": {"key_id": key_id},
+            "UpdateExpression": expression,
+            "ConditionExpression": "attribute_exists(key_id)",
+            "ReturnValues": "ALL_NEW",
+        }
+        if values:
+            kwargs["ExpressionAttributeValues"] = values
+        table = self._table
+        with translate("the key store (DynamoDB)"):
+            try:
+                item = table.update_item(**kwargs)["Attributes"]
+            except table.meta.client.exceptions.ConditionalCheckFailedException:
+                raise NotFound(f"no API key with id {key_id!r}", code="key_not_found") from None
+        self.invalidate()
+        return KeyRecord.from_item(item)
+
+    def set_enabled(self, key_id: str, enabled: bool) -> KeyRecord:
+        return self._update(key_id, "SET enabled = :e", {":e": enabled})
+
+    def restrict(self, key_id: str, symbols: list[str] | None) -> KeyRecord:
+        cleaned = _clean_symbols(symbols)
+        if cleaned is None:
+            return self._update(key_id, "REMOVE symbols")
+        return self._update(key_id, "SET symbols = :s", {":s": cleaned})
+
+    def delete(self, key_id: str) -> None:
+        table = self._table
+        with translate("the key store (DynamoDB)"):
+            try:
+                table.delete_item(Key={"key_id": key_id}, ConditionExpression="attribute_exists(key_id)")
+            except table.meta.client.exceptions.ConditionalCheckFailedException:
+                raise NotFound(f"no API key with id {key_id!r}", code="key_not_found") from None
+        self.invalidate()
+
+
+def require_symbol(record: KeyRecord | None, symbol: str) -> None:
+    if record is not None and not record.may_read(symbol):
+        raise Forbidden(f"this API key cannot access {symbol}", code="symbol_forbidden")

@@ -1,0 +1,128 @@
+"""What partners ask for: candles, symbols, timing, live status. Storage-agnostic domain logic."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from .candles import as_dicts, validate_symbol
+from .errors import BadRequest, NotFound
+from .keys import KeyRecord, require_symbol
+from .resample import BASE_TIMEFRAME, validate_timeframe
+from .resample import resample as resample_bars
+from .state import StateStore
+from .store import CandleStore
+from .symbols import DEFAULT_SYMBOLS, SymbolInfo, categories
+from .timing import bar_timing
+
+# A status record older than this means the collector is gone, whatever it last said.
+STATUS_STALE_SECONDS = 90
+
+
+class MarketData:
+    def __init__(
+        self,
+        store: CandleStore,
+        state: StateStore,
+        *,
+        max_limit: int = 50_000,
+        ws_url: str = "",
+        clock: Callable[[], float] = time.time,
+    ):
+        self.store = store
+        self.state = state
+        self.max_limit = max_limit
+        self.ws_url = ws_url
+        self.clock = clock
+
+    def _validate_limit(self, limit: int | None) -> int | None:
+        if limit is not None and not 1 <= limit <= self.max_limit:
+            raise BadRequest(f"limit must be between 1 and {self.max_limit} (got {limit})", code="invalid_limit")
+        return limit
+
+    def candles(
+        self,
+        key: KeyRecord | None,
+        symbol: str | None,
+        timeframe: int | None = None,
+        limit: int | None = None,
+        start: int | None = None,
+        end: int | None = None,
+    ) -> dict:
+        symbol = validate_symbol(symbol)
+        timeframe = validate_timeframe(timeframe)
+        limit = self._validate_limit(limit)
+        if start is not None and end is not None and start >= end:
+            raise BadRequest("start must be before end (start inclusive, end exclusive)", code="invalid_range")
+        require_symbol(key, symbol)
+        # A range selects bars by their (bucket) time, and every selected bar is whole:
+        # read up to the end of the last bucket that starts before `end`.
+        read_end = None if end is None else (end - 1) - (end - 1) % timeframe + timeframe
+        bars = self.store.read(symbol, start, read_end)
+        if bars is None:
+            raise NotFound(
+                f"no stored data for {symbol} (run the archive, or wait for live history)", code="no_data"
+            )
+        out = resample_bars(bars, timeframe)
+        if start is not None or end is not None:
+            lo = start if start is not None else 0
+            hi = end if end is not None else 1 << 62
+            out = [b for b in out if lo <= b[0] < hi]
+        if limit is not None:
+            out = out[-limit:]
+        now = self.clock()
+        return {
+            "symbol": symbol,
+            "timeframe": timeframe,
+            "base_timeframe": BASE_TIMEFRAME,
+            "count": len(out),
+            "candles": as_dicts(out),
+            "last_closed": not out or out[-1][0] + timeframe <= now,
+            "timing": bar_timing(symbol, timeframe, now),
+        }
+
+    def timing(self, key: KeyRecord | None, symbol: str | None, timeframe: int | None) -> dict:
+        symbol = validate_symbol(symbol)
+        timeframe = validate_timeframe(timeframe)
+        require_symbol(key, symbol)
+        return bar_timing(symbol, timeframe, self.clock())
+
+    def catalog(self) -> list[SymbolInfo]:
+        """The stored catalog, plus any symbol that has data but no catalog entry."""
+        infos = self.store.read_catalog() or list(DEFAULT_SYMBOLS)
+        known = {i.symbol for i in infos}
+        extra = [
+            SymbolInfo(s, s, "other", 5) for s in self.store.symbols_with_data() if s not in known
+        ]
+        return infos + extra
+
+    def symbols(self, key: KeyRecord | None) -> dict:
+        infos = [i for i in self.catalog() if key is None or key.may_read(i.symbol)]
+        return {
+            "count": len(infos),
+            "symbols": [i.public() for i in infos],
+            "categories": categories(infos),
+            "all_symbols": key is None or key.all_symbols,
+        }
+
+    def live_status(self, key: KeyRecord | None, raw_key: str | None) -> dict:
+        status = self.state.upstream_status() or {}
+        age = self.clock() - float(status.get("updated_at", 0)) if status else None
+        fresh = age is not None and age <= STATUS_STALE_SECONDS
+        live = bool(fresh and status.get("connected"))
+        ws_url = self.ws_url
+        if ws_url and raw_key:
+            ws_url += ("&" if "?" in ws_url else "?") + "api_key=" + raw_key
+        return {
+            "live": live,
+            "ws_url": ws_url or None,
+            "upstream": {
+                "connected": bool(fresh and status.get("connected")),
+                "authenticated": bool(fresh and status.get("authenticated")),
+                "source": status.get("source"),
+                "last_error": status.get("last_error"),
+                "status_age_seconds": None if age is None else round(age, 1),
+                "symbols": status.get("symbols", {}) if fresh else {},
+            },
+            "server_time": round(self.clock(), 3),
+        }

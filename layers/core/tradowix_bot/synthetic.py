@@ -1,0 +1,106 @@
+"""A deterministic OTC-like price generator.
+
+Every tick is a pure function of (symbol, time), so the seeded history and the live
+ticks agree and two runs produce identical data. The log-price is a mean-reverting walk
+anchored at whole hours; minutes are a Brownian bridge between hour anchors and ticks
+(about one a second, with jitter) a bridge between minute anchors.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import random
+import zlib
+
+from .candles import Bar
+from .symbols import DEFAULT_SYMBOLS, SymbolInfo
+
+ORIGIN = 1_704_067_200  # 2024-01-01T00:00:00Z: hour anchors are walked from here
+HOUR = 3600
+_MEAN_REVERSION = 0.02
+
+
+def _seed(*parts) -> int:
+    return zlib.crc32(":".join(str(p) for p in parts).encode())
+
+
+class SyntheticMarket:
+    def __init__(self, symbols: tuple[SymbolInfo, ...] | list[SymbolInfo] = DEFAULT_SYMBOLS):
+        self.symbols = {s.symbol: s for s in symbols}
+        self._anchors: dict[str, list[float]] = {}
+
+    def info(self, symbol: str) -> SymbolInfo:
+        return self.symbols[symbol]
+
+    def _hour_anchor(self, symbol: str, hour: int) -> float:
+        """Log-deviation from the symbol's level at the start of hour index `hour`."""
+        anchors = self._anchors.setdefault(symbol, [0.0])
+        if len(anchors) <= hour:
+            rng = random.Random(_seed(symbol, "hours", len(anchors)))
+            sigma = self.symbols[symbol].volatility * math.sqrt(60)
+            x = anchors[-1]
+            while len(anchors) <= hour:
+                x = x * (1 - _MEAN_REVERSION) + rng.gauss(0.0, sigma)
+                anchors.append(x)
+        return anchors[hour]
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - one market per process, bounded
+    def _minute_anchors(self, symbol: str, hour: int) -> tuple[float, ...]:
+        """61 log-deviations: at each minute boundary of the hour, bridging its anchors."""
+        a, b = self._hour_anchor(symbol, hour), self._hour_anchor(symbol, hour + 1)
+        rng = random.Random(_seed(symbol, "minutes", hour))
+        sigma = self.symbols[symbol].volatility
+        walk = [0.0]
+        for _ in range(60):
+            walk.append(walk[-1] + rng.gauss(0.0, sigma))
+        drift = walk[60] - (b - a)
+        return tuple(a + walk[k] - drift * k / 60 for k in range(61))
+
+    def minute_ticks(self, symbol: str, minute_start: int) -> list[tuple[float, float]]:
+        """Ticks `(unix_seconds, price)` of the minute starting at `minute_start`."""
+        t_rel = minute_start - ORIGIN
+        hour, minute = divmod(t_rel // 60, 60)
+        anchors = self._minute_anchors(symbol, hour)
+        a, b = anchors[minute], anchors[minute + 1]
+        info = self.symbols[symbol]
+        rng = random.Random(_seed(symbol, "ticks", minute_start))
+        sigma = info.volatility / math.sqrt(60)
+        times, t = [], 0.0
+        while True:
+            t += rng.uniform(0.6, 1.4)  # "about every second"
+            if t >= 60:
+                break
+            times.append(t)
+        walk = [0.0]
+        for _ in times:
+            walk.append(walk[-1] + rng.gauss(0.0, sigma))
+        n = len(times)
+        drift = walk[n] - (b - a)
+        ticks = []
+        for k, off in enumerate(times, start=1):
+            x = a + walk[k] - drift * k / n
+            ticks.append((minute_start + round(off, 3), round(info.level * math.exp(x), info.precision)))
+        return ticks
+
+    def bar(self, symbol: str, minute_start: int, until: float | None = None) -> Bar | None:
+        """The 1m bar of that minute, built from its ticks (only those before `until`)."""
+        ticks = self.minute_ticks(symbol, minute_start)
+        if until is not None:
+            ticks = [tk for tk in ticks if tk[0] < until]
+        if not ticks:
+            return None
+        prices = [p for _, p in ticks]
+        return Bar(minute_start, prices[0], max(prices), min(prices), prices[-1])
+
+    def bars(self, symbol: str, start: int, end: int) -> list[Bar]:
+        """Closed 1m bars with start <= time < end (minute-aligned)."""
+        first = start - start % 60
+        if first < start:
+            first += 60
+        out = []
+        for m in range(first, end, 60):
+            bar = self.bar(symbol, m)
+            if bar is not None:
+                out.append(bar)
+        return out

@@ -1,0 +1,59 @@
+"""Load and invoke a template function's handler in this process, like a warm Lambda container:
+the module is imported once (cold start) and reused for every invocation."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+
+from .template import Function
+
+
+@dataclass
+class LambdaContext:
+    function_name: str
+    memory_limit_in_mb: int
+    timeout: int
+    aws_request_id: str
+    _deadline: float
+
+    function_version: str = "$LATEST"
+    log_group_name: str = "/aws/lambda/local"
+    log_stream_name: str = "local"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class LocalFunction:
+    def __init__(self, fn: Function):
+        self.fn = fn
+        self._handler = None
+
+    def _load(self):
+        if self._handler is None:
+            os.environ.update(self.fn.environment)
+            if str(self.fn.code_dir) not in sys.path:
+                sys.path.insert(0, str(self.fn.code_dir))
+            module_name, _, attr = self.fn.handler.rpartition(".")
+            self._handler = getattr(importlib.import_module(module_name), attr)
+        return self._handler
+
+    def invoke(self, event: dict) -> dict:
+        handler = self._load()
+        context = LambdaContext(
+            function_name=self.fn.logical_id,
+            memory_limit_in_mb=self.fn.memory,
+            timeout=self.fn.timeout,
+            aws_request_id=str(uuid.uuid4()),
+            _deadline=time.monotonic() + self.fn.timeout,
+        )
+        return handler(event, context)

@@ -1,0 +1,205 @@
+"""`python -m tradowix_bot.cli chart`: the whole product on 127.0.0.1, one process.
+
+Starts the emulator, creates the template's resources, restores the last snapshot,
+imports a candles directory if given, seeds synthetic history into an empty store, and
+serves the local API Gateway. Ctrl-C (or SIGTERM) stops everything and saves a snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from .emulator import LOCAL_CREDENTIALS, Emulator, create_resources
+from .http_gateway import HttpGateway
+from .lambda_runtime import LocalFunction
+from .snapshot import restore, save
+from .template import Template
+
+SNAPSHOT_SECONDS = 30
+
+
+@dataclass
+class StackOptions:
+    host: str = "127.0.0.1"
+    port: int = 8765
+    ws_port: int = 8766
+    data_dir: Path = Path("data")
+    endpoint: str | None = None
+    candles_dir: Path | None = None
+    seed: bool = True
+    offline: bool = False
+
+
+def _log(message: str) -> None:
+    print(f"[local-stack] {message}", flush=True)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the stack stops all its servers together."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
+class LocalStack:
+    def __init__(self, options: StackOptions):
+        self.options = options
+        self.data_dir = options.data_dir.resolve()
+        self.template = Template()
+        self.emulator = Emulator(options.endpoint, host=options.host)
+        self.names: dict[str, str] = {}
+        self.kinds: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._servers: list[_Server] = []
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.options.host}:{self.options.port}"
+
+    @property
+    def snapshot_dir(self) -> Path:
+        return self.data_dir / "emulator-snapshot"
+
+    def runtime_file(self) -> Path:
+        return self.data_dir / "local-stack.json"
+
+    # -- start-up ------------------------------------------------------------------------
+    def prepare(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        endpoint = self.emulator.start()
+        _log(f"data services: {'embedded moto' if self.emulator.embedded else 'external'} at {endpoint}")
+        self.names = create_resources(self.emulator, self.template)
+        self.kinds = {
+            k: ("bucket" if self.template.resources[k]["Type"] == "AWS::S3::Bucket" else "table") for k in self.names
+        }
+        if self.emulator.embedded:
+            loaded = restore(self.emulator, self.names, self.snapshot_dir)
+            if loaded:
+                _log(f"restored {loaded} records from {self.snapshot_dir}")
+        self.functions = self.template.functions(self._overrides())
+        for fn in self.functions.values():
+            os.environ.update(fn.environment)
+        self._import_and_seed()
+
+    def _overrides(self) -> dict[str, str]:
+        return {"WS_URL": f"ws://{self.options.host}:{self.options.ws_port}"}
+
+    def _import_and_seed(self) -> None:
+        from tradowix_bot import aws
+        from tradowix_bot.importer import import_dir
+        from tradowix_bot.store import CandleStore
+
+        aws.reset()
+        store = CandleStore(self.names["CandlesBucket"])
+        if self.options.candles_dir is not None:
+            if not self.options.candles_dir.is_dir():
+                raise SystemExit(f"error: candles directory {self.options.candles_dir} does not exist")
+            for result in import_dir(store, self.options.candles_dir):
+                _log(result.error or f"imported {result.bars} bars of {result.symbol} from {result.path}")
+        if self.options.seed:
+            from .seed import seed_if_empty
+
+            started = time.monotonic()
+            written = seed_if_empty(store)
+            if written:
+                _log(f"seeded {written} synthetic 1m bars in {time.monotonic() - started:.1f}s")
+
+    def _write_runtime_file(self) -> None:
+        info = {
+            "pid": os.getpid(),
+            "api_url": self.api_url,
+            "ws_url": f"ws://{self.options.host}:{self.options.ws_port}",
+            "endpoint_url": self.emulator.endpoint_url,
+            "aws_env": {k: os.environ[k] for k in LOCAL_CREDENTIALS},
+            "candles_bucket": self.names["CandlesBucket"],
+            "keys_table": self.names["KeysTable"],
+            "state_table": self.names["StateTable"],
+        }
+        tmp = self.runtime_file().with_suffix(".tmp")
+        tmp.write_text(json.dumps(info, indent=2))
+        tmp.replace(self.runtime_file())
+
+    # -- running -------------------------------------------------------------------------
+    def _snapshot(self) -> None:
+        if self.emulator.embedded:
+            save(self.emulator, self.names, self.kinds, self.snapshot_dir)
+
+    def _snapshot_loop(self) -> None:
+        while not self._stop.wait(SNAPSHOT_SECONDS):
+            try:
+                self._snapshot()
+            except Exception as exc:  # noqa: BLE001 - keep serving; the next round retries
+                _log(f"snapshot failed: {exc}")
+
+    def apps(self) -> list[tuple[object, int]]:
+        functions = {name: LocalFunction(fn) for name, fn in self.functions.items()}
+        http = HttpGateway(self.template.http_routes(), functions)
+        return [(http, self.options.port)]
+
+    async def _serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.request_stop)
+        for app, port in self.apps():
+            config = uvicorn.Config(app, host=self.options.host, port=port, log_level="warning", lifespan="off")
+            self._servers.append(_Server(config))
+        tasks = [asyncio.create_task(s.serve()) for s in self._servers]
+        while not all(s.started for s in self._servers):
+            if any(t.done() for t in tasks):
+                break
+            await asyncio.sleep(0.05)
+        failed = [t for t in tasks if t.done() and (t.exception() or not t.result() is None)]
+        if any(t.done() for t in tasks):
+            self.request_stop()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise SystemExit(f"error: cannot listen on {self.options.host}:{self.options.port} (port in use?) {failed}")
+        self._write_runtime_file()
+        _log(f"ready: partner API {self.api_url}  (try: curl '{self.api_url}/api/candles?symbol=BTCUSD-OTC&limit=3')")
+        _log("create a key: python -m tradowix_bot.cli keys create --name partner1   ·   Ctrl-C stops")
+        await asyncio.gather(*tasks)
+
+    def request_stop(self) -> None:
+        for server in self._servers:
+            server.should_exit = True
+
+    def run(self) -> int:
+        self.prepare()
+        snapshots = threading.Thread(target=self._snapshot_loop, name="snapshot", daemon=True)
+        snapshots.start()
+        try:
+            asyncio.run(self._serve())
+        finally:
+            self._stop.set()
+            with contextlib.suppress(FileNotFoundError):
+                self.runtime_file().unlink()
+            try:
+                self._snapshot()
+                _log(f"saved state to {self.snapshot_dir}")
+            finally:
+                self.emulator.stop()
+                _log("stopped")
+        return 0
+
+
+def main(options: StackOptions) -> int:
+    try:
+        return LocalStack(options).run()
+    except KeyboardInterrupt:
+        return 130
+    except SystemExit as exc:
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+            return 1
+        raise

@@ -1,0 +1,173 @@
+"""Read template.yaml: resources, function handlers and their environment, API routes.
+
+Intrinsic functions are resolved to local physical names, so the local stack creates what
+the template declares (never a second hand-written list) and gives handlers the same
+environment variables they get on AWS.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = REPO_ROOT / "template.yaml"
+
+
+class _Tag:
+    def __init__(self, name: str, value):
+        self.name, self.value = name, value
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct(loader: yaml.Loader, suffix: str, node: yaml.Node):
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return _Tag(suffix, value)
+
+
+_Loader.add_multi_constructor("!", _construct)
+
+
+@dataclass
+class Route:
+    method: str  # "ANY" or an HTTP method
+    path: str  # API Gateway path template: /api/{proxy+}
+    function: str  # logical id
+
+    def pattern(self) -> re.Pattern:
+        regex = re.sub(r"\\\{(\w+)\\\+\\\}", r"(?P<\1>.+)", re.escape(self.path))
+        regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", regex)
+        return re.compile(f"^{regex}$")
+
+    @property
+    def route_key(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+@dataclass
+class Function:
+    logical_id: str
+    code_dir: Path
+    handler: str
+    environment: dict[str, str]
+    timeout: int
+    memory: int
+    events: list[dict] = field(default_factory=list)
+
+
+class Template:
+    def __init__(self, path: Path = TEMPLATE_PATH, stack_name: str = "tradowix-local", region: str = "us-east-1"):
+        self.path = path
+        self.doc = yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+        self.stack_name = stack_name
+        self.region = region
+        self.resources: dict = self.doc.get("Resources", {})
+        self.parameters = {k: str(v.get("Default", "")) for k, v in self.doc.get("Parameters", {}).items()}
+
+    # -- naming --------------------------------------------------------------------------
+    def physical_name(self, logical_id: str) -> str:
+        return f"{self.stack_name}-{logical_id}".lower()
+
+    def of_type(self, type_name: str) -> dict[str, dict]:
+        return {k: v for k, v in self.resources.items() if v.get("Type") == type_name}
+
+    # -- intrinsics ----------------------------------------------------------------------
+    def resolve(self, value, overrides: dict[str, str] | None = None):
+        overrides = overrides or {}
+        if isinstance(value, _Tag):
+            return self._intrinsic(value.name, value.value, overrides)
+        if isinstance(value, dict) and len(value) == 1:
+            (k, v), = value.items()
+            if k == "Ref" or k.startswith("Fn::"):
+                return self._intrinsic(k.replace("Fn::", ""), v, overrides)
+        if isinstance(value, dict):
+            return {k: self.resolve(v, overrides) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(v, overrides) for v in value]
+        return value
+
+    def _ref(self, name: str, overrides: dict[str, str]) -> str:
+        if name in overrides:
+            return overrides[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        if name == "AWS::Region":
+            return self.region
+        if name == "AWS::StackName":
+            return self.stack_name
+        if name == "AWS::AccountId":
+            return "123456789012"
+        if name == "AWS::URLSuffix":
+            return "amazonaws.com"
+        if name in self.resources:
+            return self.physical_name(name)
+        raise KeyError(f"template.yaml: cannot resolve Ref {name}")
+
+    def _intrinsic(self, name: str, arg, overrides: dict[str, str]):
+        if name == "Ref":
+            return self._ref(arg, overrides)
+        if name == "Sub":
+            text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1], overrides))
+            return re.sub(
+                r"\$\{([\w:.]+)\}",
+                lambda m: str(extra.get(m.group(1)) or self._sub_name(m.group(1), overrides)),
+                text,
+            )
+        if name == "GetAtt":
+            logical, attr = arg.split(".", 1) if isinstance(arg, str) else arg
+            return f"arn:aws:local:{self.region}:123456789012:{self.physical_name(logical)}/{attr}"
+        if name == "Join":
+            sep, items = arg
+            return sep.join(str(self.resolve(i, overrides)) for i in items)
+        if name == "If":
+            return self.resolve(arg[2], overrides)  # conditions are off locally
+        return None
+
+    def _sub_name(self, name: str, overrides: dict[str, str]) -> str:
+        if "." in name:
+            return self._intrinsic("GetAtt", name, overrides)
+        return self._ref(name, overrides)
+
+    # -- functions and routes ------------------------------------------------------------
+    def functions(self, overrides: dict[str, str] | None = None) -> dict[str, Function]:
+        glob = self.doc.get("Globals", {}).get("Function", {})
+        out = {}
+        for logical_id, res in self.of_type("AWS::Serverless::Function").items():
+            props = res.get("Properties", {})
+            env = dict(glob.get("Environment", {}).get("Variables", {}))
+            env.update(props.get("Environment", {}).get("Variables", {}))
+            out[logical_id] = Function(
+                logical_id=logical_id,
+                code_dir=(self.path.parent / props["CodeUri"]).resolve(),
+                handler=props.get("Handler", glob.get("Handler", "")),
+                environment={k: str(self.resolve(v, overrides)) for k, v in env.items()},
+                timeout=int(props.get("Timeout", glob.get("Timeout", 3))),
+                memory=int(props.get("MemorySize", glob.get("MemorySize", 128))),
+                events=list(props.get("Events", {}).values()),
+            )
+        return out
+
+    def http_routes(self) -> list[Route]:
+        routes = []
+        for fn in self.functions({k: "" for k in self.resources}).values():
+            for event in fn.events:
+                if event.get("Type") == "HttpApi":
+                    props = event.get("Properties", {})
+                    routes.append(Route(props.get("Method", "ANY").upper(), props.get("Path", "/"), fn.logical_id))
+        # API Gateway picks the most specific route: exact paths before greedy ones.
+        routes.sort(key=lambda r: ("{proxy+}" in r.path or "+}" in r.path, -len(r.path)))
+        return routes
+
+    def output(self, name: str, overrides: dict[str, str] | None = None) -> str:
+        return self.resolve(self.doc["Outputs"][name]["Value"], overrides)
