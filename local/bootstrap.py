@@ -20,7 +20,7 @@ def venv_python() -> Path:
 
 def ensure_venv(extra: str) -> Path:
     """Create .venv and `pip install -e .[extra]` unless pyproject.toml is unchanged since."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this file runs on whatever python3 the user has
         raise SystemExit(f"Python 3.11 or newer is needed (this is {sys.version.split()[0]})")
     python = venv_python()
     if not python.exists():

@@ -21,7 +21,6 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 def aws_env(monkeypatch):
     """moto in-process with the template's resources created; yields their names."""
     from moto import mock_aws
-
     from tradowix_bot import aws
     from tradowix_local.template import Template
 

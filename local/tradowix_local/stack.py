@@ -160,7 +160,7 @@ class LocalStack:
             if any(t.done() for t in tasks):
                 break
             await asyncio.sleep(0.05)
-        failed = [t for t in tasks if t.done() and (t.exception() or not t.result() is None)]
+        failed = [t for t in tasks if t.done() and (t.exception() or t.result() is not None)]
         if any(t.done() for t in tasks):
             self.request_stop()
             await asyncio.gather(*tasks, return_exceptions=True)

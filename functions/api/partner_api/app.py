@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import time
 
+import tradowix_bot
 from fastapi import FastAPI, Request
 from fastapi.middleware.gzip import GZipMiddleware
 from mangum import Mangum
-
-import tradowix_bot
 
 from . import docs, errors
 from .responses import JSONBody

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import Request
-
 from tradowix_bot.errors import Unauthorized
 from tradowix_bot.keys import KeyRecord
 from tradowix_bot.sessions import COOKIE_NAME

@@ -4,7 +4,6 @@ OpenAPI document (never a hand-kept copy of the endpoints)."""
 from __future__ import annotations
 
 from fastapi import FastAPI
-
 from tradowix_bot.resample import COMMON_TIMEFRAMES
 from tradowix_bot.ws_protocol import CLIENT_MESSAGES, SERVER_MESSAGES
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-
 from tradowix_bot.errors import DomainError, RateLimited, Unavailable
 from tradowix_bot.logs import get_logger
 

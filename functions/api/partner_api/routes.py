@@ -6,7 +6,6 @@ from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
-
 from tradowix_bot.errors import BadRequest
 from tradowix_bot.sessions import COOKIE_NAME
 
@@ -19,6 +18,7 @@ KEY = {"x-auth": "key"}  # documented in /api/docs: needs a key once any key exi
 OPEN = {"x-auth": "none"}
 OPTIONAL = {"x-auth": "optional"}
 
+Who = Annotated[Caller, Depends(caller)]
 Symbol = Annotated[str | None, Query(description="market symbol, e.g. BTCUSD-OTC", max_length=200)]
 Timeframe = Annotated[
     int | None, Query(description="bar size in seconds: at least 60 and a multiple of 60 (default 60)")
@@ -67,7 +67,7 @@ async def verify(request: Request):
 
 
 @router.get("/symbols", openapi_extra=KEY, summary="Symbols this key may read, with categories")
-def symbols(who: Caller = Depends(caller)):
+def symbols(who: Who):
     return JSONBody(context.market().symbols(who.key))
 
 
@@ -79,17 +79,17 @@ def candles(
     limit: Annotated[int | None, Query(description="the last N bars after resampling")] = None,
     start: Annotated[int | None, Query(description="unix seconds, inclusive (extension)")] = None,
     end: Annotated[int | None, Query(description="unix seconds, exclusive (extension)")] = None,
-    who: Caller = Depends(caller),
+    who: Who,
 ):
     data = context.market().candles(who.key, symbol, timeframe, limit, start, end)
     return conditional_json(request, data)
 
 
 @router.get("/timing", openapi_extra=KEY, summary="Bar open/close timing for countdowns")
-def timing(symbol: Symbol = None, timeframe: Timeframe = None, who: Caller = Depends(caller)):
+def timing(symbol: Symbol = None, timeframe: Timeframe = None, who: Who):
     return JSONBody(context.market().timing(who.key, symbol, timeframe))
 
 
 @router.get("/live/status", openapi_extra=KEY, summary="Live flag, WebSocket URL, upstream connection flags")
-def live_status(who: Caller = Depends(caller)):
+def live_status(who: Who):
     return JSONBody(context.market().live_status(who.key, who.raw_key))
