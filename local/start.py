@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """One command for a newcomer: set up .venv and run the local stack with the chart.
 
-    python3 local/start.py [--no-browser] [--port 8765] [any flag of `tradowix chart`]
+python3 local/start.py [--no-browser] [--port 8765] [any flag of `tradowix chart`]
 """
 
 import os

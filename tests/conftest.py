@@ -40,7 +40,9 @@ def aws_env(monkeypatch):
             kwargs = {k: props[k] for k in ("AttributeDefinitions", "KeySchema") if k in props}
             if props.get("GlobalSecondaryIndexes"):
                 kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
-            boto3.client("dynamodb").create_table(TableName=names[logical_id], BillingMode="PAY_PER_REQUEST", **kwargs)
+            boto3.client("dynamodb").create_table(
+                TableName=names[logical_id], BillingMode="PAY_PER_REQUEST", **kwargs
+            )
         fn = template.functions()["ApiFunction"]
         for k, v in fn.environment.items():
             monkeypatch.setenv(k, v)

@@ -52,7 +52,9 @@ class Emulator:
             self._server = None
 
     def client(self, service: str):
-        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=os.environ["AWS_DEFAULT_REGION"])
+        return boto3.client(
+            service, endpoint_url=self.endpoint_url, region_name=os.environ["AWS_DEFAULT_REGION"]
+        )
 
 
 def create_resources(emulator: Emulator, template: Template) -> dict[str, str]:

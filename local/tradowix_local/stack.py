@@ -82,7 +82,8 @@ class LocalStack:
         _log(f"data services: {'embedded moto' if self.emulator.embedded else 'external'} at {endpoint}")
         self.names = create_resources(self.emulator, self.template)
         self.kinds = {
-            k: ("bucket" if self.template.resources[k]["Type"] == "AWS::S3::Bucket" else "table") for k in self.names
+            k: ("bucket" if self.template.resources[k]["Type"] == "AWS::S3::Bucket" else "table")
+            for k in self.names
         }
         if self.emulator.embedded:
             loaded = restore(self.emulator, self.names, self.snapshot_dir)
@@ -153,7 +154,9 @@ class LocalStack:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.request_stop)
         for app, port in self.apps():
-            config = uvicorn.Config(app, host=self.options.host, port=port, log_level="warning", lifespan="off")
+            config = uvicorn.Config(
+                app, host=self.options.host, port=port, log_level="warning", lifespan="off"
+            )
             self._servers.append(_Server(config))
         tasks = [asyncio.create_task(s.serve()) for s in self._servers]
         while not all(s.started for s in self._servers):
@@ -164,9 +167,13 @@ class LocalStack:
         if any(t.done() for t in tasks):
             self.request_stop()
             await asyncio.gather(*tasks, return_exceptions=True)
-            raise SystemExit(f"error: cannot listen on {self.options.host}:{self.options.port} (port in use?) {failed}")
+            raise SystemExit(
+                f"error: cannot listen on {self.options.host}:{self.options.port} (port in use?) {failed}"
+            )
         self._write_runtime_file()
-        _log(f"ready: partner API {self.api_url}  (try: curl '{self.api_url}/api/candles?symbol=BTCUSD-OTC&limit=3')")
+        _log(
+            f"ready: partner API {self.api_url}  (try: curl '{self.api_url}/api/candles?symbol=BTCUSD-OTC&limit=3')"
+        )
         _log("create a key: python -m tradowix_bot.cli keys create --name partner1   ·   Ctrl-C stops")
         await asyncio.gather(*tasks)
 

@@ -67,7 +67,9 @@ class Function:
 
 
 class Template:
-    def __init__(self, path: Path = TEMPLATE_PATH, stack_name: str = "tradowix-local", region: str = "us-east-1"):
+    def __init__(
+        self, path: Path = TEMPLATE_PATH, stack_name: str = "tradowix-local", region: str = "us-east-1"
+    ):
         self.path = path
         self.doc = yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506 - SafeLoader subclass
         self.stack_name = stack_name
@@ -88,7 +90,7 @@ class Template:
         if isinstance(value, _Tag):
             return self._intrinsic(value.name, value.value, overrides)
         if isinstance(value, dict) and len(value) == 1:
-            (k, v), = value.items()
+            ((k, v),) = value.items()
             if k == "Ref" or k.startswith("Fn::"):
                 return self._intrinsic(k.replace("Fn::", ""), v, overrides)
         if isinstance(value, dict):
@@ -164,7 +166,9 @@ class Template:
             for event in fn.events:
                 if event.get("Type") == "HttpApi":
                     props = event.get("Properties", {})
-                    routes.append(Route(props.get("Method", "ANY").upper(), props.get("Path", "/"), fn.logical_id))
+                    routes.append(
+                        Route(props.get("Method", "ANY").upper(), props.get("Path", "/"), fn.logical_id)
+                    )
         # API Gateway picks the most specific route: exact paths before greedy ones.
         routes.sort(key=lambda r: ("{proxy+}" in r.path or "+}" in r.path, -len(r.path)))
         return routes

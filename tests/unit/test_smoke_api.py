@@ -14,7 +14,9 @@ def api(aws_env):
 
     context.reset()
     store = CandleStore(aws_env["CandlesBucket"])
-    store.write("BTCUSD-OTC", [(1_710_000_000 + 60 * i, 1.0 + i, 2.0 + i, 0.5 + i, 1.5 + i) for i in range(10)])
+    store.write(
+        "BTCUSD-OTC", [(1_710_000_000 + 60 * i, 1.0 + i, 2.0 + i, 0.5 + i, 1.5 + i) for i in range(10)]
+    )
     yield TestClient(app)
     context.reset()
 

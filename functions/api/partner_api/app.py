@@ -32,7 +32,11 @@ errors.install(app)
 app.include_router(router)
 
 
-@app.get("/api/docs", openapi_extra={"x-auth": "none"}, summary="This catalog: endpoints, params, WS messages, errors")
+@app.get(
+    "/api/docs",
+    openapi_extra={"x-auth": "none"},
+    summary="This catalog: endpoints, params, WS messages, errors",
+)
 def api_docs():
     return JSONBody(docs.catalog(app))
 

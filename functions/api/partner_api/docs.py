@@ -47,7 +47,12 @@ def catalog(app: FastAPI) -> dict:
         "openapi": "/api/openapi.json",
         "authentication": {
             "key_format": "twk_ followed by at least 32 URL-safe characters",
-            "where": ["X-Api-Key header", "api_key in the JSON body of POST /api/auth/verify", "api_key query (WebSocket)", "session cookie set by verify"],
+            "where": [
+                "X-Api-Key header",
+                "api_key in the JSON body of POST /api/auth/verify",
+                "api_key query (WebSocket)",
+                "session cookie set by verify",
+            ],
             "open_mode": "while no key exists, endpoints marked auth=key are open",
         },
         "endpoints": endpoints,

@@ -33,7 +33,9 @@ async def verify(request: Request):
         try:
             doc = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            raise BadRequest("the request body must be JSON, e.g. {\"api_key\": \"twk_...\"}", code="invalid_json") from None
+            raise BadRequest(
+                'the request body must be JSON, e.g. {"api_key": "twk_..."}', code="invalid_json"
+            ) from None
         if not isinstance(doc, dict):
             raise BadRequest("the request body must be a JSON object", code="invalid_json")
         body_key = doc.get("api_key")
@@ -41,7 +43,9 @@ async def verify(request: Request):
             raise BadRequest("api_key must be a string", code="invalid_json")
     who = resolve(request, body_key)
     if who.key is None:
-        return JSONBody({"ok": True, "open": True, "key_id": None, "name": None, "all_symbols": True, "symbols": []})
+        return JSONBody(
+            {"ok": True, "open": True, "key_id": None, "name": None, "all_symbols": True, "symbols": []}
+        )
     response = JSONBody(
         {
             "ok": True,
@@ -74,19 +78,19 @@ def symbols(who: Who):
 @router.get("/candles", openapi_extra=KEY, summary="OHLC bars, resampled from stored 1m bars")
 def candles(
     request: Request,
+    who: Who,
     symbol: Symbol = None,
     timeframe: Timeframe = None,
     limit: Annotated[int | None, Query(description="the last N bars after resampling")] = None,
     start: Annotated[int | None, Query(description="unix seconds, inclusive (extension)")] = None,
     end: Annotated[int | None, Query(description="unix seconds, exclusive (extension)")] = None,
-    who: Who,
 ):
     data = context.market().candles(who.key, symbol, timeframe, limit, start, end)
     return conditional_json(request, data)
 
 
 @router.get("/timing", openapi_extra=KEY, summary="Bar open/close timing for countdowns")
-def timing(symbol: Symbol = None, timeframe: Timeframe = None, who: Who):
+def timing(who: Who, symbol: Symbol = None, timeframe: Timeframe = None):
     return JSONBody(context.market().timing(who.key, symbol, timeframe))
 
 

@@ -32,7 +32,9 @@ class Bar(NamedTuple):
 def validate_symbol(symbol: str | None) -> str:
     """Return the symbol if it can safely name a stored series, else raise BadRequest."""
     if symbol is None or symbol == "":
-        raise BadRequest("query parameter 'symbol' is required, e.g. symbol=BTCUSD-OTC", code="missing_symbol")
+        raise BadRequest(
+            "query parameter 'symbol' is required, e.g. symbol=BTCUSD-OTC", code="missing_symbol"
+        )
     if len(symbol) > MAX_SYMBOL_LENGTH or not SYMBOL_RE.match(symbol) or symbol.endswith("."):
         raise BadRequest(
             f"invalid symbol: use up to {MAX_SYMBOL_LENGTH} letters, digits, '-', '_' or single dots",
@@ -68,7 +70,9 @@ def bar_from_mapping(item) -> Bar:
         raise ValueError(f"'time' {t} is not the start of a minute")
     o, h, lo, c = (_number(item[f], f) for f in ("open", "high", "low", "close"))
     if h < max(o, c, lo) or lo > min(o, c):
-        raise ValueError(f"inconsistent bar at {t}: high {h} / low {lo} do not contain open {o} and close {c}")
+        raise ValueError(
+            f"inconsistent bar at {t}: high {h} / low {lo} do not contain open {o} and close {c}"
+        )
     return Bar(t, o, h, lo, c)
 
 
@@ -114,7 +118,9 @@ def parse_candle_text(text: str, source: str, *, allow_unordered: bool = True) -
         except ValueError as exc:
             raise MalformedCandles(f"{source}:{line}: {exc}") from None
         if bar.time in seen:
-            raise MalformedCandles(f"{source}:{line}: duplicate time {bar.time} (first at line {seen[bar.time]})")
+            raise MalformedCandles(
+                f"{source}:{line}: duplicate time {bar.time} (first at line {seen[bar.time]})"
+            )
         if not allow_unordered and bars and bar.time < bars[-1].time:
             raise MalformedCandles(f"{source}:{line}: time {bar.time} is older than the bar before it")
         seen[bar.time] = line

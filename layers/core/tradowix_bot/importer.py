@@ -33,7 +33,11 @@ def import_dir(store: CandleStore, directory: Path) -> list[FileResult]:
             validate_symbol(symbol)
             bars = read_candle_file(path)
         except (MalformedCandles, BadRequest) as exc:
-            message = exc.message if isinstance(exc, MalformedCandles) else f"{path}: file name is not a symbol ({exc.message})"
+            message = (
+                exc.message
+                if isinstance(exc, MalformedCandles)
+                else f"{path}: file name is not a symbol ({exc.message})"
+            )
             results.append(FileResult(path, None, error=message))
             continue
         if bars:

@@ -37,7 +37,9 @@ class MarketData:
 
     def _validate_limit(self, limit: int | None) -> int | None:
         if limit is not None and not 1 <= limit <= self.max_limit:
-            raise BadRequest(f"limit must be between 1 and {self.max_limit} (got {limit})", code="invalid_limit")
+            raise BadRequest(
+                f"limit must be between 1 and {self.max_limit} (got {limit})", code="invalid_limit"
+            )
         return limit
 
     def candles(
@@ -53,7 +55,9 @@ class MarketData:
         timeframe = validate_timeframe(timeframe)
         limit = self._validate_limit(limit)
         if start is not None and end is not None and start >= end:
-            raise BadRequest("start must be before end (start inclusive, end exclusive)", code="invalid_range")
+            raise BadRequest(
+                "start must be before end (start inclusive, end exclusive)", code="invalid_range"
+            )
         require_symbol(key, symbol)
         # A range selects bars by their (bucket) time, and every selected bar is whole:
         # read up to the end of the last bucket that starts before `end`.
@@ -91,9 +95,7 @@ class MarketData:
         """The stored catalog, plus any symbol that has data but no catalog entry."""
         infos = self.store.read_catalog() or list(DEFAULT_SYMBOLS)
         known = {i.symbol for i in infos}
-        extra = [
-            SymbolInfo(s, s, "other", 5) for s in self.store.symbols_with_data() if s not in known
-        ]
+        extra = [SymbolInfo(s, s, "other", 5) for s in self.store.symbols_with_data() if s not in known]
         return infos + extra
 
     def symbols(self, key: KeyRecord | None) -> dict:

@@ -22,9 +22,13 @@ class SessionSigner:
         try:
             data = self._serializer.loads(token, max_age=self.max_age)
         except SignatureExpired:
-            raise Unauthorized("your session has expired; enter your API key again", code="session_expired") from None
+            raise Unauthorized(
+                "your session has expired; enter your API key again", code="session_expired"
+            ) from None
         except BadSignature:
-            raise Unauthorized("invalid session cookie; enter your API key again", code="invalid_session") from None
+            raise Unauthorized(
+                "invalid session cookie; enter your API key again", code="invalid_session"
+            ) from None
         if not isinstance(data, dict) or not isinstance(data.get("kid"), str):
             raise Unauthorized("invalid session cookie; enter your API key again", code="invalid_session")
         return data["kid"]

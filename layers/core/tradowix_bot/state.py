@@ -1,7 +1,7 @@
 """Small records in the state table (DynamoDB, key `pk`/`sk`): settings, upstream status.
 
-    pk="settings"  sk="cookie-secret"   signing secret for browser session cookies
-    pk="upstream"  sk="status"          written by the collector, read by /api/live/status
+pk="settings"  sk="cookie-secret"   signing secret for browser session cookies
+pk="upstream"  sk="status"          written by the collector, read by /api/live/status
 """
 
 from __future__ import annotations

@@ -19,6 +19,12 @@ def translate(service: str):
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        if code in aws.THROTTLE_CODES or status >= 500 or code in ("NoSuchBucket", "ResourceNotFoundException"):
-            raise Unavailable(f"{service} is temporarily unavailable ({code or status}); try again shortly") from exc
+        if (
+            code in aws.THROTTLE_CODES
+            or status >= 500
+            or code in ("NoSuchBucket", "ResourceNotFoundException")
+        ):
+            raise Unavailable(
+                f"{service} is temporarily unavailable ({code or status}); try again shortly"
+            ) from exc
         raise

@@ -172,4 +172,6 @@ class CandleStore:
 
         body = orjson.dumps({"symbols": [asdict(i) for i in infos]})
         with translate("the candle store (S3)"):
-            self._s3.put_object(Bucket=self.bucket, Key=CATALOG_KEY, Body=body, ContentType="application/json")
+            self._s3.put_object(
+                Bucket=self.bucket, Key=CATALOG_KEY, Body=body, ContentType="application/json"
+            )

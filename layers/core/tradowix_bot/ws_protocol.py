@@ -11,8 +11,17 @@ CLIENT_MESSAGES = {
 
 SERVER_MESSAGES = {
     "status": {"fields": {"connected": "bool", "upstream_ready": "bool", "message": "string, optional"}},
-    "history": {"fields": {"symbol": "string", "timeframe": "integer", "candles": "list of bars", "timing": "timing object"}},
-    "bar": {"fields": {"symbol": "string", "timeframe": "integer", "candle": "bar", "closed": "bool (extension)"}},
+    "history": {
+        "fields": {
+            "symbol": "string",
+            "timeframe": "integer",
+            "candles": "list of bars",
+            "timing": "timing object",
+        }
+    },
+    "bar": {
+        "fields": {"symbol": "string", "timeframe": "integer", "candle": "bar", "closed": "bool (extension)"}
+    },
     "timing": {"fields": {"symbol": "string", "timeframe": "integer", "timing": "timing object"}},
     "error": {"fields": {"error": "short code", "message": "string"}, "note": "the connection stays open"},
     "pong": {"fields": {}, "extension": True},

@@ -9,7 +9,9 @@ from . import keys_cmd, stack_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tradowix", description="Tradowix market-data sharing: local stack, keys, data tools.")
+    parser = argparse.ArgumentParser(
+        prog="tradowix", description="Tradowix market-data sharing: local stack, keys, data tools."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     stack_cmd.register(sub)
     keys_cmd.register(sub)

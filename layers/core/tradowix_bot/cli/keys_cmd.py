@@ -18,11 +18,15 @@ def _symbols(value: str) -> list[str]:
 
 def register(sub: argparse._SubParsersAction) -> None:
     keys = sub.add_parser("keys", help="manage partner API keys", description="Manage partner API keys.")
-    keys.add_argument("--stack", help="deployed CloudFormation stack name (default: TRADOWIX_STACK, else the local stack)")
+    keys.add_argument(
+        "--stack", help="deployed CloudFormation stack name (default: TRADOWIX_STACK, else the local stack)"
+    )
     ops = keys.add_subparsers(dest="op", required=True, metavar="OPERATION")
     create = ops.add_parser("create", help="create a key; prints it once, alone on the last line")
     create.add_argument("--name", required=True)
-    create.add_argument("--symbols", type=_symbols, help="comma-separated symbols this key may read (default: all)")
+    create.add_argument(
+        "--symbols", type=_symbols, help="comma-separated symbols this key may read (default: all)"
+    )
     ops.add_parser("list", help="list keys (never shows the keys themselves)")
     for op in ("disable", "enable", "delete"):
         p = ops.add_parser(op, help=f"{op} a key")

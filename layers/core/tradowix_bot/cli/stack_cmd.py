@@ -16,14 +16,29 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--host", default="127.0.0.1")
         p.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
         p.add_argument("--ws-port", type=int, default=8766, help="WebSocket port (default 8766)")
-        p.add_argument("--candles-dir", type=Path, help="import the original's <SYMBOL>.json files from here (default: TRADOWIX_CANDLES_DIR)")
+        p.add_argument(
+            "--candles-dir",
+            type=Path,
+            help="import the original's <SYMBOL>.json files from here (default: TRADOWIX_CANDLES_DIR)",
+        )
         p.add_argument("--token", help="Tradowix session token (default: TRADOWIX_SESSION_TOKEN)")
         p.add_argument("--no-browser", action="store_true", help="do not open a browser")
         p.add_argument("--offline", action="store_true", help="no upstream: synthetic data only")
         p.add_argument("--no-archive", action="store_true", help="do not backfill history at start")
-        p.add_argument("--admin-only", action="store_true", help="serve the admin panel without the partner API")
-        p.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL"), help="use this S3/DynamoDB endpoint (e.g. LocalStack) instead of the embedded emulator")
-        p.add_argument("--data-dir", type=Path, default=Path(os.environ.get("TRADOWIX_DATA_DIR", "data")), help="where the local stack keeps its state (default ./data)")
+        p.add_argument(
+            "--admin-only", action="store_true", help="serve the admin panel without the partner API"
+        )
+        p.add_argument(
+            "--endpoint",
+            default=os.environ.get("AWS_ENDPOINT_URL"),
+            help="use this S3/DynamoDB endpoint (e.g. LocalStack) instead of the embedded emulator",
+        )
+        p.add_argument(
+            "--data-dir",
+            type=Path,
+            default=Path(os.environ.get("TRADOWIX_DATA_DIR", "data")),
+            help="where the local stack keeps its state (default ./data)",
+        )
         p.set_defaults(run=run)
 
 
@@ -31,8 +46,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         from tradowix_local.stack import StackOptions, main
     except ImportError:
-        raise SystemExit("error: the local stack needs the [local] extra: pip install -e '.[local]'") from None
-    candles_dir = args.candles_dir or (Path(os.environ["TRADOWIX_CANDLES_DIR"]) if os.environ.get("TRADOWIX_CANDLES_DIR") else None)
+        raise SystemExit(
+            "error: the local stack needs the [local] extra: pip install -e '.[local]'"
+        ) from None
+    candles_dir = args.candles_dir or (
+        Path(os.environ["TRADOWIX_CANDLES_DIR"]) if os.environ.get("TRADOWIX_CANDLES_DIR") else None
+    )
     options = StackOptions(
         host=args.host,
         port=args.port,
