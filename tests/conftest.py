@@ -48,3 +48,119 @@ def aws_env(monkeypatch):
             monkeypatch.setenv(k, v)
         yield names
         aws.reset()
+
+
+# -- a real local stack, started once per test session --------------------------------------
+import json  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+import urllib.request  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class RunningStack:
+    api_url: str
+    ws_url: str
+    data_dir: Path
+    process: subprocess.Popen
+    log_path: Path
+
+    def env(self) -> dict[str, str]:
+        """Environment for CLI commands that should find this stack with no configuration."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env["TRADOWIX_DATA_DIR"] = str(self.data_dir)
+        return env
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "tradowix_bot.cli", *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=check,
+        )
+
+    def create_key(self, name: str = "partner", symbols: str | None = None) -> tuple[str, str]:
+        """Returns (key_id, raw key) of a new key made with the CLI."""
+        args = ["keys", "create", "--name", name] + (["--symbols", symbols] if symbols else [])
+        out = self.cli(*args).stdout.strip().splitlines()
+        raw = out[-1]
+        key_id = out[0].split()[1]
+        return key_id, raw
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_stack(data_dir: Path, *extra: str, timeout: float = 90) -> RunningStack:
+    port, ws_port = free_port(), free_port()
+    log_path = data_dir.with_suffix(".log")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(KEY_CACHE_SECONDS=os.environ.get("TEST_KEY_CACHE_SECONDS", "2"))
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tradowix_bot.cli",
+            "chart",
+            "--no-browser",
+            "--port",
+            str(port),
+            "--ws-port",
+            str(ws_port),
+            "--data-dir",
+            str(data_dir),
+            *extra,
+        ],
+        stdout=log_path.open("w"),
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,
+    )
+    stack = RunningStack(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{ws_port}", data_dir, process, log_path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"local stack exited with {process.returncode}:\n{stack.log()}")
+        runtime = data_dir / "local-stack.json"
+        if runtime.exists():
+            try:
+                with urllib.request.urlopen(stack.api_url + "/api/docs", timeout=2) as resp:
+                    if resp.status == 200 and json.loads(runtime.read_text())["pid"] == process.pid:
+                        return stack
+            except OSError:
+                pass
+        time.sleep(0.2)
+    stop_stack(stack)
+    raise RuntimeError(f"local stack not ready after {timeout}s:\n{stack.log()}")
+
+
+def stop_stack(stack: RunningStack) -> int:
+    if stack.process.poll() is None:
+        stack.process.send_signal(signal.SIGINT)
+        try:
+            stack.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(stack.process.pid, signal.SIGKILL)
+            stack.process.wait()
+    return stack.process.returncode
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory):
+    """One local stack for the session's integration and e2e tests (synthetic data seeded)."""
+    stack = start_stack(tmp_path_factory.mktemp("stack") / "data")
+    yield stack
+    stop_stack(stack)
