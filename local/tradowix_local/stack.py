@@ -25,6 +25,7 @@ from .http_gateway import HttpGateway
 from .lambda_runtime import LocalFunction
 from .snapshot import restore, save
 from .template import Template
+from .ws_gateway import WsGateway
 
 SNAPSHOT_SECONDS = 30
 
@@ -95,7 +96,13 @@ class LocalStack:
         self._import_and_seed()
 
     def _overrides(self) -> dict[str, str]:
-        return {"WS_URL": f"ws://{self.options.host}:{self.options.ws_port}"}
+        overrides = {"WS_URL": f"ws://{self.options.host}:{self.options.ws_port}"}
+        ws_api = self.template.websocket_api()
+        if ws_api is not None:  # the @connections API of our WebSocket gateway (same port)
+            overrides["WS_MANAGEMENT_ENDPOINT"] = (
+                f"http://{self.options.host}:{self.options.ws_port}/{ws_api.stage}"
+            )
+        return overrides
 
     def _import_and_seed(self) -> None:
         from tradowix_bot import aws
@@ -127,6 +134,8 @@ class LocalStack:
             "candles_bucket": self.names["CandlesBucket"],
             "keys_table": self.names["KeysTable"],
             "state_table": self.names["StateTable"],
+            "connections_table": self.names.get("ConnectionsTable"),
+            "ws_management_endpoint": self._overrides().get("WS_MANAGEMENT_ENDPOINT"),
         }
         tmp = self.runtime_file().with_suffix(".tmp")
         tmp.write_text(json.dumps(info, indent=2))
@@ -147,7 +156,11 @@ class LocalStack:
     def apps(self) -> list[tuple[object, int]]:
         functions = {name: LocalFunction(fn) for name, fn in self.functions.items()}
         http = HttpGateway(self.template.http_routes(), functions)
-        return [(http, self.options.port)]
+        apps = [(http, self.options.port)]
+        ws_api = self.template.websocket_api()
+        if ws_api is not None:
+            apps.append((WsGateway(ws_api, functions), self.options.ws_port))
+        return apps
 
     async def _serve(self) -> None:
         loop = asyncio.get_running_loop()

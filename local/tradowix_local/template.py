@@ -110,6 +110,8 @@ class Template:
             return self.stack_name
         if name == "AWS::AccountId":
             return "123456789012"
+        if name == "AWS::Partition":
+            return "aws"
         if name == "AWS::URLSuffix":
             return "amazonaws.com"
         if name in self.resources:
@@ -144,6 +146,7 @@ class Template:
     # -- functions and routes ------------------------------------------------------------
     def functions(self, overrides: dict[str, str] | None = None) -> dict[str, Function]:
         glob = self.doc.get("Globals", {}).get("Function", {})
+        overrides = overrides or {}
         out = {}
         for logical_id, res in self.of_type("AWS::Serverless::Function").items():
             props = res.get("Properties", {})
@@ -153,7 +156,10 @@ class Template:
                 logical_id=logical_id,
                 code_dir=(self.path.parent / props["CodeUri"]).resolve(),
                 handler=props.get("Handler", glob.get("Handler", "")),
-                environment={k: str(self.resolve(v, overrides)) for k, v in env.items()},
+                environment={
+                    k: overrides[k] if k in overrides else str(self.resolve(v, overrides))
+                    for k, v in env.items()
+                },  # an override named like a variable replaces it locally (WS_URL, ...)
                 timeout=int(props.get("Timeout", glob.get("Timeout", 3))),
                 memory=int(props.get("MemorySize", glob.get("MemorySize", 128))),
                 events=list(props.get("Events", {}).values()),
@@ -175,3 +181,86 @@ class Template:
 
     def output(self, name: str, overrides: dict[str, str] | None = None) -> str:
         return self.resolve(self.doc["Outputs"][name]["Value"], overrides)
+
+    # -- WebSocket API -------------------------------------------------------------------
+    def websocket_apis(self) -> list[WebSocketApi]:
+        apis = []
+        for api_id, api in self.of_type("AWS::ApiGatewayV2::Api").items():
+            props = api.get("Properties", {})
+            if props.get("ProtocolType") != "WEBSOCKET":
+                continue
+
+            def belongs(res: dict, api_id: str = api_id) -> bool:
+                return api_id in _logical_refs(res.get("Properties", {}).get("ApiId"))
+
+            integrations = {}  # integration logical id -> function logical id
+            for integ_id, integ in self.of_type("AWS::ApiGatewayV2::Integration").items():
+                if belongs(integ):
+                    uri = integ["Properties"].get("IntegrationUri")
+                    fns = [
+                        r
+                        for r in _logical_refs(uri)
+                        if self.resources.get(r, {}).get("Type", "").endswith("::Function")
+                    ]
+                    if fns:
+                        integrations[integ_id] = fns[0]
+            routes = {}
+            for route in self.of_type("AWS::ApiGatewayV2::Route").values():
+                if belongs(route):
+                    target = [
+                        r for r in _logical_refs(route["Properties"].get("Target")) if r in integrations
+                    ]
+                    if target:
+                        routes[str(route["Properties"]["RouteKey"])] = integrations[target[0]]
+            stages = [
+                self.resolve(s["Properties"]["StageName"])
+                for s in self.of_type("AWS::ApiGatewayV2::Stage").values()
+                if belongs(s)
+            ]
+            apis.append(
+                WebSocketApi(
+                    logical_id=api_id,
+                    route_selection_expression=str(
+                        props.get("RouteSelectionExpression", "$request.body.action")
+                    ),
+                    stage=str(stages[0]) if stages else "$default",
+                    routes=routes,
+                )
+            )
+        return apis
+
+    def websocket_api(self) -> WebSocketApi | None:
+        """The template's WebSocket API (the first one), or None when it declares none."""
+        apis = self.websocket_apis()
+        return apis[0] if apis else None
+
+
+# -- WebSocket API (API Gateway v2, ProtocolType WEBSOCKET) -----------------------------------
+@dataclass
+class WebSocketApi:
+    logical_id: str
+    route_selection_expression: str  # e.g. $request.body.type
+    stage: str
+    routes: dict[str, str]  # route key ($connect, subscribe, ...) -> function logical id
+
+
+def _logical_refs(value) -> list[str]:
+    """Logical ids a raw (unresolved) template value refers to: Ref, GetAtt, ${...} in Sub."""
+    if isinstance(value, _Tag):
+        if value.name == "Ref":
+            return [value.value]
+        if value.name == "GetAtt":
+            return [value.value.split(".")[0] if isinstance(value.value, str) else value.value[0]]
+        if value.name == "Sub":
+            text = value.value if isinstance(value.value, str) else value.value[0]
+            return [m.split(".")[0] for m in re.findall(r"\$\{([\w:.]+)\}", text)]
+        return _logical_refs(value.value)
+    if isinstance(value, dict):
+        if len(value) == 1:
+            ((k, v),) = value.items()
+            if k in ("Ref", "Fn::GetAtt", "Fn::Sub"):
+                return _logical_refs(_Tag(k.replace("Fn::", ""), v))
+        return [r for v in value.values() for r in _logical_refs(v)]
+    if isinstance(value, list):
+        return [r for v in value for r in _logical_refs(v)]
+    return []

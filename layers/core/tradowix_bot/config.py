@@ -23,6 +23,10 @@ class Settings:
     max_limit: int
     day_cache_entries: int
     ws_url: str
+    # live WebSocket (defaults keep older callers working)
+    connections_table: str = ""
+    ws_management_endpoint: str = ""
+    live_throttle_seconds: float = 2.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -37,4 +41,7 @@ class Settings:
             max_limit=_int("MAX_LIMIT", 50_000),
             day_cache_entries=_int("DAY_CACHE_ENTRIES", 64),
             ws_url=os.environ.get("WS_URL", ""),
+            connections_table=os.environ.get("CONNECTIONS_TABLE", "tradowix-connections"),
+            ws_management_endpoint=os.environ.get("WS_MANAGEMENT_ENDPOINT", ""),
+            live_throttle_seconds=float(os.environ.get("LIVE_THROTTLE_SECONDS") or 2.0),
         )

@@ -26,3 +26,34 @@ SERVER_MESSAGES = {
     "error": {"fields": {"error": "short code", "message": "string"}, "note": "the connection stays open"},
     "pong": {"fields": {}, "extension": True},
 }
+
+# -- building messages (one place, so handlers and the publisher send the same shapes) ---------
+# API Gateway refuses a message over 128 KB; every message we build stays under this.
+MAX_MESSAGE_BYTES = 128 * 1024
+
+
+def status(upstream_ready: bool, message: str | None = None) -> dict:
+    msg = {"type": "status", "connected": True, "upstream_ready": upstream_ready}
+    if message:
+        msg["message"] = message
+    return msg
+
+
+def history(symbol: str, timeframe: int, candles: list[dict], timing: dict) -> dict:
+    return {"type": "history", "symbol": symbol, "timeframe": timeframe, "candles": candles, "timing": timing}
+
+
+def bar(symbol: str, timeframe: int, candle: dict, closed: bool) -> dict:
+    return {"type": "bar", "symbol": symbol, "timeframe": timeframe, "candle": candle, "closed": closed}
+
+
+def timing(symbol: str, timeframe: int, timing_obj: dict) -> dict:
+    return {"type": "timing", "symbol": symbol, "timeframe": timeframe, "timing": timing_obj}
+
+
+def error(code: str, message: str, **context) -> dict:
+    return {"type": "error", "error": code, "message": message, **context}
+
+
+def pong(server_time: float) -> dict:
+    return {"type": "pong", "server_time": round(server_time, 3)}

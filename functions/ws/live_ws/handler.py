@@ -1,0 +1,49 @@
+"""The live WebSocket API's routes ($connect, $disconnect, subscribe, unsubscribe, ping,
+$default): parse the API Gateway event, call the domain (tradowix_bot.live_socket), answer."""
+
+from __future__ import annotations
+
+import orjson
+from tradowix_bot.errors import DomainError
+from tradowix_bot.logs import get_logger
+
+from . import context
+
+logger = get_logger("tradowix-ws")
+
+
+def _raw_key(event: dict) -> str | None:
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    query = event.get("queryStringParameters") or {}
+    return headers.get("x-api-key") or query.get("api_key") or None
+
+
+def _refuse(exc: DomainError) -> dict:
+    # A non-2xx answer to $connect makes API Gateway refuse the handshake with that status.
+    return {
+        "statusCode": exc.status,
+        "body": orjson.dumps({"error": exc.code, "message": exc.message}).decode(),
+    }
+
+
+def handler(event: dict, _context) -> dict:
+    ctx = event["requestContext"]
+    route, connection_id = ctx["routeKey"], ctx["connectionId"]
+    logger.info("ws", extra={"route": route, "connection_id": connection_id})
+    live = context.live()
+    if route == "$connect":
+        try:
+            live.connect(connection_id, _raw_key(event))
+        except DomainError as exc:
+            logger.info("connect refused", extra={"connection_id": connection_id, "code": exc.code})
+            return _refuse(exc)
+    elif route == "$disconnect":
+        live.disconnect(connection_id)
+    else:
+        body = event.get("body")
+        if event.get("isBase64Encoded") and body:
+            import base64
+
+            body = base64.b64decode(body)
+        live.handle(connection_id, body)
+    return {"statusCode": 200}

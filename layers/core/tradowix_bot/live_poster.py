@@ -1,0 +1,107 @@
+"""Send messages to WebSocket clients through API Gateway's @connections management API.
+
+The endpoint is configuration (WS_MANAGEMENT_ENDPOINT: https://<api>.execute-api.<region>.amazonaws.com/<stage>
+on AWS, the local gateway's http://127.0.0.1:8766/live locally), so the same code runs in both.
+Throttling and 5xx answers are retried by botocore (standard mode); 410 Gone means the client
+is gone; anything else is logged and reported, never raised, so one bad connection cannot sink
+a batch.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+import orjson
+
+from .logs import get_logger
+
+OK, GONE, FAILED = "ok", "gone", "failed"
+DEFAULT_CONCURRENCY = 32
+
+logger = get_logger("tradowix-live")
+
+
+def encode(message: dict | bytes) -> bytes:
+    return message if isinstance(message, bytes) else orjson.dumps(message)
+
+
+class ConnectionPoster:
+    def __init__(self, endpoint_url: str, *, concurrency: int = DEFAULT_CONCURRENCY):
+        if not endpoint_url:
+            raise ValueError("the @connections endpoint is not configured (WS_MANAGEMENT_ENDPOINT)")
+        self.endpoint_url = endpoint_url.rstrip("/")
+        self.concurrency = concurrency
+        self._client = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self):
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    import boto3
+                    from botocore.config import Config
+
+                    self._client = boto3.session.Session().client(
+                        "apigatewaymanagementapi",
+                        endpoint_url=self.endpoint_url,
+                        region_name=os.environ.get("AWS_REGION")
+                        or os.environ.get("AWS_DEFAULT_REGION")
+                        or "us-east-1",
+                        config=Config(
+                            max_pool_connections=self.concurrency,
+                            connect_timeout=2,
+                            read_timeout=5,
+                            retries={"max_attempts": 3, "mode": "standard"},
+                        ),
+                    )
+        return self._client
+
+    def _call(self, operation: str, connection_id: str, **kwargs) -> str:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            getattr(self.client, operation)(ConnectionId=connection_id, **kwargs)
+            return OK
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if status == 410 or code == "GoneException":
+                return GONE
+            logger.warning(
+                f"{operation} failed", extra={"connection_id": connection_id, "code": code or status}
+            )
+        except BotoCoreError as exc:
+            logger.warning(f"{operation} failed", extra={"connection_id": connection_id, "reason": repr(exc)})
+        return FAILED
+
+    def post(self, connection_id: str, message: dict | bytes) -> str:
+        """Send one message; returns OK, GONE (the client is gone) or FAILED (logged)."""
+        return self._call("post_to_connection", connection_id, Data=encode(message))
+
+    def post_many(self, posts: Iterable[tuple[str, dict | bytes]]) -> list[str]:
+        """Send many messages concurrently (at most `concurrency` in flight); results in order."""
+        posts = list(posts)
+        if len(posts) <= 1:
+            return [self.post(cid, msg) for cid, msg in posts]
+        return list(self._executor().map(lambda p: self.post(*p), posts))
+
+    def delete(self, connection_id: str) -> str:
+        """Close a client's connection (DELETE @connections/{id})."""
+        return self._call("delete_connection", connection_id)
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            with self._lock:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="ws-post")
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None

@@ -1,0 +1,176 @@
+"""What the live WebSocket routes do: connect with a key, subscribe / unsubscribe / ping, and an
+`error` message (the connection stays open) for anything malformed.
+
+Answers go to the client through the @connections API, in order: on subscribe `status`,
+then `history`, then `timing`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import orjson
+
+from . import ws_protocol
+from .candles import validate_symbol
+from .errors import BadRequest, DomainError, NotFound, Unauthorized
+from .keys import KeyRecord, KeyRegistry, require_symbol
+from .live_connections import Connection, ConnectionStore
+from .live_poster import ConnectionPoster
+from .market import MarketData
+from .resample import validate_timeframe
+
+# `history` holds the last HISTORY_BARS bars of the subscription, and never more than
+# HISTORY_MAX_BYTES encoded (oldest bars dropped), so it stays under API Gateway's 128 KB.
+# Older bars: GET /api/candles.
+HISTORY_BARS = 500
+HISTORY_MAX_BYTES = 120 * 1024
+KNOWN_TYPES = ("subscribe", "unsubscribe", "ping")
+
+
+def parse_message(body: str | bytes | None) -> dict:
+    """A client frame as a dict with a known `type`, else BadRequest with a precise code."""
+    try:
+        doc = orjson.loads(body or b"")
+    except orjson.JSONDecodeError:
+        raise BadRequest(
+            'messages must be JSON, e.g. {"type": "subscribe", "symbol": "BTCUSD-OTC", "timeframe": 60}',
+            code="invalid_json",
+        ) from None
+    if not isinstance(doc, dict):
+        raise BadRequest("a message must be a JSON object with a 'type'", code="invalid_message")
+    kind = doc.get("type")
+    if kind is None:
+        raise BadRequest(f"the message has no 'type' (one of {', '.join(KNOWN_TYPES)})", code="missing_type")
+    if kind not in KNOWN_TYPES:
+        raise BadRequest(
+            f"unknown message type {str(kind)[:40]!r} (known: {', '.join(KNOWN_TYPES)})", code="unknown_type"
+        )
+    return doc
+
+
+def parse_timeframe(value) -> int:
+    if value is None:
+        return 60
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadRequest(
+            f"timeframe must be whole seconds, e.g. 300 for 5 minutes (got {orjson.dumps(value).decode()[:40]})",
+            code="invalid_timeframe",
+        )
+    return validate_timeframe(value)
+
+
+def _symbol(msg: dict) -> str:
+    symbol = msg.get("symbol")
+    if not symbol:
+        raise BadRequest(
+            f'{msg["type"]} needs a "symbol", e.g. {{"type": "{msg["type"]}", "symbol": "BTCUSD-OTC", "timeframe": 60}}',
+            code="missing_symbol",
+        )
+    if not isinstance(symbol, str):
+        raise BadRequest("symbol must be a string, e.g. BTCUSD-OTC", code="invalid_symbol")
+    return validate_symbol(symbol)
+
+
+def bounded_history(symbol: str, timeframe: int, candles: list[dict], timing: dict) -> dict:
+    """The history message, trimmed (oldest bars first) to HISTORY_MAX_BYTES."""
+    msg = ws_protocol.history(symbol, timeframe, candles, timing)
+    size = len(orjson.dumps(msg))
+    while size > HISTORY_MAX_BYTES and msg["candles"]:
+        keep = int(len(msg["candles"]) * HISTORY_MAX_BYTES / size) - 1
+        msg["candles"] = msg["candles"][-keep:] if keep > 0 else []
+        size = len(orjson.dumps(msg))
+    return msg
+
+
+class LiveSocket:
+    def __init__(
+        self,
+        keys: KeyRegistry,
+        connections: ConnectionStore,
+        market: MarketData,
+        poster: ConnectionPoster,
+        *,
+        history_bars: int = HISTORY_BARS,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.keys = keys
+        self.connections = connections
+        self.market = market
+        self.poster = poster
+        self.history_bars = history_bars
+        self.clock = clock
+
+    # -- $connect / $disconnect -------------------------------------------------------------
+    def connect(self, connection_id: str, raw_key: str | None) -> Connection:
+        """Register the connection; Unauthorized (the handshake gets 401) for a bad key."""
+        key = None
+        if self.keys.any_keys():
+            if not raw_key:
+                raise Unauthorized(
+                    "an API key is required: connect with ?api_key=twk_... or an X-Api-Key header",
+                    code="missing_key",
+                )
+            key = self.keys.authenticate(raw_key)
+        return self.connections.add_connection(connection_id, key.key_id if key else None)
+
+    def disconnect(self, connection_id: str) -> None:
+        self.connections.remove_connection(connection_id)
+
+    # -- messages ---------------------------------------------------------------------------
+    def handle(self, connection_id: str, body: str | bytes | None) -> None:
+        """Any client frame. Errors become an `error` message; the connection stays open,
+        except when its key stopped working (then it is closed)."""
+        context: dict = {}
+        try:
+            msg = parse_message(body)
+            context = {k: msg[k] for k in ("symbol", "timeframe") if isinstance(msg.get(k), str | int)}
+            getattr(self, "_" + msg["type"])(connection_id, msg)
+        except Unauthorized as exc:
+            self.poster.post(connection_id, ws_protocol.error(exc.code, exc.message))
+            self.poster.delete(connection_id)
+            self.connections.remove_connection(connection_id)
+        except DomainError as exc:
+            self.poster.post(connection_id, ws_protocol.error(exc.code, exc.message, **context))
+
+    def _key_of(self, connection: Connection) -> KeyRecord | None:
+        if connection.key_id:
+            return self.keys.authenticate_id(connection.key_id)
+        if self.keys.any_keys():
+            raise Unauthorized("API keys are now required; reconnect with your key", code="missing_key")
+        return None
+
+    def _connection(self, connection_id: str) -> Connection:
+        connection = self.connections.get(connection_id)
+        if connection is None:
+            raise NotFound("this connection is no longer registered; reconnect", code="unknown_connection")
+        return connection
+
+    def _subscribe(self, connection_id: str, msg: dict) -> None:
+        symbol = _symbol(msg)
+        timeframe = parse_timeframe(msg.get("timeframe"))
+        connection = self._connection(connection_id)
+        key = self._key_of(connection)
+        require_symbol(key, symbol)
+        # Read first: a failure here leaves no subscription behind.
+        data = self.market.candles(key, symbol, timeframe, limit=self.history_bars)
+        ready = self.market.live_status(key, None)["live"]
+        self.connections.subscribe(connection, symbol, timeframe)
+        for message in (
+            ws_protocol.status(ready, None if ready else "upstream not live yet: history only for now"),
+            bounded_history(symbol, timeframe, data["candles"], data["timing"]),
+            ws_protocol.timing(symbol, timeframe, data["timing"]),
+        ):
+            self.poster.post(connection_id, message)
+
+    def _unsubscribe(self, connection_id: str, msg: dict) -> None:
+        symbol = _symbol(msg)
+        timeframe = parse_timeframe(msg.get("timeframe"))
+        if not self.connections.unsubscribe(connection_id, symbol, timeframe):
+            raise BadRequest(f"not subscribed to {symbol} {timeframe}", code="not_subscribed")
+        ready = self.market.live_status(None, None)["live"]
+        self.poster.post(connection_id, ws_protocol.status(ready, f"unsubscribed from {symbol} {timeframe}"))
+
+    def _ping(self, connection_id: str, msg: dict) -> None:
+        self.poster.post(connection_id, ws_protocol.pong(self.clock()))

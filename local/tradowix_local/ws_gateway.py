@@ -1,0 +1,320 @@
+"""Our API Gateway WebSocket API on 127.0.0.1, driven by template.yaml.
+
+Each connection, frame and close becomes the event API Gateway would send ($connect /
+MESSAGE routes chosen by the route selection expression / $disconnect), handled by the same
+handler in this process. The same port serves the @connections management API
+(POST/GET/DELETE [/<stage>]/@connections/{id}) with API Gateway's answers: 410 GoneException
+for unknown or closed ids, 413 PayloadTooLargeException over 128 KB.
+
+Local differences (docs/local-gateway-conformance.md): a refused $connect closes with code
+4401 (401) after the handshake instead of an HTTP 401; no SigV4 check on @connections; frames
+are not limited to 32 KB (messages are, to 128 KB).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import datetime as dt
+import os
+import secrets
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.websockets import WebSocket
+
+from .lambda_runtime import LocalFunction
+from .template import WebSocketApi
+
+MAX_MESSAGE_BYTES = 128 * 1024
+IDLE_SECONDS = float(os.environ.get("TRADOWIX_WS_IDLE_SECONDS", 600))  # API Gateway: 10 minutes
+MAX_LIFE_SECONDS = float(os.environ.get("TRADOWIX_WS_MAX_LIFE_SECONDS", 7200))  # API Gateway: 2 hours
+CLOSE_CODES = {401: 4401, 403: 4403}  # a refused $connect, as the original server closed
+
+
+def new_connection_id() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(11)).decode()  # 16 chars, like AWS's
+
+
+def _iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@dataclass
+class _Connection:
+    connection_id: str
+    socket: WebSocket
+    source_ip: str
+    user_agent: str
+    connected_at: float = field(default_factory=time.time)
+    last_active: float = field(default_factory=time.time)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    closed: bool = False
+
+
+class WsGateway:
+    """An ASGI app: WebSocket connections and the @connections API on one port."""
+
+    def __init__(
+        self,
+        api: WebSocketApi,
+        functions: dict[str, LocalFunction],
+        *,
+        idle_seconds: float = IDLE_SECONDS,
+        max_life_seconds: float = MAX_LIFE_SECONDS,
+    ):
+        self.api = api
+        self.functions = functions
+        self.idle_seconds = idle_seconds
+        self.max_life_seconds = max_life_seconds
+        self.connections: dict[str, _Connection] = {}
+        self._sweeper: asyncio.Task | None = None
+        prefix = "$request.body."
+        expr = api.route_selection_expression
+        self._selection_path = expr[len(prefix) :].split(".") if expr.startswith(prefix) else []
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+        elif scope["type"] == "http":
+            await self._management(scope, receive, send)
+
+    # -- events -----------------------------------------------------------------------------
+    def _context(self, route: str, event_type: str, conn_id: str, scope, connected_at: float) -> dict:
+        now = time.time()
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        client = scope.get("client") or ("127.0.0.1", 0)
+        request_id = uuid.uuid4().hex[:16]
+        return {
+            "routeKey": route,
+            "eventType": event_type,
+            "extendedRequestId": request_id,
+            "requestTime": dt.datetime.fromtimestamp(now, dt.UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "messageDirection": "IN",
+            "stage": self.api.stage,
+            "connectedAt": int(connected_at * 1000),
+            "requestTimeEpoch": int(now * 1000),
+            "identity": {"sourceIp": client[0], "userAgent": headers.get("user-agent", "")},
+            "requestId": request_id,
+            "domainName": headers.get("host", "127.0.0.1"),
+            "connectionId": conn_id,
+            "apiId": "local",
+        }
+
+    def _connect_event(self, scope, conn_id: str, connected_at: float) -> dict:
+        headers: dict[str, str] = {}
+        multi: dict[str, list[str]] = {}
+        for k, v in scope.get("headers", []):
+            name, value = k.decode("latin-1"), v.decode("latin-1")
+            multi.setdefault(name, []).append(value)
+            headers[name] = value
+        event = {
+            "headers": headers,
+            "multiValueHeaders": multi,
+            "requestContext": self._context("$connect", "CONNECT", conn_id, scope, connected_at),
+            "isBase64Encoded": False,
+        }
+        query: dict[str, str] = {}
+        multi_query: dict[str, list[str]] = {}
+        for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
+            query[k] = v
+            multi_query.setdefault(k, []).append(v)
+        if query:
+            event["queryStringParameters"] = query
+            event["multiValueQueryStringParameters"] = multi_query
+        return event
+
+    def select_route(self, body: str) -> str:
+        """API Gateway's route selection: the value at the expression's path in a JSON body,
+        when it names a route; otherwise $default."""
+        try:
+            value = orjson.loads(body)
+            for part in self._selection_path:
+                value = value[part] if isinstance(value, dict) else None
+        except (orjson.JSONDecodeError, KeyError):
+            return "$default"
+        if isinstance(value, str) and value in self.api.routes and not value.startswith("$"):
+            return value
+        return "$default"
+
+    async def _invoke(self, route: str, event: dict) -> dict | None:
+        function = self.functions[self.api.routes[route]]
+        return await run_in_threadpool(function.invoke, event)
+
+    # -- connections ------------------------------------------------------------------------
+    async def _websocket(self, scope, receive, send) -> None:
+        socket = WebSocket(scope, receive, send)
+        conn_id, connected_at = new_connection_id(), time.time()
+        status = 200
+        if "$connect" in self.api.routes:
+            try:
+                result = await self._invoke("$connect", self._connect_event(scope, conn_id, connected_at))
+                status = int((result or {}).get("statusCode", 200)) if isinstance(result, dict) else 200
+            except Exception:  # an unhandled $connect error refuses the handshake on AWS too
+                traceback.print_exc()
+                status = 500
+        if status >= 300:
+            await socket.accept()
+            await socket.close(code=CLOSE_CODES.get(status, 1011))
+            return
+        headers = dict(socket.headers)
+        conn = _Connection(
+            conn_id, socket, (scope.get("client") or ("127.0.0.1", 0))[0], headers.get("user-agent", "")
+        )
+        conn.connected_at = connected_at
+        self.connections[conn_id] = conn
+        self._ensure_sweeper()
+        await socket.accept()
+        close_code, reason = 1000, "Client closed"
+        try:
+            while True:
+                message = await socket.receive()
+                if message["type"] == "websocket.disconnect":
+                    close_code = message.get("code", 1005)
+                    break
+                body = message.get("text")
+                if body is None:
+                    body = (message.get("bytes") or b"").decode("utf-8", "replace")
+                if len(body.encode()) > MAX_MESSAGE_BYTES:
+                    close_code, reason = 1009, "Message too big"
+                    await self._close(conn, 1009, "Message too big")
+                    break
+                conn.last_active = time.time()
+                await self._message(conn, scope, body)
+        finally:
+            conn.closed = True
+            self.connections.pop(conn_id, None)
+            if "$disconnect" in self.api.routes:
+                event = {
+                    "headers": {"Host": dict(socket.headers).get("host", "")},
+                    "requestContext": {
+                        **self._context("$disconnect", "DISCONNECT", conn_id, scope, connected_at),
+                        "disconnectStatusCode": close_code,
+                        "disconnectReason": reason,
+                    },
+                    "isBase64Encoded": False,
+                }
+                try:
+                    await self._invoke("$disconnect", event)
+                except Exception:  # noqa: BLE001 - $disconnect is best-effort on AWS too
+                    traceback.print_exc()
+
+    async def _message(self, conn: _Connection, scope, body: str) -> None:
+        route = self.select_route(body)
+        context = self._context(route, "MESSAGE", conn.connection_id, scope, conn.connected_at)
+        context["messageId"] = uuid.uuid4().hex[:16]
+        if route not in self.api.routes:  # no $default route: API Gateway answers Forbidden
+            await self._send(conn, orjson.dumps({"message": "Forbidden", "connectionId": conn.connection_id}))
+            return
+        event = {"requestContext": context, "body": body, "isBase64Encoded": False}
+        try:
+            await self._invoke(route, event)
+        except Exception:  # API Gateway tells the client, the connection stays
+            traceback.print_exc()
+            await self._send(
+                conn,
+                orjson.dumps(
+                    {
+                        "message": "Internal server error",
+                        "connectionId": conn.connection_id,
+                        "requestId": context["requestId"],
+                    }
+                ),
+            )
+
+    async def _send(self, conn: _Connection, data: bytes) -> bool:
+        async with conn.lock:
+            if conn.closed:
+                return False
+            try:
+                try:
+                    await conn.socket.send_text(data.decode("utf-8"))
+                except UnicodeDecodeError:
+                    await conn.socket.send_bytes(data)
+            except Exception:  # noqa: BLE001 - the client went away mid-send: it is gone
+                conn.closed = True
+                return False
+        conn.last_active = time.time()
+        return True
+
+    async def _close(self, conn: _Connection, code: int, reason: str = "") -> None:
+        async with conn.lock:
+            if conn.closed:
+                return
+            conn.closed = True
+            with contextlib.suppress(Exception):
+                await conn.socket.close(code=code, reason=reason)
+
+    def _ensure_sweeper(self) -> None:
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+
+    async def _sweep(self) -> None:
+        """API Gateway's limits: 10 minutes idle, 2 hours per connection (code 1001)."""
+        while self.connections:
+            await asyncio.sleep(min(1.0, self.idle_seconds / 4))
+            now = time.time()
+            for conn in list(self.connections.values()):
+                if now - conn.last_active > self.idle_seconds:
+                    await self._close(conn, 1001, "Going away: idle timeout")
+                elif now - conn.connected_at > self.max_life_seconds:
+                    await self._close(conn, 1001, "Going away: maximum connection duration")
+
+    # -- @connections -------------------------------------------------------------------------
+    async def _management(self, scope, receive, send) -> None:
+        parts = scope["path"].strip("/").split("/")
+        if len(parts) == 3 and parts[1] == "@connections":  # /<stage>/@connections/{id}
+            parts = parts[1:]
+        if len(parts) != 2 or parts[0] != "@connections":
+            return await _respond(send, 404, {"message": "Not Found"})
+        conn = self.connections.get(parts[1])
+        method = scope["method"]
+        if method == "POST":
+            body = await _read_body(receive)
+            if len(body) > MAX_MESSAGE_BYTES:
+                return await _respond(
+                    send, 413, {"message": "Request entity too large"}, "PayloadTooLargeException"
+                )
+            if conn is None or not await self._send(conn, body):
+                return await _respond(send, 410, {"message": None}, "GoneException")
+            return await _respond(send, 200, None)
+        if conn is None or conn.closed:
+            return await _respond(send, 410, {"message": None}, "GoneException")
+        if method == "GET":
+            return await _respond(
+                send,
+                200,
+                {
+                    "ConnectedAt": _iso(conn.connected_at),
+                    "Identity": {"SourceIp": conn.source_ip, "UserAgent": conn.user_agent},
+                    "LastActiveAt": _iso(conn.last_active),
+                },
+            )
+        if method == "DELETE":
+            await self._close(conn, 1000, "")
+            return await _respond(send, 204, None)
+        return await _respond(send, 404, {"message": "Not Found"})
+
+
+async def _read_body(receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _respond(send, status: int, body: dict | None, error_type: str | None = None) -> None:
+    payload = b"" if body is None else orjson.dumps(body)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    if error_type:
+        headers.append((b"x-amzn-errortype", error_type.encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
