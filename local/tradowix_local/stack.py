@@ -97,6 +97,8 @@ class LocalStack:
 
     def _overrides(self) -> dict[str, str]:
         overrides = {"WS_URL": f"ws://{self.options.host}:{self.options.ws_port}"}
+        if os.environ.get("KEY_CACHE_SECONDS"):  # the user's (or tests') bound wins over the template default
+            overrides["KEY_CACHE_SECONDS"] = os.environ["KEY_CACHE_SECONDS"]
         ws_api = self.template.websocket_api()
         if ws_api is not None:  # the @connections API of our WebSocket gateway (same port)
             overrides["WS_MANAGEMENT_ENDPOINT"] = (

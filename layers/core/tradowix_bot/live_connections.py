@@ -183,12 +183,26 @@ class ConnectionStore:
                     raise NotFound(
                         "this connection is no longer registered; reconnect", code="unknown_connection"
                     ) from None
-                raise BadRequest(
-                    f"at most {self.max_subscriptions} subscriptions per connection; "
-                    "unsubscribe from one first, or open another connection",
-                    code="too_many_subscriptions",
-                ) from None
+                raise self._too_many() from None
         return True
+
+    def check_room(self, connection: Connection, symbol: str, timeframe: int) -> None:
+        """Raise too_many_subscriptions unless the subscription exists or there is room."""
+        if connection.subscriptions < self.max_subscriptions:
+            return
+        with translate("the connections table (DynamoDB)"):
+            exists = self._table.get_item(
+                Key={"connection_id": connection.connection_id, "sk": sub_key(symbol, timeframe)}
+            ).get("Item")
+        if not exists:
+            raise self._too_many()
+
+    def _too_many(self) -> BadRequest:
+        return BadRequest(
+            f"at most {self.max_subscriptions} subscriptions per connection; "
+            "unsubscribe from one first, or open another connection",
+            code="too_many_subscriptions",
+        )
 
     def unsubscribe(self, connection_id: str, symbol: str, timeframe: int) -> bool:
         """Remove a subscription; False when there was none."""

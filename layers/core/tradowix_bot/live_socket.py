@@ -153,6 +153,7 @@ class LiveSocket:
         connection = self._connection(connection_id)
         key = self._key_of(connection)
         require_symbol(key, symbol)
+        self.connections.check_room(connection, symbol, timeframe)  # cheap early answer in a burst
         # Read first: a failure here leaves no subscription behind.
         data = self.market.candles(key, symbol, timeframe, limit=self.history_bars)
         ready = self.market.live_status(key, None)["live"]
