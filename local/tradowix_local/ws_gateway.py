@@ -168,9 +168,9 @@ class WsGateway:
             conn_id, socket, (scope.get("client") or ("127.0.0.1", 0))[0], headers.get("user-agent", "")
         )
         conn.connected_at = connected_at
+        await socket.accept()
         self.connections[conn_id] = conn
         self._ensure_sweeper()
-        await socket.accept()
         close_code, reason = 1000, "Client closed"
         try:
             while True:

@@ -146,14 +146,39 @@ class LivePublisher:
             self._send(sends, now)
 
     def _subscribers(self, symbol: str, sym: _Symbol) -> list[Subscription]:
+        """The cached subscriber list. Loaded here only the first time (or when no background
+        thread runs); otherwise `tick` refreshes it, so a publish never waits on DynamoDB."""
         now = self.clock()
-        if now - sym.loaded_at >= self.subscriber_refresh_seconds:
-            try:
-                sym.subscribers = self.connections.subscribers(symbol)
-                sym.loaded_at = now
-            except DomainError as exc:  # keep the last list; the next call retries
-                logger.warning("subscriber refresh failed", extra={"symbol": symbol, "reason": exc.message})
+        stale = now - sym.loaded_at >= self.subscriber_refresh_seconds
+        if sym.loaded_at == float("-inf") or (stale and self._thread is None):
+            self._load_subscribers(symbol, sym)
         return sym.subscribers
+
+    def _load_subscribers(self, symbol: str, sym: _Symbol) -> None:
+        try:
+            subscribers = self.connections.subscribers(symbol)
+        except DomainError as exc:  # keep the last list; the next round retries
+            logger.warning("subscriber refresh failed", extra={"symbol": symbol, "reason": exc.message})
+            return
+        sym.subscribers, sym.loaded_at = subscribers, self.clock()
+
+    def refresh_subscribers(self) -> None:
+        """Reload stale subscriber lists (outside the publish lock: queries take time)."""
+        now = self.clock()
+        with self._lock:
+            stale = [
+                (s, sym)
+                for s, sym in self._symbols.items()
+                if now - sym.loaded_at >= self.subscriber_refresh_seconds
+            ]
+        for symbol, sym in stale:
+            try:
+                subscribers = self.connections.subscribers(symbol)
+            except DomainError as exc:
+                logger.warning("subscriber refresh failed", extra={"symbol": symbol, "reason": exc.message})
+                continue
+            with self._lock:
+                sym.subscribers, sym.loaded_at = subscribers, self.clock()
 
     def _bucket_bar(self, symbol: str, sym: _Symbol, timeframe: int, bucket: int) -> dict | None:
         if sym.covered_from is not None and bucket < sym.covered_from and self.store is not None:
@@ -345,6 +370,7 @@ class LivePublisher:
     def _run(self) -> None:
         while not self._stop.wait(TICK_SECONDS):
             try:
+                self.refresh_subscribers()
                 self.tick()
             except Exception:  # noqa: BLE001 - the loop must survive; logged with traceback
                 logger.exception("live publisher tick failed")

@@ -61,38 +61,56 @@ class ConnectionPoster:
                     )
         return self._client
 
-    def _call(self, operation: str, connection_id: str, **kwargs) -> str:
+    def _call(self, operation: str, connection_id: str, **kwargs) -> tuple[str, str]:
+        """(OK | GONE | FAILED, reason)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             getattr(self.client, operation)(ConnectionId=connection_id, **kwargs)
-            return OK
+            return OK, ""
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
             if status == 410 or code == "GoneException":
-                return GONE
-            logger.warning(
-                f"{operation} failed", extra={"connection_id": connection_id, "code": code or status}
-            )
+                return GONE, code
+            return FAILED, str(code or status)
         except BotoCoreError as exc:
-            logger.warning(f"{operation} failed", extra={"connection_id": connection_id, "reason": repr(exc)})
-        return FAILED
+            return FAILED, type(exc).__name__
 
     def post(self, connection_id: str, message: dict | bytes) -> str:
         """Send one message; returns OK, GONE (the client is gone) or FAILED (logged)."""
-        return self._call("post_to_connection", connection_id, Data=encode(message))
+        result, reason = self._call("post_to_connection", connection_id, Data=encode(message))
+        if result == FAILED:
+            logger.warning(
+                "post_to_connection failed", extra={"connection_id": connection_id, "reason": reason}
+            )
+        return result
 
     def post_many(self, posts: Iterable[tuple[str, dict | bytes]]) -> list[str]:
-        """Send many messages concurrently (at most `concurrency` in flight); results in order."""
+        """Send many messages concurrently (at most `concurrency` in flight); results in order.
+        Failures are logged once per batch (a broken endpoint must not log a line per client)."""
         posts = list(posts)
         if len(posts) <= 1:
             return [self.post(cid, msg) for cid, msg in posts]
-        return list(self._executor().map(lambda p: self.post(*p), posts))
+        outcomes = list(
+            self._executor().map(lambda p: self._call("post_to_connection", p[0], Data=encode(p[1])), posts)
+        )
+        failed = [reason for result, reason in outcomes if result == FAILED]
+        if failed:
+            logger.warning(
+                "post_to_connection failed",
+                extra={"failed": len(failed), "of": len(posts), "reasons": sorted(set(failed))[:5]},
+            )
+        return [result for result, _ in outcomes]
 
     def delete(self, connection_id: str) -> str:
         """Close a client's connection (DELETE @connections/{id})."""
-        return self._call("delete_connection", connection_id)
+        result, reason = self._call("delete_connection", connection_id)
+        if result == FAILED:
+            logger.warning(
+                "delete_connection failed", extra={"connection_id": connection_id, "reason": reason}
+            )
+        return result
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
