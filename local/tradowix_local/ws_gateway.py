@@ -84,6 +84,10 @@ class WsGateway:
             await self._websocket(scope, receive, send)
         elif scope["type"] == "http":
             await self._management(scope, receive, send)
+        elif scope["type"] == "lifespan":  # nothing to start or stop
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
 
     # -- events -----------------------------------------------------------------------------
     def _context(self, route: str, event_type: str, conn_id: str, scope, connected_at: float) -> dict:
