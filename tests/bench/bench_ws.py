@@ -88,26 +88,29 @@ async def open_clients(ws_url: str, n: int, batch: int = 50) -> list:
     return clients
 
 
-async def measure(clients: list, parent_conn, rounds: int) -> dict:
+async def measure(clients: list, parent_conn, rounds: int, step: int) -> dict:
     latencies: list[float] = []
     posted = 0
     busy = 0.0
-    base = int(time.time()) // TIMEFRAME * TIMEFRAME + 10 * TIMEFRAME
+    base = int(time.time()) // TIMEFRAME * TIMEFRAME + (10 + step) * TIMEFRAME  # a fresh bar per step
     await asyncio.sleep(1.0)  # the publisher's subscriber list refreshes every 0.5 s
     for r in range(-1, rounds):  # round -1 warms up (client creation, connection pool)
         arrivals: list[float] = []
 
-        async def wait_bar(ws, arrivals=arrivals):
-            while True:
+        price = 100.0 + r
+
+        async def wait_bar(ws, arrivals=arrivals, price=price):
+            while True:  # this round's bar only (a late delivery of an earlier one is skipped)
                 msg = json.loads(await ws.recv())
-                if msg["type"] == "bar":
+                if msg["type"] == "bar" and msg["candle"]["close"] == price:
                     arrivals.append(time.time())
                     return
 
         waiters = [asyncio.create_task(wait_bar(ws)) for ws in clients]
-        parent_conn.send((base + 60 * (r + 1), 100.0 + r))  # minutes of one hourly bar
+        parent_conn.send((base + 60 * (r + 1), price))  # minutes of one hourly bar
         t0, t1, n_posted, failed = await asyncio.to_thread(parent_conn.recv)
-        await asyncio.wait_for(asyncio.gather(*waiters), 60)
+        # The warm-up round also waits for the publisher's subscriber list to include everyone.
+        await asyncio.wait_for(asyncio.gather(*waiters), 60 if r >= 0 else 120)
         if r < 0:
             continue
         latencies.extend(a - t0 for a in arrivals)
@@ -166,12 +169,12 @@ async def main_async(args, stack, info) -> None:
     clients: list = []
     memory: list[str] = []
     try:
-        for n in args.subscribers:
+        for step, n in enumerate(args.subscribers):
             added = n - len(clients)
             rss_before = rss_kb(pid)
             clients += await open_clients(stack.ws_url, added)
             rss_after = rss_kb(pid)
-            r = await measure(clients, parent_conn, args.rounds)
+            r = await measure(clients, parent_conn, min(args.rounds, 58), step)
             print(
                 f"{n:>11} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['max_ms']:>8.1f} {r['messages_per_s']:>8.0f}"
             )

@@ -15,7 +15,9 @@ every subscriber, resampled to the subscriber's own timeframe.
 - 410 Gone removes that connection only; other failures are logged by the poster.
 
 Runs inside the collector process (see docs/live-streaming.md for the measurement). on_bar is
-synchronous: call it from a worker thread (e.g. `await asyncio.to_thread(publisher.on_bar, ...)`).
+synchronous: call it from a worker thread (e.g. `await asyncio.to_thread(publisher.on_bar, ...)`),
+never on an event loop (in the local stack that loop serves the @connections API it posts to).
+Build it with `LivePublisher.from_env()` and call `start()` once.
 """
 
 from __future__ import annotations

@@ -17,13 +17,21 @@ SERVER_MESSAGES = {
             "timeframe": "integer",
             "candles": "list of bars",
             "timing": "timing object",
-        }
+        },
+        "note": "the last 500 bars of the subscription, trimmed so the message stays under 128 KB; "
+        "older bars: GET /api/candles",
     },
     "bar": {
         "fields": {"symbol": "string", "timeframe": "integer", "candle": "bar", "closed": "bool (extension)"}
     },
     "timing": {"fields": {"symbol": "string", "timeframe": "integer", "timing": "timing object"}},
-    "error": {"fields": {"error": "short code", "message": "string"}, "note": "the connection stays open"},
+    "error": {
+        "fields": {"error": "short code", "message": "string"},
+        "note": "the connection stays open, except after key_disabled / invalid_key / missing_key; "
+        "codes: invalid_json, invalid_message, missing_type, unknown_type, missing_symbol, invalid_symbol, "
+        "invalid_timeframe, symbol_forbidden, no_data, too_many_subscriptions (at most 50 per connection), "
+        "not_subscribed",
+    },
     "pong": {"fields": {}, "extension": True},
 }
 
