@@ -51,19 +51,27 @@ def publisher_process(info: dict, conn) -> None:
         ConnectionPoster(info["ws_management_endpoint"], concurrency=int(info.get("concurrency", 32))),
         None,
         throttle_seconds=0,  # every update goes out: we measure the post path, not the throttle
-        subscriber_refresh_seconds=0.5,
-    ).start()  # background: subscriber refresh, throttle, keepalive
+        # Refreshed on request only: the embedded moto needs ~2 s of the stack's CPU per query of
+        # 1,000 subscribers (DynamoDB answers in milliseconds), which would starve the gateway.
+        subscriber_refresh_seconds=3600,
+    )
     while True:
         cmd = conn.recv()
         if cmd is None:
             break
+        if cmd == "refresh":
+            pub.subscriber_refresh_seconds = 0
+            pub.refresh_subscribers()
+            pub.subscriber_refresh_seconds = 3600
+            conn.send(pub.known_subscriptions())
+            continue
         minute, price = cmd
         posted_before = pub.stats.posted
         t0 = time.time()
         pub.on_bar(SYMBOL, (minute, price, price + 1, price - 1, price), False)
         t1 = time.time()
         conn.send((t0, t1, pub.stats.posted - posted_before, pub.stats.failed))
-    pub.stop()
+    pub.poster.close()
 
 
 async def open_clients(ws_url: str, n: int, batch: int = 50) -> list:
@@ -93,7 +101,9 @@ async def measure(clients: list, parent_conn, rounds: int, step: int) -> dict:
     posted = 0
     busy = 0.0
     base = int(time.time()) // TIMEFRAME * TIMEFRAME + (10 + step) * TIMEFRAME  # a fresh bar per step
-    await asyncio.sleep(1.0)  # the publisher's subscriber list refreshes every 0.5 s
+    parent_conn.send("refresh")
+    known = await asyncio.to_thread(parent_conn.recv)
+    assert known in (0, len(clients)), f"publisher knows {known} of {len(clients)} subscribers"
     for r in range(-1, rounds):  # round -1 warms up (client creation, connection pool)
         arrivals: list[float] = []
 

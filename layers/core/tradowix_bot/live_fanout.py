@@ -164,6 +164,11 @@ class LivePublisher:
             return
         sym.subscribers, sym.loaded_at = subscribers, self.clock()
 
+    def known_subscriptions(self) -> int:
+        """How many subscriptions the cached lists hold (all symbols)."""
+        with self._lock:
+            return sum(len(sym.subscribers) for sym in self._symbols.values())
+
     def refresh_subscribers(self) -> None:
         """Reload stale subscriber lists (outside the publish lock: queries take time)."""
         now = self.clock()
