@@ -9,6 +9,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -62,8 +63,7 @@ def ws(aws_env, monkeypatch):
     now = int(time.time()) - int(time.time()) % 60
     bars = [(now - 60 * (2000 - i), 100.0 + i, 101.0 + i, 99.0 + i, 100.5 + i) for i in range(2000)]
     CandleStore(aws_env["CandlesBucket"]).write("BTCUSD-OTC", bars)
-    handler.poster = poster
-    yield handler
+    yield SimpleNamespace(handler=handler.handler, poster=poster)
     context.reset()
 
 
