@@ -6,132 +6,20 @@ and checks what a partner's on_msg sees."""
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 
 import httpx
 import pytest
+from chart_fakes import FakeLiveServer
 from tradowix_bot.chart_client import (
     AsyncChartApiClient,
     AuthenticationError,
     ChartApiClient,
     LiveOptions,
 )
-from websockets.asyncio.server import serve
-from websockets.datastructures import Headers
-from websockets.http11 import Response
 
 KEY = "twk_" + "w" * 40
 FAST = LiveOptions(backoff=0.01, max_backoff=0.05)
-
-
-def candle(i: int) -> dict:
-    return {"time": 1710000000 + 60 * i, "open": 1.0, "high": 1.2, "low": 0.9, "close": 1.0 + i / 100}
-
-
-class FakeLiveServer:
-    """Speaks the spec: on subscribe -> status, history, then `bars_per_connection` bar messages.
-
-    `drop_after`: close the connection (code 1011) after that many bars;
-    `refuse`: "401" refuses the handshake, "4401" accepts then closes with 4401.
-    """
-
-    def __init__(
-        self,
-        *,
-        bars_per_connection=3,
-        drop_after=None,
-        refuse=None,
-        junk_first=False,
-        interval=0.0,
-        feed=False,
-    ):
-        self.bars_per_connection = bars_per_connection
-        self.drop_after = drop_after
-        self.refuse = refuse
-        self.junk_first = junk_first
-        self.interval = interval
-        self.connections = 0
-        self.subscribes: list[dict] = []
-        self.queries: list[str] = []
-        self.headers: list[str | None] = []
-        self.next_bar = 0  # one shared bar sequence across connections
-        self.server = None
-        # feed=True: like a real deployment, one bar every `interval` goes to every subscriber
-        self.feed = feed
-        self.subscribers: set = set()
-
-    def process_request(self, connection, request):
-        self.queries.append(request.path)
-        self.headers.append(request.headers.get("X-Api-Key"))
-        if self.refuse == "401":
-            body = json.dumps({"error": "invalid_key", "message": "API key invalid or disabled"}).encode()
-            return Response(401, "Unauthorized", Headers({"Content-Type": "application/json"}), body)
-        return None
-
-    async def handler(self, ws):
-        self.connections += 1
-        if self.refuse == "4401":
-            await ws.close(4401, "API key required or invalid")
-            return
-        if self.junk_first:
-            await ws.send("this is not json")
-            await ws.send("[1, 2]")
-        sent = 0
-        async for frame in ws:
-            msg = json.loads(frame)
-            if msg.get("type") == "ping":
-                await ws.send(json.dumps({"type": "pong"}))
-                continue
-            self.subscribes.append(msg)
-            sym, tf = msg["symbol"], msg["timeframe"]
-            await ws.send(json.dumps({"type": "status", "connected": True, "upstream_ready": True}))
-            await ws.send(
-                json.dumps(
-                    {"type": "history", "symbol": sym, "timeframe": tf, "candles": [candle(-1)], "timing": {}}
-                )
-            )
-            if self.feed:
-                self.subscribers.add((ws, sym, tf))
-                continue
-            while sent < self.bars_per_connection:
-                if self.drop_after is not None and sent >= self.drop_after:
-                    await ws.close(1011, "server going away")
-                    return
-                i = self.next_bar
-                self.next_bar += 1
-                await ws.send(
-                    json.dumps(
-                        {"type": "bar", "symbol": sym, "timeframe": tf, "candle": candle(i), "closed": True}
-                    )
-                )
-                sent += 1
-                await asyncio.sleep(self.interval)
-
-    async def publish(self):
-        while True:
-            await asyncio.sleep(self.interval)
-            i = self.next_bar
-            self.next_bar += 1
-            for ws, sym, tf in list(self.subscribers):
-                msg = {"type": "bar", "symbol": sym, "timeframe": tf, "candle": candle(i), "closed": True}
-                try:
-                    await ws.send(json.dumps(msg))
-                except Exception:  # noqa: BLE001 - a gone subscriber
-                    self.subscribers.discard((ws, sym, tf))
-
-    async def __aenter__(self):
-        self.publisher = asyncio.create_task(self.publish()) if self.feed else None
-        self.server = await serve(self.handler, "127.0.0.1", 0, process_request=self.process_request)
-        port = self.server.sockets[0].getsockname()[1]
-        self.url = f"ws://127.0.0.1:{port}"
-        return self
-
-    async def __aexit__(self, *exc):
-        if self.publisher:
-            self.publisher.cancel()
-        self.server.close()
-        await self.server.wait_closed()
 
 
 def status_transport(ws_url: str | None) -> httpx.MockTransport:
