@@ -619,7 +619,7 @@ async def _live(client: _Base, url, on_msg, subscriptions, *, stop=None, max_mes
         except Exception as exc:  # noqa: BLE001 - the old connection keeps serving
             if _is_auth_refusal(exc):
                 raise _auth_error(exc) from None
-            logger.info("live renewal failed (%s); keeping the current connection", exc)
+            logger.info("live renewal failed (%s); keeping the current connection", _redact_url(str(exc)))
             return None
         waiting = {s for s, _ in subscriptions}
         deadline = time.monotonic() + opts.switch_timeout
@@ -654,7 +654,10 @@ async def _live(client: _Base, url, on_msg, subscriptions, *, stop=None, max_mes
                     attempt += 1
                     delay = random.uniform(0, min(opts.max_backoff, opts.backoff * 2 ** (attempt - 1)))
                     logger.warning(
-                        "live connection to %s failed (%s); retrying in %.1fs", _redact_url(url), exc, delay
+                        "live connection to %s failed (%s); retrying in %.1fs",
+                        _redact_url(url),
+                        _redact_url(str(exc)),
+                        delay,
                     )
                     await _sleep_unless(delay, stopped)
                     continue
@@ -690,7 +693,9 @@ async def _live(client: _Base, url, on_msg, subscriptions, *, stop=None, max_mes
                 lived = time.monotonic() - opened
                 attempt = 1 if lived >= opts.stable_after else attempt + 1
                 delay = random.uniform(0, min(opts.max_backoff, opts.backoff * 2 ** (attempt - 1)))
-                logger.warning("live connection lost (%s); reconnecting in %.1fs", exc, delay)
+                logger.warning(
+                    "live connection lost (%s); reconnecting in %.1fs", _redact_url(str(exc)), delay
+                )
                 ws = None
                 await _sleep_unless(delay, stopped)
                 continue
