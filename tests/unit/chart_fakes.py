@@ -37,6 +37,7 @@ class FakeLiveServer:
         junk_first=False,
         interval=0.0,
         feed=False,
+        silent=False,
     ):
         self.bars_per_connection = bars_per_connection
         self.drop_after = drop_after
@@ -51,6 +52,8 @@ class FakeLiveServer:
         self.server = None
         # feed=True: like a real deployment, one bar every `interval` goes to every subscriber
         self.feed = feed
+        self.silent = silent
+        self.frames: list[dict] = []
         self.subscribers: set = set()
 
     def process_request(self, connection, request):
@@ -63,8 +66,12 @@ class FakeLiveServer:
 
     async def handler(self, ws):
         self.connections += 1
-        if self.refuse == "4401":
-            await ws.close(4401, "API key required or invalid")
+        if self.refuse in ("4401", "4403"):
+            await ws.close(int(self.refuse), "API key required or invalid")
+            return
+        if self.silent:  # a half-dead connection: reads frames, never answers
+            async for frame in ws:
+                self.frames.append(json.loads(frame))
             return
         if self.junk_first:
             await ws.send("this is not json")

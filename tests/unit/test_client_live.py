@@ -79,7 +79,7 @@ def test_server_closing_mid_stream_reconnects_and_resubscribes():
     assert [m["type"] for m in got].count("history") == 3
 
 
-@pytest.mark.parametrize("refusal", ["401", "4401"])
+@pytest.mark.parametrize("refusal", ["401", "4401", "4403"])
 def test_refused_key_is_one_authentication_error_for_401_and_4401(refusal):
     async def main():
         async with FakeLiveServer(refuse=refusal) as server:
@@ -106,6 +106,30 @@ def test_renewal_before_the_two_hour_limit_is_transparent():
     assert all(m["type"] == "bar" for m in got[2:])
     seen = sorted({m["candle"]["time"] for m in got[2:]})
     assert seen == list(range(seen[0], seen[-1] + 60, 60))
+
+
+def test_a_silent_connection_gets_pings_then_is_replaced():
+    # given a server that accepts but never says anything (a half-dead connection)
+    async def main():
+        async with FakeLiveServer(silent=True) as server:
+            stop = asyncio.Event()
+
+            async def stop_at_second_connection():
+                while server.connections < 2:
+                    await asyncio.sleep(0.02)
+                stop.set()
+
+            watcher = asyncio.create_task(stop_at_second_connection())
+            client = AsyncChartApiClient("http://api.test", KEY, transport=status_transport(server.url))
+            options = LiveOptions(keepalive=0.1, dead_after=0.5, backoff=0.01, max_backoff=0.02)
+            await asyncio.wait_for(client.subscribe_live(print, symbol="X", stop=stop, options=options), 10)
+            await watcher
+            return server
+
+    server = asyncio.run(main())
+    # then the client kept it alive with application pings, and gave up on it for a new one
+    assert {"type": "ping"} in server.frames
+    assert server.frames.count({"type": "subscribe", "symbol": "X", "timeframe": 60}) == 2
 
 
 def test_sync_call_of_the_spec_blocks_until_stopped():
@@ -149,3 +173,19 @@ def test_bad_timeframe_is_refused_before_connecting():
     client = ChartApiClient("http://api.test", KEY, transport=status_transport(None))
     with pytest.raises(ValueError, match="multiple of 60"):
         client.subscribe_live_sync(print, symbol="BTCUSD-OTC", timeframe=90)
+
+
+def test_sync_call_works_from_inside_an_event_loop():
+    # given a partner calling the blocking API from async code (a notebook, a web app)
+    from chart_fakes import FakeDeployment
+
+    with FakeDeployment({"BTCUSD-OTC": []}, key=KEY, bars_per_connection=2) as deployment:
+        client = ChartApiClient(deployment.url, KEY)
+        got = []
+
+        async def partner_code():
+            client.subscribe_live_sync(got.append, symbol="BTCUSD-OTC", timeframe=60, max_messages=4)
+
+        asyncio.run(partner_code())
+    # then it still streams (on a thread of its own) instead of failing on the running loop
+    assert [m["type"] for m in got] == ["status", "history", "bar", "bar"]

@@ -63,6 +63,7 @@ logger = logging.getLogger("tradowix_bot.chart_client")
 ENV_URL = "TRADOWIX_CHART_URL"
 ENV_KEY = "TRADOWIX_CHART_API_KEY"
 WS_AUTH_CLOSE_CODE = 4401  # the original server's "API key required or invalid"
+WS_REFUSED_CLOSE_CODES = {4401, 4403}  # our local gateway closes a refused $connect (401/403) so
 RETRY_STATUSES = {429, 502, 503, 504}
 
 
@@ -542,7 +543,7 @@ def _is_auth_refusal(exc: BaseException) -> bool:
         return exc.response.status_code in (401, 403)
     if isinstance(exc, ConnectionClosed):
         rcvd = exc.rcvd
-        return rcvd is not None and rcvd.code == WS_AUTH_CLOSE_CODE
+        return rcvd is not None and rcvd.code in WS_REFUSED_CLOSE_CODES
     return False
 
 
@@ -560,9 +561,10 @@ def _auth_error(exc: BaseException) -> AuthenticationError:
         except ValueError:
             pass
         return AuthenticationError(message, error=code or "invalid_key", status=401)
-    reason = exc.rcvd.reason if isinstance(exc, ConnectionClosed) and exc.rcvd else ""
+    rcvd = exc.rcvd if isinstance(exc, ConnectionClosed) else None
+    code, reason = (rcvd.code, rcvd.reason) if rcvd else (WS_AUTH_CLOSE_CODE, "")
     return AuthenticationError(
-        f"live connection closed with code 4401: {reason or 'API key required or invalid'}",
+        f"live connection closed with code {code}: {reason or 'API key required or invalid'}",
         error="invalid_key",
         status=401,
     )
