@@ -68,3 +68,25 @@ def test_live_with_nothing_to_connect_to(capsys, monkeypatch):
     monkeypatch.delenv("TRADOWIX_SESSION_TOKEN", raising=False)
     code, _, err = run(capsys, "live", "BTCUSD-OTC")
     assert code == 1 and err == "error: no deployment: pass --url or set TRADOWIX_CHART_URL\n"
+
+
+def test_verbose_shows_bar_updates_and_bars_without_a_trade(capsys):
+    with FakeDeployment({"BTCUSD-OTC": history()}, key=KEY, bars_per_connection=5) as deployment:
+        code, out, _ = run(
+            capsys,
+            "live",
+            "BTCUSD-OTC",
+            "--url",
+            deployment.url,
+            "--key",
+            KEY,
+            "--verbose",
+            "--min-confidence",
+            "1",
+            "--max-bars",
+            "2",
+        )
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert sum("bar closed" in line for line in lines) == 2
+    assert sum("no trade" in line for line in lines) == 2  # nothing reaches confidence 1
