@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "backtest",
         help="backtest the built-in strategy against naive baselines (table + PNG plot)",
         description="Backtest the built-in strategy on saved candle files (--candles-dir) or on a "
-        "deployment's history (--url/--key): per symbol and overall, trades and win rate with a 95%% "
+        "deployment's history (--url/--key): per symbol and overall, trades and win rate with a 95% "
         "Wilson interval, the same for naive baselines (always CALL, repeat the last bar, random with "
         "a fixed seed) on the same bars, and a sweep over --min-confidence. Says plainly whether the "
         "strategy beats the baselines beyond the interval.",
