@@ -210,3 +210,12 @@ def test_derived_ws_url_when_status_has_none():
     assert ChartApiClient("http://127.0.0.1:8765", None).derived_ws_url() == "ws://127.0.0.1:8766"
     server = FakeServer((200, {"live": True, "ws_url": None}, {}))
     assert make(server).ws_url() == f"wss://example-host?api_key={KEY}"
+
+
+def test_a_base_url_that_is_not_the_api_says_so():
+    def server(request):
+        return httpx.Response(200, text="<html>welcome</html>", headers={"content-type": "text/html"})
+
+    client = ChartApiClient("https://wrong-host", KEY, transport=httpx.MockTransport(server))
+    with pytest.raises(ChartApiError, match="GET /api/symbols: the answer is not JSON \\(text/html\\)"):
+        client.symbols()

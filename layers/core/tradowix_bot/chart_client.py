@@ -187,6 +187,18 @@ def error_from_response(response: httpx.Response) -> ChartApiError:
 # -- shared request logic ----------------------------------------------------------------------
 
 
+def _json_answer(response: httpx.Response) -> dict:
+    try:
+        return response.json()
+    except ValueError:
+        raise ChartApiError(
+            f"{response.request.method} {response.request.url.path}: the answer is not JSON "
+            f"({response.headers.get('content-type', 'no content type')}); is the base URL the chart API's?",
+            status=response.status_code,
+            error="not_json",
+        ) from None
+
+
 def _redact_url(url: str) -> str:
     """A URL safe to log: the api_key query value is hidden."""
     return re.sub(r"(api_key=)[^&\s]+", r"\1***", url)
@@ -310,7 +322,7 @@ class ChartApiClient(_Base):
                 error = UnavailableError(f"{method} {path}: cannot reach {self.base_url} ({exc})")
             else:
                 if response.is_success:
-                    return response.json()
+                    return _json_answer(response)
                 error = error_from_response(response)
                 if response.status_code not in RETRY_STATUSES:
                     raise error
@@ -427,7 +439,7 @@ class AsyncChartApiClient(_Base):
                 error = UnavailableError(f"{method} {path}: cannot reach {self.base_url} ({exc})")
             else:
                 if response.is_success:
-                    return response.json()
+                    return _json_answer(response)
                 error = error_from_response(response)
                 if response.status_code not in RETRY_STATUSES:
                     raise error
