@@ -290,3 +290,49 @@ def test_a_disabled_key_loses_its_open_connection(local_stack, publisher):
         asyncio.run(scenario())
     finally:
         local_stack.cli("keys", "delete", key_id)
+
+
+def test_a_bot_using_only_chart_api_client_gets_history_then_the_closing_5m_bar(
+    local_stack, partner, publisher
+):
+    import threading
+
+    from tradowix_bot.chart_client import AuthenticationError, ChartApiClient
+
+    got: list[dict] = []
+    start = int(time.time()) // 300 * 300 + 7200
+
+    def drive():
+        for i in range(5):
+            publisher.on_bar("XAUUSD-OTC", (start + 60 * i, 2650.0, 2651.0 + i, 2649.0, 2650.5 + i), True)
+
+    def on_msg(msg):
+        got.append(msg)
+        if msg["type"] == "timing" and len(got) == 3:
+            threading.Thread(target=drive).start()  # the collector publishes once we are subscribed
+
+    client = ChartApiClient(local_stack.api_url, partner["raw"])
+    stop = threading.Event()
+    runner = threading.Thread(
+        target=lambda: client.subscribe_live_sync(on_msg, symbol="XAUUSD-OTC", timeframe=300, stop=stop)
+    )
+    runner.start()
+    deadline = time.monotonic() + 30
+    while not any(m["type"] == "bar" and m["closed"] for m in got) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    stop.set()
+    runner.join(10)
+    assert not runner.is_alive()
+    assert [m["type"] for m in got[:3]] == ["status", "history", "timing"]
+    closing = [m for m in got if m["type"] == "bar" and m["closed"]]
+    assert closing and closing[0]["candle"] == {
+        "time": start,
+        "open": 2650.0,
+        "high": 2655.0,
+        "low": 2649.0,
+        "close": 2654.5,
+    }
+    with pytest.raises(AuthenticationError):  # a bad key: 4401 locally, reported as one error type
+        ChartApiClient(local_stack.api_url, "twk_" + "z" * 43).subscribe_live_sync(
+            print, symbol="XAUUSD-OTC", timeframe=300
+        )
