@@ -87,14 +87,31 @@ class ConnectionPoster:
         return result
 
     def post_many(self, posts: Iterable[tuple[str, dict | bytes]]) -> list[str]:
-        """Send many messages concurrently (at most `concurrency` in flight); results in order.
-        Failures are logged once per batch (a broken endpoint must not log a line per client)."""
+        """Send many messages: connections concurrently (at most `concurrency` in flight), each
+        connection's messages in the given order (a closing `bar` before its `timing`).
+        Returns the results in the order given; after a GONE the connection's later messages
+        are not attempted (GONE too). Failures are logged once per batch, not once per client."""
         posts = list(posts)
-        if len(posts) <= 1:
-            return [self.post(cid, msg) for cid, msg in posts]
-        outcomes = list(
-            self._executor().map(lambda p: self._call("post_to_connection", p[0], Data=encode(p[1])), posts)
-        )
+        by_connection: dict[str, list[int]] = {}
+        for index, (cid, _) in enumerate(posts):
+            by_connection.setdefault(cid, []).append(index)
+        outcomes: list[tuple[str, str]] = [(FAILED, "")] * len(posts)
+
+        def send_in_order(indexes: list[int]) -> None:
+            for n, index in enumerate(indexes):
+                cid, msg = posts[index]
+                outcomes[index] = self._call("post_to_connection", cid, Data=encode(msg))
+                if outcomes[index][0] == GONE:
+                    for rest in indexes[n + 1 :]:
+                        outcomes[rest] = (GONE, "GoneException")
+                    return
+
+        groups = list(by_connection.values())
+        if len(groups) <= 1:
+            for group in groups:
+                send_in_order(group)
+        else:
+            list(self._executor().map(send_in_order, groups))
         failed = [reason for result, reason in outcomes if result == FAILED]
         if failed:
             logger.warning(
