@@ -3,6 +3,7 @@ the module is imported once (cold start) and reused for every invocation."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import os
 import sys
@@ -48,6 +49,7 @@ class LocalFunction:
         return self._handler
 
     def invoke(self, event: dict) -> dict:
+        _ensure_event_loop()
         handler = self._load()
         context = LambdaContext(
             function_name=self.fn.logical_id,
@@ -57,3 +59,12 @@ class LocalFunction:
             _deadline=time.monotonic() + self.fn.timeout,
         )
         return handler(event, context)
+
+
+def _ensure_event_loop() -> None:
+    """A Lambda container runs every invocation on one thread that has an event loop (Mangum
+    relies on it); our gateways invoke from a pool of worker threads, so give each one its own."""
+    try:
+        asyncio.get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())

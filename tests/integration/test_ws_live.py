@@ -313,16 +313,22 @@ def test_a_bot_using_only_chart_api_client_gets_history_then_the_closing_5m_bar(
 
     client = ChartApiClient(local_stack.api_url, partner["raw"])
     stop = threading.Event()
-    runner = threading.Thread(
-        target=lambda: client.subscribe_live_sync(on_msg, symbol="XAUUSD-OTC", timeframe=300, stop=stop)
-    )
+    failures: list[BaseException] = []
+
+    def run():
+        try:
+            client.subscribe_live_sync(on_msg, symbol="XAUUSD-OTC", timeframe=300, stop=stop)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            failures.append(exc)
+
+    runner = threading.Thread(target=run)
     runner.start()
     deadline = time.monotonic() + 30
     while not any(m["type"] == "bar" and m["closed"] for m in got) and time.monotonic() < deadline:
         time.sleep(0.1)
     stop.set()
     runner.join(10)
-    assert not runner.is_alive()
+    assert not runner.is_alive() and not failures, failures
     assert [m["type"] for m in got[:3]] == ["status", "history", "timing"]
     closing = [m for m in got if m["type"] == "bar" and m["closed"]]
     assert closing and closing[0]["candle"] == {
