@@ -23,6 +23,9 @@ class Settings:
     max_limit: int
     day_cache_entries: int
     ws_url: str
+    admin_secret_parameter: str = "/tradowix/admin-secret"
+    session_token_parameter: str = "/tradowix/session-token"
+    admin_session_max_age: int = 8 * 3600
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -37,4 +40,7 @@ class Settings:
             max_limit=_int("MAX_LIMIT", 50_000),
             day_cache_entries=_int("DAY_CACHE_ENTRIES", 64),
             ws_url=os.environ.get("WS_URL", ""),
+            admin_secret_parameter=os.environ.get("ADMIN_SECRET_PARAMETER", "/tradowix/admin-secret"),
+            session_token_parameter=os.environ.get("SESSION_TOKEN_PARAMETER", "/tradowix/session-token"),
+            admin_session_max_age=_int("ADMIN_SESSION_MAX_AGE", 8 * 3600),
         )
