@@ -143,10 +143,13 @@ async function loadHistory() {
   }
   if (seq !== state.loadSeq) return; // a newer symbol or timeframe was picked meanwhile
   state.candles = data.candles;
+  root.dataset.historyCount = String(data.count); // what /api/candles answered, for tests to compare
+  root.dataset.historyLastTime = data.candles.length ? String(data.candles[data.candles.length - 1].time) : "";
   state.series.applyOptions({ priceFormat: priceFormat() });
   state.series.setData(state.candles);
   const n = state.candles.length;
-  state.chart.timeScale().setVisibleLogicalRange({ from: Math.max(0, n - VISIBLE_BARS), to: n + 4 });
+  const visible = Math.max(40, Math.min(VISIBLE_BARS, Math.round(root.clientWidth / 7))); // ~7 px a bar
+  state.chart.timeScale().setVisibleLogicalRange({ from: Math.max(0, n - visible), to: n + 4 });
   setTiming(data.timing);
   notice(null);
   root.dataset.state = "ready";
@@ -241,6 +244,7 @@ function connect() {
   ws.onclose = (event) => {
     if (state.ws !== ws) return; // replaced on purpose
     state.ws = null;
+    root.dataset.wsCloseCode = String(event.code);
     if (event.code === 4401) {
       // The key was refused: if the HTTP API refuses it too, the gate takes over.
       refreshLiveUrl();
