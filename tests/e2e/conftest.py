@@ -5,6 +5,8 @@ Never `playwright install`: the browser is /usr/bin/chromium (tests/run.py insta
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import time
@@ -123,3 +125,37 @@ def poll(check, timeout: float, interval: float = 0.25):
             return result
         time.sleep(interval)
     return None
+
+
+@contextlib.contextmanager
+def stack_aws(stack):
+    """Point this process's boto3 at the stack's emulator (to read or plant what the stack stores)."""
+    from tradowix_bot import aws
+
+    runtime = json.loads((stack.data_dir / "local-stack.json").read_text())
+    wanted = {"AWS_ENDPOINT_URL": runtime["endpoint_url"], **runtime["aws_env"]}
+    saved = {k: os.environ.get(k) for k in wanted}
+    os.environ.update(wanted)
+    aws.reset()
+    try:
+        yield runtime
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        aws.reset()
+
+
+def stored_session_token(stack) -> str | None:
+    from tradowix_bot import aws
+
+    with stack_aws(stack):
+        ssm = aws.client("ssm")
+        names = [
+            p["Name"] for p in ssm.describe_parameters()["Parameters"] if p["Name"].endswith("/session-token")
+        ]
+        if not names:
+            return None
+        return ssm.get_parameter(Name=names[0], WithDecryption=True)["Parameter"]["Value"]
