@@ -18,6 +18,7 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import math
 import secrets
 import threading
 import time
@@ -170,9 +171,10 @@ class LoginThrottle:
         record = self.state.get("admin-login", address) or {}
         wait = float(record.get("locked_until", 0)) - self._clock()
         if wait > 0:
+            seconds = math.ceil(wait)
             raise RateLimited(
-                f"too many wrong admin secrets from your address; try again in {int(wait) + 1} s",
-                retry_after=int(wait) + 1,
+                f"too many wrong admin secrets from your address; try again in {seconds} s",
+                retry_after=seconds,
                 code="admin_login_throttled",
             )
 
