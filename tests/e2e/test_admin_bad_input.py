@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import stored_session_token
+from e2e_helpers import stored_session_token
 
 
 def client_from(api_url: str, address: str) -> httpx.Client:

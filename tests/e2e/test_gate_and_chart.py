@@ -7,7 +7,7 @@ import time
 from urllib.parse import urlparse
 
 import httpx
-from conftest import screenshot, sign_in_at_gate, wait_chart_ready
+from e2e_helpers import screenshot, sign_in_at_gate, wait_chart_ready
 
 
 def api_count(stack, raw_key: str | None, symbol: str, timeframe: int, last_time: int) -> int:

@@ -4,7 +4,7 @@ without it this test fails, saying so."""
 from __future__ import annotations
 
 import pytest
-from conftest import chart_state, poll, screenshot, sign_in_at_gate, wait_chart_ready
+from e2e_helpers import chart_state, poll, screenshot, sign_in_at_gate, wait_chart_ready
 
 
 def test_live_bar_update_changes_last_candle_needs_ws_server(local_stack, partner_key, new_page):

@@ -26,6 +26,7 @@ const state = {
   clockOffset: 0,
   liveUpdates: 0,
   loadSeq: 0,
+  subscribed: null, // "SYMBOL|timeframe" the open connection is subscribed to
 };
 
 function toGate() {
@@ -158,7 +159,16 @@ async function loadHistory() {
 
 // -- live -------------------------------------------------------------------------------------
 function send(message) {
-  if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(message));
+  if (!state.ws || state.ws.readyState !== WebSocket.OPEN) return false;
+  state.ws.send(JSON.stringify(message));
+  return true;
+}
+
+// Subscribes the open connection to what the page shows, once per connection and choice.
+function subscribe() {
+  const wanted = `${state.symbol}|${state.timeframe}`;
+  if (state.subscribed === wanted) return;
+  if (send({ type: "subscribe", symbol: state.symbol, timeframe: state.timeframe })) state.subscribed = wanted;
 }
 
 function forCurrent(msg) {
@@ -232,7 +242,8 @@ function connect() {
     state.attempts = 0;
     state.connectedOnce = true;
     setConnection("live", "live");
-    send({ type: "subscribe", symbol: state.symbol, timeframe: state.timeframe });
+    state.subscribed = null;
+    subscribe();
   };
   ws.onmessage = (event) => {
     try {
@@ -294,7 +305,7 @@ function buildTimeframePicker() {
 function choose(symbol, timeframe) {
   const old = { symbol: state.symbol, timeframe: state.timeframe };
   if (old.symbol === symbol && old.timeframe === timeframe && state.candles.length) return;
-  if (old.symbol) send({ type: "unsubscribe", symbol: old.symbol, timeframe: old.timeframe });
+  if (old.symbol && send({ type: "unsubscribe", symbol: old.symbol, timeframe: old.timeframe })) state.subscribed = null;
   state.symbol = symbol;
   state.timeframe = timeframe;
   state.barClose = null;
@@ -309,7 +320,7 @@ function choose(symbol, timeframe) {
   localStorage.setItem("tradowix.chart", JSON.stringify({ symbol, timeframe }));
   document.title = `${symbol} · Tradowix`;
   publish();
-  loadHistory().then(() => send({ type: "subscribe", symbol, timeframe }));
+  loadHistory().then(subscribe);
 }
 
 function createChart() {
