@@ -61,9 +61,10 @@ function showMessage(box, text, kind) {
 
 function formatDate(unixSeconds) {
   if (!unixSeconds) return "never";
-  return new Date(unixSeconds * 1000).toLocaleString(undefined, {
-    year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
-  });
+  const when = new Date(unixSeconds * 1000);
+  const options = { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" };
+  if (when.getFullYear() !== new Date().getFullYear()) options.year = "numeric";
+  return when.toLocaleString(undefined, options);
 }
 
 // Only same-site paths may be redirect targets (no "//host" or "https://…").
