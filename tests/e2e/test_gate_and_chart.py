@@ -4,7 +4,7 @@ real browser, then they see the candles the API serves and the chart follows the
 from __future__ import annotations
 
 import time
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 import httpx
 from e2e_helpers import screenshot, sign_in_at_gate, wait_chart_ready
@@ -143,3 +143,15 @@ def test_open_mode_chart_opens_directly(local_stack, admin_api, new_page):
     # and the gate says the chart is open
     page.goto(local_stack.api_url + "/gate.html")
     page.locator("#open-mode").wait_for(state="visible")
+
+
+def test_gate_never_redirects_off_site(local_stack, partner_key, new_page):
+    _, raw = partner_key
+    for target in ("//example.invalid/", "/\\example.invalid/", "https://example.invalid/"):
+        page = new_page()
+        page.route(lambda url: urlparse(url).hostname == "example.invalid", lambda route: route.abort())
+        page.goto(local_stack.api_url + "/gate.html?next=" + quote(target, safe=""))
+        page.fill("#api-key", raw)
+        page.click("#gate-submit")
+        page.wait_for_url(lambda url: "/gate.html" not in url)
+        assert page.url.startswith(local_stack.api_url + "/"), (target, page.url)

@@ -191,7 +191,7 @@ class LoginThrottle:
         failures = int(item["failures"])
         if failures <= FREE_FAILURES:
             return None
-        lock = min(2 ** (failures - FREE_FAILURES), MAX_LOCK_SECONDS)
+        lock = min(2 ** min(failures - FREE_FAILURES, 20), MAX_LOCK_SECONDS)
         with translate("the state store (DynamoDB)"):
             self._table().update_item(
                 Key={"pk": "admin-login", "sk": address},

@@ -67,7 +67,7 @@ function formatDate(unixSeconds) {
   return when.toLocaleString(undefined, options);
 }
 
-// Only same-site paths may be redirect targets (no "//host" or "https://…").
+// Only same-site paths may be redirect targets (no "//host", "/\\host" or "https://…").
 function safeNext(value) {
-  return typeof value === "string" && value.startsWith("/") && !value.startsWith("//") ? value : "/";
+  return typeof value === "string" && /^\/(?![\/\\])/.test(value) ? value : "/";
 }
