@@ -73,11 +73,12 @@ def test_chart_follows_live_bars_and_reconnects(local_stack, partner_key, new_pa
         assert poll(lambda: peer.subscribes(), timeout=5)
         time.sleep(0.5)
         assert peer.subscribes() == [{"type": "subscribe", "symbol": "BTCUSD-OTC", "timeframe": 60}]
-        count, last = int(before["candleCount"]), int(before["lastTime"])
+        count, last, price = int(before["candleCount"]), int(before["lastTime"]), float(before["lastClose"])
+        moved, closed, later = round(price + 3.25, 2), round(price + 4.5, 2), round(price + 5.75, 2)
         # a forming bar moves the last candle
-        bar = {"time": last, "open": 1.0, "high": 2.0, "low": 0.5, "close": 1.5}
+        bar = {"time": last, "open": price, "high": later + 2, "low": price - 2, "close": moved}
         peer.send({"type": "bar", "symbol": "BTCUSD-OTC", "timeframe": 60, "candle": bar, "closed": False})
-        assert poll(lambda: chart_state(page)["lastClose"] == "1.5", timeout=5)
+        assert poll(lambda: chart_state(page)["lastClose"] == str(moved), timeout=5)
         assert int(chart_state(page)["candleCount"]) == count
         # its closing update stays, and the next bar is added after it
         peer.send(
@@ -85,17 +86,17 @@ def test_chart_follows_live_bars_and_reconnects(local_stack, partner_key, new_pa
                 "type": "bar",
                 "symbol": "BTCUSD-OTC",
                 "timeframe": 60,
-                "candle": {**bar, "close": 1.7},
+                "candle": {**bar, "close": closed},
                 "closed": True,
             }
         )
-        nxt = {"time": last + 60, "open": 1.7, "high": 1.8, "low": 1.6, "close": 1.75}
+        nxt = {"time": last + 60, "open": closed, "high": later + 1, "low": closed - 1, "close": later}
         peer.send({"type": "bar", "symbol": "BTCUSD-OTC", "timeframe": 60, "candle": nxt, "closed": False})
         state = poll(lambda: (s := chart_state(page))["lastTime"] == str(last + 60) and s, timeout=5)
-        assert state and int(state["candleCount"]) == count + 1 and state["lastClose"] == "1.75"
+        assert state and int(state["candleCount"]) == count + 1 and state["lastClose"] == str(later)
         # bars of another symbol or timeframe are ignored
-        peer.send({"type": "bar", "symbol": "ETHUSD-OTC", "timeframe": 60, "candle": {**nxt, "close": 9.0}})
-        peer.send({"type": "bar", "symbol": "BTCUSD-OTC", "timeframe": 300, "candle": {**nxt, "close": 9.0}})
+        peer.send({"type": "bar", "symbol": "ETHUSD-OTC", "timeframe": 60, "candle": {**nxt, "close": 9.5}})
+        peer.send({"type": "bar", "symbol": "BTCUSD-OTC", "timeframe": 300, "candle": {**nxt, "close": 9.5}})
         # timing drives the countdown
         now = time.time()
         peer.send({"type": "timing", "symbol": "BTCUSD-OTC", "timeframe": 60,
@@ -103,7 +104,7 @@ def test_chart_follows_live_bars_and_reconnects(local_stack, partner_key, new_pa
         assert poll(
             lambda: int(page.get_attribute("#countdown", "data-seconds-left")) in (40, 41, 42), timeout=5
         )
-        assert chart_state(page)["lastClose"] == "1.75"
+        assert chart_state(page)["lastClose"] == str(later)
         # an error message is shown, and the connection stays
         peer.send(
             {"type": "error", "error": "symbol_forbidden", "message": "this API key cannot access XAUUSD-OTC"}

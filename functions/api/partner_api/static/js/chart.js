@@ -48,6 +48,7 @@ let toastTimer = null;
 function toast(text) {
   const box = $("toast");
   showMessage(box, text, "error");
+  box.classList.add("toast");
   clearTimeout(toastTimer);
   toastTimer = setTimeout(() => (box.hidden = true), 6000);
 }
