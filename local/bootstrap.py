@@ -85,3 +85,8 @@ def ensure_chromium() -> bool:
     else:
         print("[setup] warning: /usr/bin/chromium missing: run `sudo apt-get install chromium`", flush=True)
     return CHROMIUM.exists()
+
+
+if __name__ == "__main__":
+    # `python3 local/bootstrap.py`: fetch the browser assets (run it before `sam build`).
+    sys.exit(0 if ensure_browser_assets() else 1)
