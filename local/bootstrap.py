@@ -34,3 +34,59 @@ def ensure_venv(extra: str) -> Path:
         subprocess.run([python, "-m", "pip", "install", "-q", "-e", f"{ROOT}[{extra}]"], check=True)
         stamp.write_text(digest)
     return python
+
+
+# -- browser assets and the test browser --------------------------------------------------------
+VENDOR_DIR = ROOT / "functions" / "api" / "partner_api" / "static" / "vendor"
+# npm package file -> name under static/vendor/ (what the pages reference)
+VENDOR_FILES = {
+    "lightweight-charts/dist/lightweight-charts.standalone.production.js": "lightweight-charts.standalone.production.js",
+}
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def ensure_browser_assets() -> bool:
+    """`npm ci` (from package-lock.json) when node is there, then copy the chart library into the
+    API function's static/vendor/ so `sam build` ships it. Returns whether the assets are in place."""
+    import shutil
+
+    targets = [VENDOR_DIR / name for name in VENDOR_FILES.values()]
+    lock = ROOT / "package-lock.json"
+    stamp = ROOT / "node_modules" / ".tradowix-installed"
+    digest = hashlib.sha256(lock.read_bytes()).hexdigest() if lock.exists() else ""
+    npm = shutil.which("npm")
+    if npm and (not stamp.exists() or stamp.read_text() != digest):
+        print("[setup] installing browser packages with npm", flush=True)
+        command = [npm, "ci" if lock.exists() else "install", "--no-audit", "--no-fund", "--loglevel=error"]
+        if subprocess.run(command, cwd=ROOT).returncode == 0:
+            stamp.write_text(digest)
+    sources = [ROOT / "node_modules" / name for name in VENDOR_FILES]
+    if all(s.exists() for s in sources):
+        VENDOR_DIR.mkdir(parents=True, exist_ok=True)
+        for source, target in zip(sources, targets, strict=True):
+            if not target.exists() or target.read_bytes() != source.read_bytes():
+                shutil.copyfile(source, target)
+    elif not all(t.exists() for t in targets):
+        print("[setup] warning: node/npm not found: the chart page needs `npm ci` (Node.js 18+)", flush=True)
+    return all(t.exists() for t in targets)
+
+
+def ensure_chromium() -> bool:
+    """Debian's chromium for the browser tests (apt-get when root; never a downloaded browser)."""
+    if CHROMIUM.exists():
+        return True
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        print("[setup] installing Debian's chromium for the browser tests", flush=True)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], env=env)
+        if not CHROMIUM.exists():
+            subprocess.run(["apt-get", "update", "-q"], env=env)
+            subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], env=env)
+    else:
+        print("[setup] warning: /usr/bin/chromium missing: run `sudo apt-get install chromium`", flush=True)
+    return CHROMIUM.exists()
+
+
+if __name__ == "__main__":
+    # `python3 local/bootstrap.py`: fetch the browser assets (run it before `sam build`).
+    sys.exit(0 if ensure_browser_assets() else 1)

@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bootstrap import ROOT, ensure_venv  # noqa: E402
+from bootstrap import ROOT, ensure_browser_assets, ensure_venv  # noqa: E402
 
 python = ensure_venv("local")
+ensure_browser_assets()
 os.chdir(ROOT)
 os.execv(python, [str(python), "-m", "tradowix_bot.cli", "chart", *sys.argv[1:]])

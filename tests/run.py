@@ -12,8 +12,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "local"))
-from bootstrap import ROOT, ensure_venv  # noqa: E402
+from bootstrap import ROOT, ensure_browser_assets, ensure_chromium, ensure_venv  # noqa: E402
 
 python = ensure_venv("dev")
+ensure_browser_assets()
+ensure_chromium()
 os.chdir(ROOT)
 os.execv(python, [str(python), "-m", "pytest", *sys.argv[1:]])

@@ -25,6 +25,8 @@ def build_event(request: Request, body: bytes, route: Route, path_params: dict) 
         if name == "cookie":
             continue
         headers[name] = f"{headers[name]},{value}" if name in headers else value
+    # API Gateway tells the function the client's scheme (https there); here it is plain http.
+    headers.setdefault("x-forwarded-proto", request.url.scheme)
     cookie_header = request.headers.get("cookie")
     query: dict[str, str] = {}
     for k, v in parse_qsl(request.url.query, keep_blank_values=True):

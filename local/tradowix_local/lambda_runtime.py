@@ -34,6 +34,15 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+def _ensure_event_loop() -> None:
+    """Mangum calls asyncio.get_event_loop(), which only the main thread gets for free; the
+    gateway invokes from worker threads, so each gets its own loop (Lambda runs one at a time)."""
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 class LocalFunction:
     def __init__(self, fn: Function):
         self.fn = fn
@@ -51,6 +60,7 @@ class LocalFunction:
     def invoke(self, event: dict) -> dict:
         _ensure_event_loop()
         handler = self._load()
+        _ensure_event_loop()
         context = LambdaContext(
             function_name=self.fn.logical_id,
             memory_limit_in_mb=self.fn.memory,

@@ -40,6 +40,8 @@ class StackOptions:
     candles_dir: Path | None = None
     seed: bool = True
     offline: bool = False
+    open_path: str | None = None  # open this page of the stack in a browser once it is ready
+    admin_only: bool = False  # serve the admin panel only: no partner API, no chart
 
 
 def _log(message: str) -> None:
@@ -93,7 +95,22 @@ class LocalStack:
         self.functions = self.template.functions(self._overrides())
         for fn in self.functions.values():
             os.environ.update(fn.environment)
+        self._prepare_parameters()
         self._import_and_seed()
+
+    def _prepare_parameters(self) -> None:
+        from .parameters import ensure_admin_secret, parameter_names, restore_parameters
+
+        self.parameter_names = sorted(
+            {n for fn in self.functions.values() for n in parameter_names(fn.environment).values()}
+        )
+        if self.emulator.embedded:
+            restore_parameters(self.emulator, self.data_dir)
+        admin_parameter = os.environ.get("ADMIN_SECRET_PARAMETER")
+        if admin_parameter:
+            generated = ensure_admin_secret(self.emulator, admin_parameter)
+            if generated:
+                _log(f"admin secret (shown once; store it now, it is kept only as a hash): {generated}")
 
     def _overrides(self) -> dict[str, str]:
         overrides = {"WS_URL": f"ws://{self.options.host}:{self.options.ws_port}"}
@@ -147,6 +164,9 @@ class LocalStack:
     def _snapshot(self) -> None:
         if self.emulator.embedded:
             save(self.emulator, self.names, self.kinds, self.snapshot_dir)
+            from .parameters import save_parameters
+
+            save_parameters(self.emulator, self.parameter_names, self.data_dir)
 
     def _snapshot_loop(self) -> None:
         while not self._stop.wait(SNAPSHOT_SECONDS):
@@ -158,6 +178,10 @@ class LocalStack:
     def apps(self) -> list[tuple[object, int]]:
         functions = {name: LocalFunction(fn) for name, fn in self.functions.items()}
         http = HttpGateway(self.template.http_routes(), functions)
+        if self.options.admin_only:  # the admin panel alone: no partner API, no live WebSocket
+            from .admin_only import AdminOnly
+
+            return [(AdminOnly(http), self.options.port)]
         apps = [(http, self.options.port)]
         ws_api = self.template.websocket_api()
         if ws_api is not None:
@@ -190,6 +214,11 @@ class LocalStack:
             f"ready: partner API {self.api_url}  (try: curl '{self.api_url}/api/candles?symbol=BTCUSD-OTC&limit=3')"
         )
         _log("create a key: python -m tradowix_bot.cli keys create --name partner1   ·   Ctrl-C stops")
+        _log(f"chart: {self.api_url}/   ·   admin panel: {self.api_url}/admin")
+        if self.options.open_path is not None:
+            import webbrowser
+
+            webbrowser.open(self.api_url + self.options.open_path)
         await asyncio.gather(*tasks)
 
     def request_stop(self) -> None:

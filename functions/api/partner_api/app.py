@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.gzip import GZipMiddleware
 from mangum import Mangum
 
-from . import docs, errors
+from . import admin_routes, docs, errors, pages
 from .responses import JSONBody
 from .routes import router
 
@@ -30,6 +30,8 @@ app = FastAPI(
 app.add_middleware(GZipMiddleware, minimum_size=2048)
 errors.install(app)
 app.include_router(router)
+app.include_router(admin_routes.router)
+app.include_router(pages.router)
 
 
 @app.get(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 
+from tradowix_bot.admin import AdminSecretStore, AdminSessions, LoginThrottle, SessionTokenStore
 from tradowix_bot.config import Settings
 from tradowix_bot.keys import KeyRegistry
 from tradowix_bot.market import MarketData
@@ -40,6 +41,27 @@ def signer() -> SessionSigner:
     return SessionSigner(state().cookie_secret(), settings().cookie_max_age)
 
 
+@functools.cache
+def admin_secret() -> AdminSecretStore:
+    return AdminSecretStore(settings().admin_secret_parameter)
+
+
+def admin_sessions() -> AdminSessions:
+    # Not cached: the secret's fingerprint (cached in AdminSecretStore) ends sessions when it changes.
+    s = settings()
+    return AdminSessions(state().cookie_secret(), admin_secret().fingerprint(), s.admin_session_max_age)
+
+
+@functools.cache
+def login_throttle() -> LoginThrottle:
+    return LoginThrottle(state())
+
+
+@functools.cache
+def session_token() -> SessionTokenStore:
+    return SessionTokenStore(settings().session_token_parameter)
+
+
 def reset() -> None:
-    for f in (settings, keys, state, market):
+    for f in (settings, keys, state, market, admin_secret, login_throttle, session_token):
         f.cache_clear()

@@ -96,4 +96,5 @@ def timing(who: Who, symbol: Symbol = None, timeframe: Timeframe = None):
 
 @router.get("/live/status", openapi_extra=KEY, summary="Live flag, WebSocket URL, upstream connection flags")
 def live_status(who: Who):
-    return JSONBody(context.market().live_status(who.key, who.raw_key))
+    session_token = context.signer().issue(who.key.key_id) if who.key and not who.raw_key else None
+    return JSONBody(context.market().live_status(who.key, who.raw_key, session_token))

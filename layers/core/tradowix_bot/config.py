@@ -27,6 +27,9 @@ class Settings:
     connections_table: str = ""
     ws_management_endpoint: str = ""
     live_throttle_seconds: float = 2.0
+    admin_secret_parameter: str = "/tradowix/admin-secret"
+    session_token_parameter: str = "/tradowix/session-token"
+    admin_session_max_age: int = 8 * 3600
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -44,4 +47,7 @@ class Settings:
             connections_table=os.environ.get("CONNECTIONS_TABLE", "tradowix-connections"),
             ws_management_endpoint=os.environ.get("WS_MANAGEMENT_ENDPOINT", ""),
             live_throttle_seconds=float(os.environ.get("LIVE_THROTTLE_SECONDS") or 2.0),
+            admin_secret_parameter=os.environ.get("ADMIN_SECRET_PARAMETER", "/tradowix/admin-secret"),
+            session_token_parameter=os.environ.get("SESSION_TOKEN_PARAMETER", "/tradowix/session-token"),
+            admin_session_max_age=_int("ADMIN_SESSION_MAX_AGE", 8 * 3600),
         )

@@ -107,7 +107,9 @@ class MarketData:
             "all_symbols": key is None or key.all_symbols,
         }
 
-    def live_status(self, key: KeyRecord | None, raw_key: str | None) -> dict:
+    def live_status(
+        self, key: KeyRecord | None, raw_key: str | None, session_token: str | None = None
+    ) -> dict:
         status = self.state.upstream_status() or {}
         age = self.clock() - float(status.get("updated_at", 0)) if status else None
         fresh = age is not None and age <= STATUS_STALE_SECONDS
@@ -115,6 +117,10 @@ class MarketData:
         ws_url = self.ws_url
         if ws_url and raw_key:
             ws_url += ("&" if "?" in ws_url else "?") + "api_key=" + raw_key
+        elif ws_url and session_token:
+            # A browser signed in by cookie has no raw key to give: it gets a signed session
+            # token instead (the cookie's format), because the WebSocket host may not see the cookie.
+            ws_url += ("&" if "?" in ws_url else "?") + "session=" + session_token
         return {
             "live": live,
             "ws_url": ws_url or None,

@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             default=Path(os.environ.get("TRADOWIX_DATA_DIR", "data")),
             help="where the local stack keeps its state (default ./data)",
         )
-        p.set_defaults(run=run)
+        p.set_defaults(run=run, page="/admin" if name == "admin" else "/")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,5 +60,7 @@ def run(args: argparse.Namespace) -> int:
         endpoint=args.endpoint or None,
         candles_dir=candles_dir,
         offline=args.offline,
+        open_path=None if args.no_browser else ("/admin" if args.admin_only else args.page),
+        admin_only=args.admin_only,
     )
     return main(options)

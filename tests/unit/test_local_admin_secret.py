@@ -1,0 +1,40 @@
+"""The local stack's admin secret: generated once on first start, or set by the owner."""
+
+from __future__ import annotations
+
+import boto3
+from tradowix_bot.admin import secret_matches
+from tradowix_local.parameters import ensure_admin_secret, restore_parameters, save_parameters
+
+
+class _Emulator:
+    def client(self, service):
+        return boto3.client(service)
+
+
+def _stored(name):
+    return boto3.client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+
+
+def test_first_start_generates_prints_once_and_stores_only_a_hash(aws_env, monkeypatch, tmp_path):
+    monkeypatch.delenv("TRADOWIX_ADMIN_SECRET", raising=False)
+    secret = ensure_admin_secret(_Emulator(), "/local/admin-secret")
+    assert secret and len(secret) >= 20
+    assert secret not in _stored("/local/admin-secret")
+    assert secret_matches(secret, _stored("/local/admin-secret"))
+    # a second start keeps it and prints nothing
+    assert ensure_admin_secret(_Emulator(), "/local/admin-secret") is None
+    assert secret_matches(secret, _stored("/local/admin-secret"))
+    # it survives a restart of the emulator through the data directory
+    save_parameters(_Emulator(), ["/local/admin-secret"], tmp_path)
+    boto3.client("ssm").delete_parameter(Name="/local/admin-secret")
+    assert restore_parameters(_Emulator(), tmp_path) == 1
+    assert secret_matches(secret, _stored("/local/admin-secret"))
+    assert (tmp_path / "ssm-parameters.json").stat().st_mode & 0o077 == 0
+
+
+def test_owner_set_secret_wins(aws_env, monkeypatch):
+    ensure_admin_secret(_Emulator(), "/local/admin-secret")
+    monkeypatch.setenv("TRADOWIX_ADMIN_SECRET", "owner-chosen-secret")
+    assert ensure_admin_secret(_Emulator(), "/local/admin-secret") is None
+    assert secret_matches("owner-chosen-secret", _stored("/local/admin-secret"))
