@@ -10,6 +10,7 @@ from tradowix_bot.live_connections import ConnectionStore
 from tradowix_bot.live_poster import ConnectionPoster
 from tradowix_bot.live_socket import LiveSocket
 from tradowix_bot.market import MarketData
+from tradowix_bot.sessions import SessionSigner
 from tradowix_bot.state import StateStore
 from tradowix_bot.store import CandleStore
 
@@ -22,9 +23,10 @@ def settings() -> Settings:
 @functools.cache
 def live() -> LiveSocket:
     s = settings()
+    state = StateStore(s.state_table)
     market = MarketData(
         CandleStore(s.candles_bucket, cache_entries=s.day_cache_entries),
-        StateStore(s.state_table),
+        state,
         max_limit=s.max_limit,
     )
     return LiveSocket(
@@ -32,6 +34,7 @@ def live() -> LiveSocket:
         ConnectionStore(s.connections_table),
         market,
         ConnectionPoster(s.ws_management_endpoint),
+        sessions=lambda: SessionSigner(state.cookie_secret(), s.cookie_max_age),
     )
 
 

@@ -18,6 +18,10 @@ def _raw_key(event: dict) -> str | None:
     return headers.get("x-api-key") or query.get("api_key") or None
 
 
+def _session_token(event: dict) -> str | None:
+    return (event.get("queryStringParameters") or {}).get("session") or None
+
+
 def _refuse(exc: DomainError) -> dict:
     # A non-2xx answer to $connect makes API Gateway refuse the handshake with that status.
     return {
@@ -33,7 +37,7 @@ def handler(event: dict, _context) -> dict:
     live = context.live()
     if route == "$connect":
         try:
-            live.connect(connection_id, _raw_key(event))
+            live.connect(connection_id, _raw_key(event), _session_token(event))
         except DomainError as exc:
             logger.info("connect refused", extra={"connection_id": connection_id, "code": exc.code})
             return _refuse(exc)

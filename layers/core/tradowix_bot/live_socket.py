@@ -20,6 +20,7 @@ from .live_connections import Connection, ConnectionStore
 from .live_poster import ConnectionPoster
 from .market import MarketData
 from .resample import validate_timeframe
+from .sessions import SessionSigner
 
 # `history` holds the last HISTORY_BARS bars of the subscription, and never more than
 # HISTORY_MAX_BYTES encoded (oldest bars dropped), so it stays under API Gateway's 128 KB.
@@ -94,8 +95,10 @@ class LiveSocket:
         *,
         history_bars: int = HISTORY_BARS,
         clock: Callable[[], float] = time.time,
+        sessions: Callable[[], SessionSigner] | None = None,
     ):
         self.keys = keys
+        self.sessions = sessions  # checks the signed browser session a ws_url may carry
         self.connections = connections
         self.market = market
         self.poster = poster
@@ -103,16 +106,24 @@ class LiveSocket:
         self.clock = clock
 
     # -- $connect / $disconnect -------------------------------------------------------------
-    def connect(self, connection_id: str, raw_key: str | None) -> Connection:
-        """Register the connection; Unauthorized (the handshake gets 401) for a bad key."""
+    def connect(
+        self, connection_id: str, raw_key: str | None, session_token: str | None = None
+    ) -> Connection:
+        """Register the connection; Unauthorized (the handshake gets 401) for a bad key.
+
+        A browser signed in through the gate holds no raw key: /api/live/status gives it a
+        ws_url with its signed session token (?session=), checked like the cookie."""
         key = None
         if self.keys.any_keys():
-            if not raw_key:
+            if raw_key:
+                key = self.keys.authenticate(raw_key)
+            elif session_token and self.sessions is not None:
+                key = self.keys.authenticate_id(self.sessions().key_id(session_token))
+            else:
                 raise Unauthorized(
                     "an API key is required: connect with ?api_key=twk_... or an X-Api-Key header",
                     code="missing_key",
                 )
-            key = self.keys.authenticate(raw_key)
         return self.connections.add_connection(connection_id, key.key_id if key else None)
 
     def disconnect(self, connection_id: str) -> None:
