@@ -102,6 +102,32 @@ def test_connect_refused_with_401_when_keys_exist(ws, aws_env):
     assert ws.handler(ev, None)["statusCode"] == 200
 
 
+def test_connect_accepts_the_browser_session_token_of_ws_url(ws, aws_env):
+    # given: a key, and the signed session token /api/live/status hands a browser signed in by cookie
+    from tradowix_bot.keys import KeyRegistry
+    from tradowix_bot.sessions import SessionSigner
+    from tradowix_bot.state import StateStore
+
+    record, _ = KeyRegistry(aws_env["KeysTable"]).create("browser partner")
+    signer = SessionSigner(StateStore(aws_env["StateTable"]).cookie_secret(), 3600)
+    # when / then: the genuine token connects; a forged or tampered one is refused with 401
+    assert connect(ws, session=signer.issue(record.key_id))["statusCode"] == 200
+    forged = SessionSigner("not-the-secret", 3600).issue(record.key_id)
+    refused = connect(ws, session=forged)
+    assert refused["statusCode"] == 401 and json.loads(refused["body"])["error"] == "invalid_session"
+    assert connect(ws, session=signer.issue(record.key_id)[:-2] + "xx")["statusCode"] == 401
+    # and a token of a key disabled since is refused too
+    KeyRegistry(aws_env["KeysTable"]).set_enabled(record.key_id, False)
+    ws_live_registry_refresh(ws)
+    assert connect(ws, session=signer.issue(record.key_id))["statusCode"] == 401
+
+
+def ws_live_registry_refresh(ws) -> None:
+    from live_ws import context
+
+    context.live().keys.invalidate()
+
+
 @pytest.mark.parametrize(
     "body, code",
     [
