@@ -15,6 +15,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     stack_cmd.register(sub)
     keys_cmd.register(sub)
+    from . import archive_cmd, collect_cmd  # the collector's commands
+
+    collect_cmd.register(sub)
+    archive_cmd.register(sub)
     return parser
 
 
