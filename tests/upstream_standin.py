@@ -57,11 +57,11 @@ class StandinUpstream:
     def drop_links(self) -> None:
         """Close every open connection (the upstream drops the link)."""
 
-        async def close_all():
+        def abort_all():
             for ws in list(self._sockets):
-                await ws.close()
+                ws.transport.abort()  # no close handshake: the TCP link just dies
 
-        asyncio.run_coroutine_threadsafe(close_all(), self._loop).result(5)
+        self._loop.call_soon_threadsafe(abort_all)
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)

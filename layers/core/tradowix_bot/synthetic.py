@@ -37,10 +37,11 @@ class SyntheticMarket:
         """Log-deviation from the symbol's level at the start of hour index `hour`."""
         anchors = self._anchors.setdefault(symbol, [0.0])
         if len(anchors) <= hour:
-            rng = random.Random(_seed(symbol, "hours", len(anchors)))
             sigma = self.symbols[symbol].volatility * math.sqrt(60)
             x = anchors[-1]
             while len(anchors) <= hour:
+                # One generator per hour index: the walk must not depend on which hour was asked first.
+                rng = random.Random(_seed(symbol, "hours", len(anchors)))
                 x = x * (1 - _MEAN_REVERSION) + rng.gauss(0.0, sigma)
                 anchors.append(x)
         return anchors[hour]

@@ -75,8 +75,7 @@ class _Link:
             self.pinger.cancel()
 
     async def wait_closed(self) -> None:
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.reader
+        await asyncio.wait([self.reader])  # our own cancellation still propagates
 
     async def close(self) -> None:
         self.reader.cancel()
