@@ -41,6 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="delete old days itself (default: on when AWS_ENDPOINT_URL points at an emulator)",
     )
+    p.add_argument(
+        "--owner", help="lease owner id (default: host:pid:random; a fixed id retakes its lease at once)"
+    )
     p.add_argument("--auth-backoff", type=float, default=_float_env("COLLECTOR_AUTH_BACKOFF", 300.0))
     p.set_defaults(run=run)
 
@@ -130,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
         build_retention_days=_float_env("BUILD_RETENTION_DAYS", 7),
         trim=trim,
         auth_backoff=args.auth_backoff,
+        owner=args.owner,
     )
 
     async def main() -> None:

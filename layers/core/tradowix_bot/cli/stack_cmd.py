@@ -60,5 +60,7 @@ def run(args: argparse.Namespace) -> int:
         endpoint=args.endpoint or None,
         candles_dir=candles_dir,
         offline=args.offline,
+        token=args.token,
+        backfill_days=0 if args.no_archive else None,
     )
     return main(options)

@@ -94,7 +94,9 @@ class Collector:
         self.leases: dict[str, float] = {}  # symbol → wall time our lease runs out
         self.complete_from: dict[str, float] = {}  # first minute seen whole since (re)link
         self.partial: dict[str, dict[int, Bar]] = {}  # bars of minutes seen only in part
-        self.repair_due: dict[str, float] = {}  # symbol → market time its repair may run
+        # symbol → (market time the repair may run, end of the range to repair)
+        self.repair_due: dict[str, tuple[float, int]] = {}
+        self._first_repair_done: set[str] = set()
         self.last_tick: dict[str, float] = {}
         self.rejected: dict[str, int] = {}
         self.repairs = 0
@@ -168,6 +170,7 @@ class Collector:
             },
             "rejected": {**st.rejected_frames, **self.rejected},
             "unwritten_bars": self.writer.backlog,
+            "backfilled": self.backfilled.is_set(),
         }
 
     # -- source ----------------------------------------------------------------------------
@@ -230,6 +233,7 @@ class Collector:
         self.builders.pop(symbol, None)
         self.partial.pop(symbol, None)
         self.repair_due.pop(symbol, None)
+        self._first_repair_done.discard(symbol)
         self.writer.drop(symbol)
         await self.source.unwatch(symbol)
 
@@ -240,9 +244,11 @@ class Collector:
             if isinstance(event, Tick):
                 self._on_tick(event)
             elif isinstance(event, Linked) and event.symbol in self.builders:
+                # Repair at once up to the minute the link started in; that minute itself
+                # once it is over (the upstream then has it whole).
                 start = int(event.at) - int(event.at) % MINUTE
                 self.complete_from[event.symbol] = start + MINUTE
-                self.repair_due[event.symbol] = start + MINUTE
+                self.repair_due[event.symbol] = (0.0, start)
             elif isinstance(event, Unlinked) and event.symbol in self.builders:
                 bar = self.builders[event.symbol].reset()
                 if bar is not None:
@@ -292,16 +298,22 @@ class Collector:
                 closed = builder.close_due(now, self.close_grace)
                 if closed is not None:
                     self._on_close(symbol, closed)
-            for symbol, due in list(self.repair_due.items()):
+            for symbol, (due, end) in list(self.repair_due.items()):
                 if (
                     now >= due + self.close_grace
                     and symbol not in self._repairing
                     and time.monotonic() >= self._repair_retry.get(symbol, 0)
                 ):
                     self._repairing.add(symbol)
-                    asyncio.create_task(self._repair(symbol, int(due)), name=f"repair-{symbol}")
-            if self.leases and not self.repair_due and not self._repairing:
+                    asyncio.create_task(self._repair(symbol, (due, end)), name=f"repair-{symbol}")
+            if (
+                self.leases
+                and set(self.leases) <= self._first_repair_done
+                and not self.writer.backlog
+                and not self.backfilled.is_set()
+            ):
                 self.backfilled.set()
+                last_status = 0.0  # tell at once: the local stack waits for it
             if time.monotonic() - last_status >= self.status_interval:
                 last_status = time.monotonic()
                 if self.leases or self.source.status.last_error:
@@ -319,7 +331,8 @@ class Collector:
         bars = self.store.read(symbol, start=day_start(last))
         return int(bars[-1][0]) if bars else None
 
-    async def _repair(self, symbol: str, end: int) -> None:
+    async def _repair(self, symbol: str, job: tuple[float, int]) -> None:
+        end = job[1]
         try:
             now = self.clock.now()
             floor = int(now - self.backfill_days * DAY)
@@ -349,8 +362,13 @@ class Collector:
                 bars = [history[t] for t in sorted(history)]
                 self.writer.closed(symbol, bars)
             self.partial[symbol] = {t: b for t, b in partial.items() if t >= end}
-            if self.repair_due.get(symbol) == end:
-                del self.repair_due[symbol]
+            if self.repair_due.get(symbol) == job:
+                complete_from = self.complete_from.get(symbol, NEVER)
+                if end < complete_from < NEVER:
+                    self.repair_due[symbol] = (complete_from, int(complete_from))
+                else:
+                    del self.repair_due[symbol]
+            self._first_repair_done.add(symbol)
             self.repairs += 1
             log.info(
                 "history repaired", extra={"symbol": symbol, "bars": len(history), "from": start, "to": end}

@@ -54,7 +54,8 @@ class SyntheticSource(Source):
 
     async def history(self, symbol: str, older_than: int, minutes: int) -> list[Bar]:
         end = older_than - older_than % MINUTE
-        return self.market.bars(symbol, end - minutes * MINUTE, end)
+        # Generating days of ticks takes a while: keep the event loop (and live ticks) going.
+        return await asyncio.to_thread(self.market.bars, symbol, end - minutes * MINUTE, end)
 
     def _due_ticks(self, symbol: str, after: float, until: float) -> list[tuple[float, float]]:
         out = []
