@@ -70,7 +70,7 @@ class Collector:
         build_retention_days: float = 7,
         trim: bool = False,
         close_grace: float = 0.5,
-        forming_interval: float = 1.5,
+        forming_interval: float = 1.0,
         status_interval: float = 5.0,
         auth_backoff: float = 300.0,
     ):
@@ -221,6 +221,7 @@ class Collector:
             self.leases[symbol] = now + self.lease_seconds
             if first:
                 log.info("lease acquired", extra={"symbol": symbol})
+                self.store.forget(symbol)  # another writer may have written since we last looked
                 self.builders[symbol] = MinuteBars(symbol)
                 self.complete_from[symbol] = NEVER
                 await self.source.watch(symbol)

@@ -32,7 +32,7 @@ class BarWriter:
         store: CandleStore,
         state: StateStore,
         *,
-        forming_interval: float = 1.5,
+        forming_interval: float = 1.0,
         forming_ttl: int = 180,
         max_backoff: float = 30.0,
         s3_workers: int = 4,
@@ -49,6 +49,7 @@ class BarWriter:
         self.forming_writes = 0
         self.failures = 0
         self.written_callbacks: list = []  # called (symbol, bars) after a successful S3 write
+        self.forming_callbacks: list = []  # called (bars by symbol) after a forming write
         self._retry_at: dict[str, float] = {}
         self._backoff: dict[str, float] = {}
         self._last_forming = 0.0
@@ -124,7 +125,7 @@ class BarWriter:
             return
         bars = [snapshot[t] for t in sorted(snapshot)]
         try:
-            self.puts += self.store.write(symbol, bars)
+            self.puts += self.store.write(symbol, bars, sole_writer=True)
         except Unavailable as exc:
             self.failures += 1
             backoff = min(self.max_backoff, self._backoff.get(symbol, 0.5) * 2)
@@ -150,6 +151,8 @@ class BarWriter:
             if forming:
                 self.state.write_forming(forming, self.forming_ttl)
                 self.forming_writes += len(forming)
+                for callback in self.forming_callbacks:
+                    callback(forming)
             if self.status is not None:
                 self.state.write_upstream_status(self.status)
                 self.status = None
