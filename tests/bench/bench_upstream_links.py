@@ -63,7 +63,9 @@ def main() -> int:
     ap.add_argument("--links", type=int, default=100)
     ap.add_argument("--seconds", type=float, default=30)
     args = ap.parse_args()
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(ROOT / "tests")], stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(ROOT / "tests")], stdout=subprocess.PIPE, text=True
+    )
     try:
         url = server.stdout.readline().strip()
         asyncio.run(run(url, args.links, args.seconds))
