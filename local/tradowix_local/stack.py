@@ -1,7 +1,7 @@
 """`python -m tradowix_bot.cli chart`: the whole product on 127.0.0.1, one process.
 
 Starts the emulator, creates the template's resources, restores the last snapshot,
-imports a candles directory if given, seeds synthetic history into an empty store, and
+imports a candles directory if given, starts the collector (synthetic history + live bars), and
 serves the local API Gateway. Ctrl-C (or SIGTERM) stops everything and saves a snapshot.
 """
 

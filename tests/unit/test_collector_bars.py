@@ -41,11 +41,17 @@ def test_open_is_first_tick_close_is_last_and_duplicates_and_late_ticks_are_drop
     assert m.dropped == 2
 
 
-def test_a_minute_closes_on_time_without_a_new_tick_and_late_ticks_cannot_reopen_it():
+def test_a_minute_closes_on_time_and_a_straggler_amends_it_but_older_ticks_are_dropped():
     m = MinuteBars("EURUSD-OTC")
     t0 = 1_750_000_020
     m.add(t0 + 10, 1.0)
     assert m.close_due(t0 + 60.2, grace=0.5) is None
     assert m.close_due(t0 + 60.5, grace=0.5) == (t0, 1.0, 1.0, 1.0, 1.0)
-    m.last_ts = None  # even a builder that forgot the last tick refuses the closed minute
-    assert m.add(t0 + 30, 5.0) == (None, False)
+    # a tick of that minute delayed past the grace amends the closed bar (written again)
+    assert m.add(t0 + 59.8, 1.3) == ((t0, 1.0, 1.3, 1.0, 1.3), True)
+    # a tick of an older minute is dropped
+    assert m.add(t0 - 5, 5.0) == (None, False)
+    # once the next minute has ticks, nothing can change the closed one
+    m.add(t0 + 61, 2.0)
+    m.last_ts = None
+    assert m.add(t0 + 59.9, 9.0) == (None, False)

@@ -105,14 +105,14 @@ def build_source(args: argparse.Namespace, clock):
 
 
 def stores(args: argparse.Namespace):
+    from tradowix_bot.state import StateStore
     from tradowix_bot.store import CandleStore
 
     from .target import resolve
 
     target = resolve(args.stack)
-    return CandleStore(
-        target.candles_bucket, cache_entries=512
-    )  # today + yesterday of 256 symbols, StateStore(target.state_table)
+    # Today's and yesterday's objects of up to 256 symbols stay cached (the lease holder's copy).
+    return CandleStore(target.candles_bucket, cache_entries=512), StateStore(target.state_table)
 
 
 def run(args: argparse.Namespace) -> int:

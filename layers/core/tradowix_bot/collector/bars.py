@@ -3,7 +3,8 @@
 Every tick is checked before it can touch a bar: the price must be a positive finite
 number and the timestamp near the clock (a feed replaying stale or future data must not
 rewrite history). Duplicate and out-of-order ticks are dropped, so a bar never moves
-backwards; a tick for a minute that is already closed is dropped as late.
+backwards. A tick that arrives just after its minute closed (and before any tick of the
+next minute) amends that closed bar, which is then written again; older ticks are dropped.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ class MinuteBars:
         self.last_ts: float | None = None
         self.closed_through = 0  # end of the newest closed minute: older ticks are late
         self.dropped = 0
+        self.amended = 0
+        self.last_closed: Bar | None = None
 
     def add(self, ts: float, price: float) -> tuple[Bar | None, bool]:
         """Apply one validated tick. Returns (bar closed by it or None, whether it was used)."""
@@ -56,6 +59,16 @@ class MinuteBars:
             return None, False
         minute = int(ts) - int(ts) % MINUTE
         if minute < self.closed_through:
+            last = self.last_closed
+            if last is not None and minute == last.time and self.bar is None:
+                # A straggler of the minute just closed (network delay past the grace):
+                # amend that bar; the caller writes it again, replacing the minute.
+                self.last_ts = ts
+                self.last_closed = Bar(
+                    last.time, last.open, max(last.high, price), min(last.low, price), price
+                )
+                self.amended += 1
+                return self.last_closed, True
             self.dropped += 1  # late: its minute is already closed
             return None, False
         self.last_ts = ts
@@ -78,11 +91,13 @@ class MinuteBars:
     def _close(self) -> Bar:
         closed, self.bar = self.bar, None
         self.closed_through = closed.time + MINUTE
+        self.last_closed = closed
         return closed
 
     def reset(self) -> Bar | None:
         """Forget the forming bar (the link dropped); returns it so the caller can mark it partial."""
         bar, self.bar = self.bar, None
+        self.last_closed = None  # nothing after a dropped link may amend a bar
         if bar is not None:
             self.closed_through = bar.time + MINUTE
         return bar

@@ -273,8 +273,9 @@ class Collector:
             self.rejected["stale_tick"] = self.rejected.get("stale_tick", 0) + 1
             return
         self.last_tick[tick.symbol] = ts
-        self.writer.form(tick.symbol, builder.bar)
-        self._notify(tick.symbol, builder.bar, False)
+        if builder.bar is not None:  # else the tick amended the bar that just closed
+            self.writer.form(tick.symbol, builder.bar)
+            self._notify(tick.symbol, builder.bar, False)
 
     def _on_close(self, symbol: str, bar: Bar) -> None:
         if bar.time < self.complete_from.get(symbol, NEVER):
@@ -296,12 +297,13 @@ class Collector:
         while not stop.is_set():
             now = self.clock.now()
             for symbol, builder in list(self.builders.items()):
-                closed = builder.close_due(now, self.close_grace)
+                # The grace is wall time (network and scheduling delays), whatever the clock speed.
+                closed = builder.close_due(now, self.close_grace * self.clock.speed)
                 if closed is not None:
                     self._on_close(symbol, closed)
             for symbol, (due, end) in list(self.repair_due.items()):
                 if (
-                    now >= due + self.close_grace
+                    now >= due + self.close_grace * self.clock.speed
                     and symbol not in self._repairing
                     and time.monotonic() >= self._repair_retry.get(symbol, 0)
                 ):
