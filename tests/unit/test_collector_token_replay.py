@@ -51,7 +51,7 @@ def test_the_token_comes_from_ssm_on_aws(aws_env, monkeypatch):
 
 def test_collect_without_any_token_says_where_to_put_one(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TRADOWIX_SESSION_TOKEN"}
-    env["TRADOWIX_DATA_DIR"] = str(tmp_path)
+    env.update(TRADOWIX_DATA_DIR=str(tmp_path), KEYS_TABLE="k", STATE_TABLE="s", CANDLES_BUCKET="b")
     out = subprocess.run(
         [sys.executable, "-m", "tradowix_bot.cli", "collect", "--source", "tradowix"],
         env=env,

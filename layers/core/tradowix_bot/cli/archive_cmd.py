@@ -39,13 +39,13 @@ def run(args: argparse.Namespace) -> int:
     from tradowix_bot.collector.archive import FilesTarget, StoreTarget, archive
 
     clock = Clock(args.clock_speed, args.clock_anchor)
-    source = build_source(args, clock)
     if args.candles_dir is not None:
         target = FilesTarget(args.candles_dir)
         store = None
     else:
-        store, _ = stores(args)
+        store, _ = stores(args)  # first: finding the local stack sets its emulator endpoint
         target = StoreTarget(store)
+    source = build_source(args, clock)
     seconds = (args.hours * 3600) if args.hours is not None else args.days * 86400
     now = int(clock.now())
     end = now - now % 60

@@ -82,6 +82,11 @@ def build_source(args: argparse.Namespace, clock):
     token = None
     if kind in (None, "tradowix"):
         token = load_token(args.token, data_dir=data_dir())
+        if kind is None and not token and not os.environ.get("AWS_ENDPOINT_URL"):
+            # Never fill a real (AWS) store with synthetic prices by accident.
+            raise SystemExit(
+                "error: no session token; pass --source synthetic explicitly to use made-up data"
+            )
         if kind is None:
             kind = "tradowix" if token else "synthetic"
     if kind == "synthetic":
@@ -119,8 +124,8 @@ def run(args: argparse.Namespace) -> int:
     from tradowix_bot.collector import Clock, Collector
 
     clock = Clock(args.clock_speed, args.clock_anchor)
+    store, state = stores(args)  # first: finding the local stack sets its emulator endpoint
     source = build_source(args, clock)
-    store, state = stores(args)
     trim = args.trim if args.trim is not None else bool(os.environ.get("AWS_ENDPOINT_URL"))
     collector = Collector(
         source,

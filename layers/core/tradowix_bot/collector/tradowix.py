@@ -31,6 +31,7 @@ from websockets.asyncio.client import connect
 from ..candles import Bar, validate_symbol
 from ..errors import BadRequest
 from ..logs import get_logger
+from ..redact import redact
 from ..symbols import SymbolInfo
 from .sources import MAX_HISTORY_MINUTES, AuthFailed, Linked, Source, SourceError, Tick, Unlinked
 
@@ -334,7 +335,7 @@ class TradowixSource(Source):
             if self._instruments and not self._instruments.done():
                 self._instruments.set_result(data if isinstance(data, list) else [])
         elif kind == "error":
-            self.status.last_error = f"upstream error: {str(msg.get('message') or data)[:200]}"
+            self.status.last_error = redact(f"upstream error: {str(msg.get('message') or data)[:200]}")
         elif kind in HOUSEKEEPING:
             pass
         elif kind in ("tickUpdate", "quote"):
