@@ -4,6 +4,10 @@
                                        └──forming──► BarWriter ──► DynamoDB forming record
                                        └──────────► sinks.on_bar(symbol, bar, closed)
 
+- Sinks (e.g. the live WebSocket publisher) get every forming update (closed=False) and
+  every close (closed=True); a close may come again, amended, when a straggler tick of that
+  minute arrives before any tick of the next one.
+
 - Exactly one writer per symbol: a DynamoDB lease (conditional write with expiry) is held
   and renewed for every symbol this collector writes; a symbol whose lease belongs to
   another live collector is neither streamed nor written, and is taken over once that
