@@ -84,6 +84,9 @@ class CollectorProcess:
                 status = {}
             if status.get("backfilled") and status.get("owner") == "local-stack":
                 return True
+            if status.get("last_error") and not status.get("authenticated"):
+                self.log(f"collector: {status['last_error']}")  # e.g. the token was refused
+                return False
             if self.process and self.process.poll() is not None and self.restarts == 0:
                 return False
             time.sleep(0.2)

@@ -119,11 +119,18 @@ class Collector:
         try:
             if not await self._start_source(stop):
                 return
-            if self.symbols is None:
-                infos = await self.source.instruments()
-                self.symbols = [i.symbol for i in infos]
-                if infos:
-                    await asyncio.to_thread(self.store.write_catalog, infos)
+            while self.symbols is None and not stop.is_set():
+                try:
+                    infos = await self.source.instruments()
+                    if infos:
+                        await asyncio.to_thread(self.store.write_catalog, infos)
+                    self.symbols = [i.symbol for i in infos]
+                except (SourceError, Unavailable) as exc:
+                    log.warning("no instrument list yet; retrying", extra={"error": str(exc)})
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=10)
+            if stop.is_set():
+                return
             log.info("collector started", extra={"source": self.source.name, "symbols": len(self.symbols)})
             tasks = [
                 asyncio.create_task(self._lease_loop(stop), name="leases"),
