@@ -45,7 +45,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException):
         codes = {404: "no_such_endpoint", 405: "method_not_allowed"}
-        return error_response(exc.status_code, codes.get(exc.status_code, "error"), str(exc.detail))
+        sentences = {
+            404: "no such endpoint; GET /api/docs lists them all",
+            405: "this method is not allowed on this endpoint; GET /api/docs lists them all",
+        }
+        message = sentences.get(exc.status_code, str(exc.detail))
+        return error_response(exc.status_code, codes.get(exc.status_code, "error"), message)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception):

@@ -86,7 +86,7 @@ def candles(
     end: Annotated[int | None, Query(description="unix seconds, exclusive (extension)")] = None,
 ):
     data = context.market().candles(who.key, symbol, timeframe, limit, start, end)
-    return conditional_json(request, data)
+    return conditional_json(request, data, volatile="timing")
 
 
 @router.get("/timing", openapi_extra=KEY, summary="Bar open/close timing for countdowns")

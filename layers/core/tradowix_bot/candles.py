@@ -63,7 +63,7 @@ def bar_from_mapping(item) -> Bar:
     if missing:
         raise ValueError(f"missing field(s): {', '.join(missing)}")
     t = item["time"]
-    if isinstance(t, bool) or not isinstance(t, int | float) or t != int(t) or t < 0:
+    if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or t != int(t) or t < 0:
         raise ValueError(f"'time' must be whole unix seconds, got {json.dumps(t)}")
     t = int(t)
     if t % MINUTE:

@@ -152,7 +152,9 @@ class KeyRegistry:
         self._snapshot = _Snapshot()
 
     def any_keys(self) -> bool:
-        return bool(self._current().by_id)
+        # Open mode must end as soon as a first key exists, not a cache period later: while
+        # the snapshot holds no key it is re-read at most once a second.
+        return bool(self._current().by_id) or bool(self._current(max_age=_MISS_REFRESH_SECONDS).by_id)
 
     def authenticate(self, raw_key: str) -> KeyRecord:
         if not raw_key.startswith(KEY_PREFIX):

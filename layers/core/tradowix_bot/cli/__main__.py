@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import keys_cmd, stack_cmd
+from . import archive_cmd, backtest_cmd, candles_cmd, collect_cmd, keys_cmd, live_cmd, signal_cmd, stack_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,8 +15,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     stack_cmd.register(sub)
     keys_cmd.register(sub)
-    from . import archive_cmd, collect_cmd  # the collector's commands
-
+    candles_cmd.register(sub)
+    signal_cmd.register(sub)
+    backtest_cmd.register(sub)
+    live_cmd.register(sub)
     collect_cmd.register(sub)
     archive_cmd.register(sub)
     return parser

@@ -1,0 +1,727 @@
+"""Partner SDK: the HTTP API and the live WebSocket of a Tradowix chart deployment.
+
+Existing partner code keeps working unchanged::
+
+    from tradowix_bot.chart_client import ChartApiClient
+    client = ChartApiClient("https://example-host", "twk_KEY")
+    client.verify()
+    data = client.candles("BTCUSD-OTC", timeframe=60)
+    client.subscribe_live_sync(on_msg, symbol="BTCUSD-OTC", timeframe=60)
+
+This module needs only httpx and websockets (the package's base dependencies): it must
+never import the server side (boto3, fastapi, ...).
+
+Errors are typed (`AuthenticationError`, `SymbolForbiddenError`, `NotFoundError`,
+`BadRequestError`, `RateLimitedError`, `UnavailableError`, all `ChartApiError`) and carry
+the server's `{"error", "message"}`. Requests are retried with exponential backoff and
+jitter on 429/502/503/504, timeouts and connection failures, honouring `Retry-After`.
+
+Live: `subscribe_live` connects to the `ws_url` that `/api/live/status` returns, subscribes,
+and hands every message to `on_msg`. It reconnects and resubscribes after any drop
+(backoff with jitter), renews the connection before API Gateway's 2-hour limit without a
+gap (a bar update may arrive twice around a renewal: updates are snapshots of the bar, so
+that is harmless), and reports a refused key as `AuthenticationError` whether the server
+refused the handshake with 401 or closed with 4401.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import inspect
+import json
+import logging
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import httpx
+import websockets
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+__all__ = [
+    "ChartApiClient",
+    "AsyncChartApiClient",
+    "ChartApiError",
+    "AuthenticationError",
+    "SymbolForbiddenError",
+    "NotFoundError",
+    "BadRequestError",
+    "RateLimitedError",
+    "UnavailableError",
+    "ChartTimeoutError",
+    "LiveOptions",
+]
+
+logger = logging.getLogger("tradowix_bot.chart_client")
+
+ENV_URL = "TRADOWIX_CHART_URL"
+ENV_KEY = "TRADOWIX_CHART_API_KEY"
+WS_AUTH_CLOSE_CODE = 4401  # the original server's "API key required or invalid"
+WS_REFUSED_CLOSE_CODES = {4401, 4403}  # our local gateway closes a refused $connect (401/403) so
+RETRY_STATUSES = {429, 502, 503, 504}
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+class ChartApiError(Exception):
+    """Any failure talking to the chart API. `status` is the HTTP status (None if none)."""
+
+    status: int | None = None
+
+    def __init__(self, message: str, *, status: int | None = None, error: str | None = None, body=None):
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        self.error = error  # the server's short code, e.g. "invalid_key"
+        self.body = body
+
+
+class AuthenticationError(ChartApiError):
+    """Missing, invalid or disabled API key (HTTP 401, WebSocket 401 handshake or close 4401)."""
+
+    status = 401
+
+
+class SymbolForbiddenError(ChartApiError):
+    """The key may not read this symbol (HTTP 403, or a WebSocket refusal)."""
+
+    status = 403
+
+
+class NotFoundError(ChartApiError):
+    """No stored data for this symbol (HTTP 404)."""
+
+    status = 404
+
+
+class BadRequestError(ChartApiError):
+    """Bad query: missing symbol, bad timeframe, bad limit or range (HTTP 400)."""
+
+    status = 400
+
+
+class RateLimitedError(ChartApiError):
+    """Rate limit for this key (HTTP 429); `retry_after` seconds, from the server."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw):
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class UnavailableError(ChartApiError):
+    """Storage, upstream or the network is temporarily unavailable (503, 502, 504, connection)."""
+
+    status = 503
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw):
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class ChartTimeoutError(UnavailableError):
+    """The server did not answer within the client's timeout (after retries)."""
+
+    status = None
+
+
+_BY_STATUS: dict[int, type[ChartApiError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: SymbolForbiddenError,
+    404: NotFoundError,
+    429: RateLimitedError,
+    502: UnavailableError,
+    503: UnavailableError,
+    504: UnavailableError,
+}
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def error_from_response(response: httpx.Response) -> ChartApiError:
+    """The typed error for a non-2xx answer, carrying the server's code and message."""
+    body: Any = None
+    code = message = None
+    try:
+        body = response.json()
+    except ValueError:
+        body = response.text
+    if isinstance(body, dict):
+        code = body.get("error") if isinstance(body.get("error"), str) else None
+        message = body.get("message") if isinstance(body.get("message"), str) else None
+    if not message:
+        text = body if isinstance(body, str) else ""
+        message = f"HTTP {response.status_code} {response.reason_phrase}" + (
+            f": {text.strip()[:200]}" if text.strip() else ""
+        )
+    cls = _BY_STATUS.get(response.status_code, ChartApiError)
+    kw: dict[str, Any] = {"status": response.status_code, "error": code, "body": body}
+    if cls in (RateLimitedError, UnavailableError):
+        kw["retry_after"] = _retry_after(response.headers.get("retry-after"))
+    return cls(message, **kw)
+
+
+# -- shared request logic ----------------------------------------------------------------------
+
+
+def _json_answer(response: httpx.Response) -> dict:
+    try:
+        return response.json()
+    except ValueError:
+        raise ChartApiError(
+            f"{response.request.method} {response.request.url.path}: the answer is not JSON "
+            f"({response.headers.get('content-type', 'no content type')}); is the base URL the chart API's?",
+            status=response.status_code,
+            error="not_json",
+        ) from None
+
+
+def _redact_url(url: str) -> str:
+    """A URL safe to log: the api_key query value is hidden."""
+    return re.sub(r"(api_key=)[^&\s]+", r"\1***", url)
+
+
+def _drop_none(params: dict) -> dict:
+    return {k: v for k, v in params.items() if v is not None}
+
+
+class _Base:
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float = 10.0,
+        max_retries: int = 3,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        max_retry_wait: float = 60.0,
+    ):
+        base_url = base_url or os.environ.get(ENV_URL)
+        if not base_url:
+            raise ValueError(f"no chart URL: pass base_url or set {ENV_URL} (e.g. https://tradowixapi.site)")
+        if "://" not in base_url:
+            base_url = "https://" + base_url
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key if api_key is not None else (os.environ.get(ENV_KEY) or None)
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.max_retry_wait = max_retry_wait
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"{type(self).__name__}({self.base_url!r}, api_key={'***' if self.api_key else None})"
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json", "User-Agent": "tradowix-chart-client/1"}
+        if self.api_key:
+            headers["X-Api-Key"] = self.api_key
+        return headers
+
+    def _delay(self, attempt: int, error: ChartApiError | None) -> float | None:
+        """Seconds to wait before retry `attempt` (1-based), or None to give up."""
+        if attempt > self.max_retries:
+            return None
+        server = getattr(error, "retry_after", None)
+        if server is not None:
+            return server if server <= self.max_retry_wait else None
+        # Full jitter: spreads clients that failed together.
+        return random.uniform(0, min(self.max_backoff, self.backoff * 2 ** (attempt - 1)))
+
+    @staticmethod
+    def _verify_body(api_key: str | None) -> dict | None:
+        return {"api_key": api_key} if api_key else None
+
+    @staticmethod
+    def _candles_params(symbol, timeframe, limit, start, end) -> dict:
+        return _drop_none(
+            {"symbol": symbol, "timeframe": timeframe, "limit": limit, "start": start, "end": end}
+        )
+
+    def derived_ws_url(self) -> str:
+        """The WebSocket URL guessed from the base URL, when /api/live/status gives none.
+
+        Same host with ws/wss; the original local server's port 8765 maps to 8766.
+        """
+        parts = urlsplit(self.base_url)
+        scheme = "wss" if parts.scheme == "https" else "ws"
+        netloc = parts.netloc
+        if parts.port == 8765:
+            netloc = netloc.rsplit(":", 1)[0] + ":8766"
+        return urlunsplit((scheme, netloc, parts.path if parts.port != 8765 else "", "", ""))
+
+    def _with_key(self, ws_url: str) -> str:
+        if not self.api_key:
+            return ws_url
+        parts = urlsplit(ws_url)
+        query = dict(parse_qsl(parts.query))
+        query.setdefault("api_key", self.api_key)
+        return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _ws_url_from_status(status: dict | None) -> str | None:
+    url = status.get("ws_url") if isinstance(status, dict) else None
+    return url if isinstance(url, str) and url.startswith(("ws://", "wss://")) else None
+
+
+# -- synchronous client ------------------------------------------------------------------------
+
+
+class ChartApiClient(_Base):
+    """Blocking client. `base_url`/`api_key` default to TRADOWIX_CHART_URL / TRADOWIX_CHART_API_KEY."""
+
+    def __init__(self, base_url: str | None = None, api_key: str | None = None, *, transport=None, **kw):
+        super().__init__(base_url, api_key, **kw)
+        self._http = httpx.Client(base_url=self.base_url, timeout=self.timeout, transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _request(self, method: str, path: str, *, params=None, json_body=None) -> dict:
+        attempt = 0
+        while True:
+            attempt += 1
+            error: ChartApiError
+            try:
+                response = self._http.request(
+                    method, path, params=params, json=json_body, headers=self._headers()
+                )
+            except httpx.TimeoutException as exc:
+                error = ChartTimeoutError(f"{method} {path}: no answer within {self.timeout}s ({exc!r})")
+            except httpx.TransportError as exc:
+                error = UnavailableError(f"{method} {path}: cannot reach {self.base_url} ({exc})")
+            else:
+                if response.is_success:
+                    return _json_answer(response)
+                error = error_from_response(response)
+                if response.status_code not in RETRY_STATUSES:
+                    raise error
+            delay = self._delay(attempt, error)
+            if delay is None:
+                raise error
+            logger.info("retrying %s %s in %.1fs after: %s", method, path, delay, error.message)
+            time.sleep(delay)
+
+    # The partner contract's calls ------------------------------------------------------------
+
+    def verify(self) -> dict:
+        """POST /api/auth/verify: `{"ok", "key_id", "name", "all_symbols", "symbols"}`."""
+        return self._request("POST", "/api/auth/verify", json_body=self._verify_body(self.api_key))
+
+    def symbols(self) -> dict:
+        """GET /api/symbols: the symbols this key may read, with categories."""
+        return self._request("GET", "/api/symbols")
+
+    def candles(
+        self,
+        symbol: str,
+        timeframe: int = 60,
+        limit: int | None = None,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+    ) -> dict:
+        """GET /api/candles: bars oldest first; no `limit` means every stored bar."""
+        return self._request(
+            "GET", "/api/candles", params=self._candles_params(symbol, timeframe, limit, start, end)
+        )
+
+    def timing(self, symbol: str, timeframe: int = 60) -> dict:
+        return self._request("GET", "/api/timing", params={"symbol": symbol, "timeframe": timeframe})
+
+    def live_status(self) -> dict:
+        return self._request("GET", "/api/live/status")
+
+    def docs(self) -> dict:
+        return self._request("GET", "/api/docs")
+
+    # Live ----------------------------------------------------------------------------------
+
+    def ws_url(self) -> str:
+        """The WebSocket URL to connect to, with the key: from /api/live/status, else derived."""
+        try:
+            url = _ws_url_from_status(self.live_status())
+        except (NotFoundError, UnavailableError) as exc:
+            logger.info("no ws_url from /api/live/status (%s); deriving it", exc.message)
+            url = None
+        return self._with_key(url or self.derived_ws_url())
+
+    async def subscribe_live(self, on_msg, symbol: str | None = None, timeframe: int = 60, **kw) -> None:
+        """Async live stream (see AsyncChartApiClient.subscribe_live)."""
+        url = await asyncio.to_thread(self.ws_url)
+        await _live(self, url, on_msg, _subscriptions(symbol, timeframe, kw.pop("symbols", None)), **kw)
+
+    def subscribe_live_sync(self, on_msg, symbol: str | None = None, timeframe: int = 60, **kw) -> None:
+        """Blocks, handing every live message (a dict) to `on_msg(msg)`, until `stop` is set,
+        `max_messages` were delivered, on_msg raises, or the key is refused."""
+        coro = self.subscribe_live(on_msg, symbol=symbol, timeframe=timeframe, **kw)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(coro)
+        # Called from inside an event loop (e.g. a notebook): run in a thread of its own.
+        outcome: dict = {}
+
+        def runner():
+            try:
+                asyncio.run(coro)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=runner, name="tradowix-live", daemon=True)
+        thread.start()
+        thread.join()
+        if "error" in outcome:
+            raise outcome["error"]
+
+
+# -- asyncio client ----------------------------------------------------------------------------
+
+
+class AsyncChartApiClient(_Base):
+    """The asyncio twin of ChartApiClient: the same calls, awaited."""
+
+    def __init__(self, base_url: str | None = None, api_key: str | None = None, *, transport=None, **kw):
+        super().__init__(base_url, api_key, **kw)
+        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout, transport=transport)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.aclose()
+
+    async def _request(self, method: str, path: str, *, params=None, json_body=None) -> dict:
+        attempt = 0
+        while True:
+            attempt += 1
+            error: ChartApiError
+            try:
+                response = await self._http.request(
+                    method, path, params=params, json=json_body, headers=self._headers()
+                )
+            except httpx.TimeoutException as exc:
+                error = ChartTimeoutError(f"{method} {path}: no answer within {self.timeout}s ({exc!r})")
+            except httpx.TransportError as exc:
+                error = UnavailableError(f"{method} {path}: cannot reach {self.base_url} ({exc})")
+            else:
+                if response.is_success:
+                    return _json_answer(response)
+                error = error_from_response(response)
+                if response.status_code not in RETRY_STATUSES:
+                    raise error
+            delay = self._delay(attempt, error)
+            if delay is None:
+                raise error
+            logger.info("retrying %s %s in %.1fs after: %s", method, path, delay, error.message)
+            await asyncio.sleep(delay)
+
+    async def verify(self) -> dict:
+        return await self._request("POST", "/api/auth/verify", json_body=self._verify_body(self.api_key))
+
+    async def symbols(self) -> dict:
+        return await self._request("GET", "/api/symbols")
+
+    async def candles(
+        self,
+        symbol: str,
+        timeframe: int = 60,
+        limit: int | None = None,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+    ) -> dict:
+        return await self._request(
+            "GET", "/api/candles", params=self._candles_params(symbol, timeframe, limit, start, end)
+        )
+
+    async def timing(self, symbol: str, timeframe: int = 60) -> dict:
+        return await self._request("GET", "/api/timing", params={"symbol": symbol, "timeframe": timeframe})
+
+    async def live_status(self) -> dict:
+        return await self._request("GET", "/api/live/status")
+
+    async def docs(self) -> dict:
+        return await self._request("GET", "/api/docs")
+
+    async def ws_url(self) -> str:
+        try:
+            url = _ws_url_from_status(await self.live_status())
+        except (NotFoundError, UnavailableError) as exc:
+            logger.info("no ws_url from /api/live/status (%s); deriving it", exc.message)
+            url = None
+        return self._with_key(url or self.derived_ws_url())
+
+    async def subscribe_live(
+        self,
+        on_msg: Callable[[dict], Any] | Callable[[dict], Awaitable[Any]],
+        symbol: str | None = None,
+        timeframe: int = 60,
+        *,
+        symbols: Iterable[str] | None = None,
+        stop: asyncio.Event | threading.Event | None = None,
+        max_messages: int | None = None,
+        options: LiveOptions | None = None,
+    ) -> None:
+        """Stream live messages to `on_msg` (sync or async) until `stop` is set, `max_messages`
+        were delivered, on_msg raises, or the key is refused (AuthenticationError).
+
+        `symbols` subscribes several symbols (same timeframe) on one connection.
+        """
+        url = await self.ws_url()
+        await _live(
+            self,
+            url,
+            on_msg,
+            _subscriptions(symbol, timeframe, symbols),
+            stop=stop,
+            max_messages=max_messages,
+            options=options,
+        )
+
+
+# -- live ------------------------------------------------------------------------------------
+
+
+class LiveOptions:
+    """Tuning of the live connection; the defaults fit API Gateway's limits."""
+
+    def __init__(
+        self,
+        *,
+        renew_after: float = 110 * 60,  # API Gateway closes connections at 2 hours
+        keepalive: float = 60.0,  # an application ping when idle this long (idle timeout is 10 min)
+        dead_after: float = 180.0,  # nothing at all received for this long: reconnect
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        stable_after: float = 30.0,  # a connection that lived this long resets the backoff
+        switch_timeout: float = 15.0,  # renewal: wait this long for the new connection's history
+    ):
+        self.renew_after = renew_after
+        self.keepalive = keepalive
+        self.dead_after = dead_after
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.stable_after = stable_after
+        self.switch_timeout = switch_timeout
+
+
+def _subscriptions(symbol, timeframe, symbols) -> list[tuple[str, int]]:
+    names = list(symbols or []) + ([symbol] if symbol else [])
+    if not names:
+        raise ValueError("subscribe_live needs symbol=... (or symbols=[...])")
+    if isinstance(timeframe, bool) or not isinstance(timeframe, int) or timeframe < 60 or timeframe % 60:
+        raise ValueError(
+            f"timeframe must be whole seconds, at least 60 and a multiple of 60 (got {timeframe!r})"
+        )
+    return [(s, timeframe) for s in dict.fromkeys(names)]
+
+
+def _is_auth_refusal(exc: BaseException) -> bool:
+    if isinstance(exc, InvalidStatus):
+        return exc.response.status_code in (401, 403)
+    if isinstance(exc, ConnectionClosed):
+        rcvd = exc.rcvd
+        return rcvd is not None and rcvd.code in WS_REFUSED_CLOSE_CODES
+    return False
+
+
+def _auth_error(exc: BaseException) -> AuthenticationError:
+    if isinstance(exc, InvalidStatus):
+        status = exc.response.status_code
+        body = exc.response.body.decode("utf-8", "replace") if exc.response.body else ""
+        message = f"live connection refused with HTTP {status}: API key required or invalid"
+        code = None
+        try:
+            doc = json.loads(body)
+            if isinstance(doc, dict):
+                message = doc.get("message") or message
+                code = doc.get("error")
+        except ValueError:
+            pass
+        return AuthenticationError(message, error=code or "invalid_key", status=401)
+    rcvd = exc.rcvd if isinstance(exc, ConnectionClosed) else None
+    code, reason = (rcvd.code, rcvd.reason) if rcvd else (WS_AUTH_CLOSE_CODE, "")
+    return AuthenticationError(
+        f"live connection closed with code {code}: {reason or 'API key required or invalid'}",
+        error="invalid_key",
+        status=401,
+    )
+
+
+async def _live(client: _Base, url, on_msg, subscriptions, *, stop=None, max_messages=None, options=None):
+    opts = options or LiveOptions()
+    delivered = 0
+    loop_stop = asyncio.Event()
+
+    def stopped() -> bool:
+        return loop_stop.is_set() or (stop is not None and stop.is_set())
+
+    async def deliver(msg: dict) -> None:
+        nonlocal delivered
+        result = on_msg(msg)
+        if inspect.isawaitable(result):
+            await result
+        delivered += 1
+        if max_messages is not None and delivered >= max_messages:
+            loop_stop.set()
+
+    async def open_connection():
+        headers = {"X-Api-Key": client.api_key} if client.api_key else None
+        ws = await websockets.connect(
+            url,
+            additional_headers=headers,
+            open_timeout=client.timeout,
+            ping_interval=None,  # API Gateway: application pings instead (see keepalive)
+            max_size=2**20,
+            user_agent_header="tradowix-chart-client/1",
+        )
+        for symbol, timeframe in subscriptions:
+            await ws.send(json.dumps({"type": "subscribe", "symbol": symbol, "timeframe": timeframe}))
+        return ws
+
+    async def recv(ws, timeout: float) -> dict | None:
+        """The next JSON object from ws, None on timeout; non-objects are skipped."""
+        try:
+            frame = await asyncio.wait_for(ws.recv(), timeout)
+        except TimeoutError:
+            return None
+        try:
+            msg = json.loads(frame)
+        except (TypeError, ValueError):
+            logger.warning("ignoring a live frame that is not JSON: %.80r", frame)
+            return {}
+        return msg if isinstance(msg, dict) else {}
+
+    async def renew(old):
+        """Open a new connection and switch to it once it delivers history; None if it fails."""
+        try:
+            new = await open_connection()
+        except Exception as exc:  # noqa: BLE001 - the old connection keeps serving
+            if _is_auth_refusal(exc):
+                raise _auth_error(exc) from None
+            logger.info("live renewal failed (%s); keeping the current connection", _redact_url(str(exc)))
+            return None
+        waiting = {s for s, _ in subscriptions}
+        deadline = time.monotonic() + opts.switch_timeout
+        while waiting and time.monotonic() < deadline:
+            # The old connection buffers its messages meanwhile; drained below.
+            msg = await recv(new, max(0.01, deadline - time.monotonic()))
+            if msg and msg.get("type") in ("history", "error"):
+                waiting.discard(msg.get("symbol"))
+        while True:  # drain what the old connection already received, then close it
+            try:
+                msg = await recv(old, 0.01)
+            except ConnectionClosed:
+                break
+            if msg is None:
+                break
+            if msg:
+                await deliver(msg)
+        await old.close()
+        logger.info("live connection renewed before the 2-hour limit")
+        return new
+
+    attempt = 0
+    ws = None
+    try:
+        while not stopped():
+            if ws is None:
+                try:
+                    ws = await open_connection()
+                except Exception as exc:  # noqa: BLE001 - classified below
+                    if _is_auth_refusal(exc):
+                        raise _auth_error(exc) from None
+                    attempt += 1
+                    delay = random.uniform(0, min(opts.max_backoff, opts.backoff * 2 ** (attempt - 1)))
+                    logger.warning(
+                        "live connection to %s failed (%s); retrying in %.1fs",
+                        _redact_url(url),
+                        _redact_url(str(exc)),
+                        delay,
+                    )
+                    await _sleep_unless(delay, stopped)
+                    continue
+                opened = last_seen = time.monotonic()
+                last_ping = 0.0
+                logger.info("live connected to %s", _redact_url(url))
+            now = time.monotonic()
+            if now - opened >= opts.renew_after:
+                new = await renew(ws)
+                if new is not None:
+                    ws, opened, last_seen = new, time.monotonic(), time.monotonic()
+                else:
+                    opened += 30  # try the renewal again in 30 s
+                continue
+            timeout = min(
+                opts.keepalive,
+                max(0.0, opened + opts.renew_after - now),
+                1.0 if stop is not None else opts.keepalive,  # poll an external stop flag
+            )
+            try:
+                msg = await recv(ws, timeout)
+                if msg is None:
+                    if time.monotonic() - last_seen >= opts.dead_after:
+                        raise ConnectionError(f"nothing received for {opts.dead_after:.0f}s")
+                    quiet = time.monotonic() - max(last_seen, last_ping)
+                    if quiet >= opts.keepalive:
+                        await ws.send(json.dumps({"type": "ping"}))
+                        last_ping = time.monotonic()
+                    continue
+            except (ConnectionClosed, ConnectionError, OSError) as exc:
+                if _is_auth_refusal(exc):
+                    raise _auth_error(exc) from None
+                lived = time.monotonic() - opened
+                attempt = 1 if lived >= opts.stable_after else attempt + 1
+                delay = random.uniform(0, min(opts.max_backoff, opts.backoff * 2 ** (attempt - 1)))
+                logger.warning(
+                    "live connection lost (%s); reconnecting in %.1fs", _redact_url(str(exc)), delay
+                )
+                ws = None
+                await _sleep_unless(delay, stopped)
+                continue
+            last_seen = time.monotonic()
+            if msg:
+                await deliver(msg)
+    finally:
+        if ws is not None:
+            await ws.close()
+
+
+async def _sleep_unless(seconds: float, stopped: Callable[[], bool]) -> None:
+    end = time.monotonic() + seconds
+    while not stopped() and time.monotonic() < end:
+        await asyncio.sleep(min(0.2, max(0.0, end - time.monotonic())))

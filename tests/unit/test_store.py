@@ -1,0 +1,120 @@
+"""The candle store on S3: one gzip'd object per symbol per UTC day, replace-by-minute writes."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import boto3
+from tradowix_bot.store import CandleStore, decode_day, encode_day, object_key
+from unit_helpers import T0, synthetic_bars
+
+
+def stored_keys(bucket: str) -> list[str]:
+    resp = boto3.client("s3").list_objects_v2(Bucket=bucket)
+    return sorted(o["Key"] for o in resp.get("Contents", []))
+
+
+def test_bars_are_split_into_one_object_per_utc_day(aws_env):
+    # given: bars from 23:58 on 2024-03-09 to 00:02 on 2024-03-10 (UTC)
+    store = CandleStore(aws_env["CandlesBucket"])
+    bars = synthetic_bars(T0 - 120, 4)
+    # when
+    written = store.write("BTCUSD-OTC", bars)
+    # then: two day objects, each holding exactly its day's bars
+    assert written == 2
+    assert stored_keys(aws_env["CandlesBucket"]) == [
+        "candles/1m/BTCUSD-OTC/2024-03-09.json.gz",
+        "candles/1m/BTCUSD-OTC/2024-03-10.json.gz",
+    ]
+    body = boto3.client("s3").get_object(
+        Bucket=aws_env["CandlesBucket"], Key=object_key("BTCUSD-OTC", "2024-03-09")
+    )
+    assert [b[0] for b in decode_day(body["Body"].read())] == [T0 - 120, T0 - 60]
+    assert store.read("BTCUSD-OTC") == bars
+
+
+def test_writing_an_existing_minute_replaces_it_never_duplicates(aws_env):
+    store = CandleStore(aws_env["CandlesBucket"])
+    bars = synthetic_bars(T0, 5)
+    store.write("BTCUSD-OTC", bars)
+    # when: the forming minute is written again with new prices, plus one new minute
+    updated = (T0 + 240, 100.0, 105.0, 99.0, 104.0)
+    store.write("BTCUSD-OTC", [updated, (T0 + 300, 104.0, 104.5, 103.0, 103.5)])
+    # then: one bar per minute, the newest version wins, for this reader and a fresh one
+    expected = bars[:4] + [updated, (T0 + 300, 104.0, 104.5, 103.0, 103.5)]
+    assert store.read("BTCUSD-OTC") == expected
+    assert CandleStore(aws_env["CandlesBucket"]).read("BTCUSD-OTC") == expected
+
+
+def test_range_reads_are_start_inclusive_end_exclusive_across_days(aws_env):
+    store = CandleStore(aws_env["CandlesBucket"])
+    bars = synthetic_bars(T0 - 3 * 60, 6)
+    store.write("BTCUSD-OTC", bars)
+    assert store.read("BTCUSD-OTC", T0 - 120, T0 + 60) == bars[1:4]
+    assert store.read("BTCUSD-OTC", start=T0) == bars[3:]
+    assert store.read("BTCUSD-OTC", end=T0) == bars[:3]
+    assert store.read("BTCUSD-OTC", T0 + 86400, T0 + 2 * 86400) == []
+
+
+def test_unknown_symbol_reads_none(aws_env):
+    store = CandleStore(aws_env["CandlesBucket"])
+    store.write("BTCUSD-OTC", synthetic_bars(T0, 2))
+    assert store.read("BTCUSD") is None  # a prefix of a stored symbol is not that symbol
+    assert store.read("EURUSD-OTC") is None
+
+
+def test_day_cache_follows_today_when_another_writer_changes_it(aws_env):
+    # given: a warm reader that has today's and yesterday's objects cached
+    reader = CandleStore(aws_env["CandlesBucket"])
+    writer = CandleStore(aws_env["CandlesBucket"])  # e.g. the collector, another process
+    writer.write("BTCUSD-OTC", synthetic_bars(T0 - 120, 4))
+    assert len(reader.read("BTCUSD-OTC")) == 4
+    # when: the other writer appends a bar and rewrites the forming one
+    writer.write("BTCUSD-OTC", [(T0 + 60, 1.0, 9.0, 0.5, 8.0), (T0 + 120, 8.0, 8.5, 7.5, 8.25)])
+    # then: the warm reader sees the new object at once, not its stale cache
+    bars = reader.read("BTCUSD-OTC")
+    assert [b[0] for b in bars] == [T0 - 120, T0 - 60, T0, T0 + 60, T0 + 120]
+    assert bars[3] == (T0 + 60, 1.0, 9.0, 0.5, 8.0)
+    # and when the day object disappears (retention), the reader forgets it too
+    writer.delete_days_before("BTCUSD-OTC", "2024-03-10")
+    assert [b[0] for b in reader.read("BTCUSD-OTC")] == [T0, T0 + 60, T0 + 120]
+
+
+def test_warm_reader_does_not_refetch_unchanged_days(aws_env):
+    store = CandleStore(aws_env["CandlesBucket"])
+    store.write("BTCUSD-OTC", synthetic_bars(T0 - 86400, 2 * 1440))
+    gets = []
+
+    def record_get(params, **_):
+        gets.append(params["Key"])
+
+    s3 = store._s3
+    s3.meta.events.register("before-parameter-build.s3.GetObject", record_get)
+    try:
+        reader = CandleStore(aws_env["CandlesBucket"])
+        reader.read("BTCUSD-OTC")
+        first = len(gets)
+        reader.read("BTCUSD-OTC")
+        assert first == 2 and len(gets) == 2  # second read: only the LIST, no GETs
+    finally:
+        s3.meta.events.unregister("before-parameter-build.s3.GetObject", record_get)
+
+
+def test_bytes_at_rest_are_gzip_json_under_20_bytes_per_bar(aws_env):
+    # given: a realistic full day of one symbol (synthetic market prices)
+    from tradowix_bot.synthetic import SyntheticMarket
+
+    bars = SyntheticMarket().bars("BTCUSD-OTC", T0, T0 + 86400)
+    store = CandleStore(aws_env["CandlesBucket"])
+    store.write("BTCUSD-OTC", bars)
+    obj = boto3.client("s3").get_object(
+        Bucket=aws_env["CandlesBucket"], Key=object_key("BTCUSD-OTC", "2024-03-10")
+    )
+    data = obj["Body"].read()
+    # then: the object is gzip'd JSON that any tool can read, and compact
+    doc = json.loads(gzip.decompress(data))
+    assert doc["symbol"] == "BTCUSD-OTC" and doc["day"] == "2024-03-10" and len(doc["bars"]) == 1440
+    assert obj["ContentEncoding"] == "gzip"
+    assert len(data) / len(bars) <= 20
+    assert encode_day("BTCUSD-OTC", "2024-03-10", bars) == data  # deterministic (mtime=0)
