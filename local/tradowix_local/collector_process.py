@@ -65,8 +65,8 @@ class CollectorProcess:
         backoff = 1.0
         while not self._stopping.is_set():
             code = self.process.wait()
-            if self._stopping.is_set():
-                return
+            if self._stopping.is_set() or code == 0:
+                return  # asked to stop (Ctrl-C reaches the whole process group), not a crash
             self.log(f"collector exited with {code}; restarting in {backoff:.0f}s")
             if self._stopping.wait(backoff):
                 return

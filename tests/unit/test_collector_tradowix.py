@@ -25,9 +25,11 @@ def upstream():
     server.stop()
 
 
-def collector_for(aws_env, upstream, token="good-token", **kw):
+def collector_for(aws_env, upstream, token="good-token", auth_timeout=5.0, **kw):
     clock = upstream.clock
-    source = TradowixSource(upstream.url, token, clock, ping_interval=0.5, auth_timeout=1.0, auth_backoff=60)
+    source = TradowixSource(
+        upstream.url, token, clock, ping_interval=1.0, auth_timeout=auth_timeout, auth_backoff=60
+    )
     store = CandleStore(aws_env["CandlesBucket"])
     state = StateStore(aws_env["StateTable"])
     kw.setdefault("backfill_days", 30 / 1440)
@@ -122,7 +124,7 @@ def test_a_refused_token_is_reported_and_retried_only_after_minutes(aws_env, ups
 
 def test_an_upstream_that_never_confirms_the_session_is_reported(aws_env, upstream):
     upstream.never_authenticate = True
-    collector, store, state = collector_for(aws_env, upstream, symbols=["EURUSD-OTC"])
+    collector, store, state = collector_for(aws_env, upstream, auth_timeout=1.0, symbols=["EURUSD-OTC"])
     asyncio.run(run_for(collector, 2.5))
     status = state.upstream_status()
     assert status["authenticated"] is False and "did not confirm" in status["last_error"]

@@ -22,7 +22,7 @@ class BadTick(ValueError):
     """A tick that cannot be used; the message says why."""
 
 
-def validate_tick(price, timestamp_ms, now: float) -> tuple[float, float]:
+def validate_tick(price, timestamp_ms, now: float, max_age: float = MAX_TICK_AGE) -> tuple[float, float]:
     """Return (unix seconds, price) of a raw upstream tick, or raise BadTick."""
     if isinstance(price, bool) or not isinstance(price, int | float):
         raise BadTick(f"price is not a number: {price!r}")
@@ -33,7 +33,7 @@ def validate_tick(price, timestamp_ms, now: float) -> tuple[float, float]:
     if not math.isfinite(timestamp_ms):
         raise BadTick(f"timestamp is not finite: {timestamp_ms!r}")
     ts = timestamp_ms / 1000.0
-    if ts < now - MAX_TICK_AGE:
+    if ts < now - max_age:
         raise BadTick(f"timestamp {ts:.3f} is {now - ts:.0f}s in the past")
     if ts > now + MAX_TICK_LEAD:
         raise BadTick(f"timestamp {ts:.3f} is {ts - now:.0f}s in the future")

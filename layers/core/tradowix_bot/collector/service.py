@@ -35,7 +35,7 @@ from ..errors import Unavailable
 from ..logs import get_logger
 from ..state import StateStore
 from ..store import DAY, CandleStore, day_of, day_start
-from .bars import BadTick, MinuteBars, validate_tick
+from .bars import MAX_TICK_AGE, BadTick, MinuteBars, validate_tick
 from .clock import Clock
 from .sources import AuthFailed, Linked, Source, SourceError, Tick, Unlinked
 from .writer import BarWriter
@@ -109,6 +109,8 @@ class Collector:
         self._repair_retry: dict[str, float] = {}
         self._started_at = self.clock.now()
         self.error: BaseException | None = None
+        # A compressed clock must not turn a few wall seconds of delay into "stale" ticks.
+        self._max_tick_age = max(MAX_TICK_AGE, 10 * self.clock.speed)
         self._last_trim = 0.0
 
     # -- public ----------------------------------------------------------------------------
@@ -272,7 +274,7 @@ class Collector:
         if builder is None:
             return  # not ours (no lease) or an unknown symbol
         try:
-            ts, price = validate_tick(tick.price, tick.timestamp_ms, self.clock.now())
+            ts, price = validate_tick(tick.price, tick.timestamp_ms, self.clock.now(), self._max_tick_age)
         except BadTick as exc:
             self.rejected["bad_tick"] = self.rejected.get("bad_tick", 0) + 1
             log.debug("tick rejected", extra={"symbol": tick.symbol, "reason": str(exc)})
