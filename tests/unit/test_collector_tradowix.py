@@ -77,8 +77,15 @@ def test_collects_from_the_upstream_and_survives_garbage_frames(aws_env, upstrea
     # given an upstream that also sends frames that are not JSON, unknown types and bad ticks
     upstream.extra_frames = BAD_FRAMES
     collector, store, state = collector_for(aws_env, upstream, symbols=None)
-    # when the collector runs ~4 simulated minutes (instruments → all symbols)
-    asyncio.run(run_for(collector, 4))
+
+    async def all_subscribed():
+        for _ in range(200):
+            if len(set(upstream.subscriptions)) == len(SyntheticMarket().symbols):
+                return
+            await asyncio.sleep(0.1)
+
+    # when the collector runs ~4 simulated minutes after linking every symbol (from `instruments`)
+    asyncio.run(run_for(collector, 4, during=all_subscribed))
     # then the session cookie and handshake were used, and every symbol is covered by its own link
     assert "session-token=good-token" in upstream.cookies[0]
     assert set(upstream.subscriptions) == set(SyntheticMarket().symbols)

@@ -90,6 +90,8 @@ class MarketData:
         """Append the collector's forming bar (DynamoDB) when it is newer than the last stored
         minute; a stored (closed) bar of the same minute wins. A state-store hiccup only costs
         the forming bar, never the answer."""
+        if self.state is None:
+            return bars
         try:
             forming = self.state.forming_bar(symbol, self.clock())
         except Unavailable:
