@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -55,6 +56,7 @@ class BarWriter:
         self._last_forming = 0.0
         self._forming_retry_at = 0.0
         self._wake = asyncio.Event()
+        self._count_lock = threading.Lock()
         self._s3_pool = ThreadPoolExecutor(max_workers=s3_workers, thread_name_prefix="s3-writer")
         self._ddb_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ddb-writer")
 
@@ -125,7 +127,7 @@ class BarWriter:
             return
         bars = [snapshot[t] for t in sorted(snapshot)]
         try:
-            self.puts += self.store.write(symbol, bars, sole_writer=True)
+            written = self.store.write(symbol, bars, sole_writer=True)
         except Unavailable as exc:
             self.failures += 1
             backoff = min(self.max_backoff, self._backoff.get(symbol, 0.5) * 2)
@@ -136,6 +138,8 @@ class BarWriter:
                 extra={"symbol": symbol, "bars": len(bars), "retry_in": backoff, "error": exc.message},
             )
             return
+        with self._count_lock:  # several writer threads: `+=` alone would lose counts
+            self.puts += written
         self._backoff.pop(symbol, None)
         self._retry_at.pop(symbol, None)
         slot = self.pending.get(symbol, {})
