@@ -26,6 +26,7 @@ class SyntheticSource(Source):
         self.infos = tuple(symbols)
         self.market = SyntheticMarket(self.infos)
         self._watched: dict[str, float] = {}  # symbol → timestamp of the last emitted tick
+        self._current: dict[str, tuple[int, list]] = {}  # symbol → (minute, its ticks)
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
 
@@ -57,11 +58,19 @@ class SyntheticSource(Source):
         # Generating days of ticks takes a while: keep the event loop (and live ticks) going.
         return await asyncio.to_thread(self.market.bars, symbol, end - minutes * MINUTE, end)
 
+    def _minute_ticks(self, symbol: str, minute: int) -> list[tuple[float, float]]:
+        # The emit loop asks for the same minute several times a second: generate it once.
+        cached = self._current.get(symbol)
+        if cached is None or cached[0] != minute:
+            cached = (minute, self.market.minute_ticks(symbol, minute))
+            self._current[symbol] = cached
+        return cached[1]
+
     def _due_ticks(self, symbol: str, after: float, until: float) -> list[tuple[float, float]]:
         out = []
         minute = int(after) - int(after) % MINUTE
         while minute <= until:
-            out.extend(tk for tk in self.market.minute_ticks(symbol, minute) if after < tk[0] <= until)
+            out.extend(tk for tk in self._minute_ticks(symbol, minute) if after < tk[0] <= until)
             minute += MINUTE
         return out
 
