@@ -1,7 +1,7 @@
 """`python -m tradowix_bot.cli chart`: the whole product on 127.0.0.1, one process.
 
 Starts the emulator, creates the template's resources, restores the last snapshot,
-imports a candles directory if given, seeds synthetic history into an empty store, and
+imports a candles directory if given, starts the collector (synthetic history + live bars), and
 serves the local API Gateway. Ctrl-C (or SIGTERM) stops everything and saves a snapshot.
 """
 
@@ -42,6 +42,9 @@ class StackOptions:
     offline: bool = False
     open_path: str | None = None  # open this page of the stack in a browser once it is ready
     admin_only: bool = False  # serve the admin panel only: no partner API, no chart
+    token: str | None = None
+    collector: bool = True  # the synthetic/tradowix collector builds and streams history
+    backfill_days: float | None = None
 
 
 def _log(message: str) -> None:
@@ -135,7 +138,7 @@ class LocalStack:
                 raise SystemExit(f"error: candles directory {self.options.candles_dir} does not exist")
             for result in import_dir(store, self.options.candles_dir):
                 _log(result.error or f"imported {result.bars} bars of {result.symbol} from {result.path}")
-        if self.options.seed:
+        if self.options.seed and not self.options.collector:
             from .seed import seed_if_empty
 
             started = time.monotonic()
@@ -225,14 +228,38 @@ class LocalStack:
         for server in self._servers:
             server.should_exit = True
 
+    def _start_collector(self) -> None:
+        from tradowix_bot.state import StateStore
+
+        from .collector_process import CollectorProcess
+
+        token = (
+            None if self.options.offline else (self.options.token or os.environ.get("TRADOWIX_SESSION_TOKEN"))
+        )
+        self.collector = CollectorProcess(
+            self.data_dir,
+            source="tradowix" if token else "synthetic",
+            token=token,
+            backfill_days=self.options.backfill_days,
+            log=_log,
+        )
+        self.collector.start()
+        if not self.collector.wait_backfilled(StateStore(self.names["StateTable"]), timeout=120):
+            _log("collector has not finished its first backfill yet; serving anyway")
+
     def run(self) -> int:
         self.prepare()
+        self.collector = None
+        if self.options.collector:
+            self._start_collector()
         snapshots = threading.Thread(target=self._snapshot_loop, name="snapshot", daemon=True)
         snapshots.start()
         try:
             asyncio.run(self._serve())
         finally:
             self._stop.set()
+            if self.collector is not None:
+                self.collector.stop()
             with contextlib.suppress(FileNotFoundError):
                 self.runtime_file().unlink()
             try:

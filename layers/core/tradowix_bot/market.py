@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 from .candles import as_dicts, validate_symbol
-from .errors import BadRequest, NotFound
+from .errors import BadRequest, NotFound, Unavailable
 from .keys import KeyRecord, require_symbol
 from .resample import BASE_TIMEFRAME, validate_timeframe
 from .resample import resample as resample_bars
@@ -63,6 +63,7 @@ class MarketData:
         # read up to the end of the last bucket that starts before `end`.
         read_end = None if end is None else (end - 1) - (end - 1) % timeframe + timeframe
         bars = self.store.read(symbol, start, read_end)
+        bars = self._with_forming(symbol, bars, start, read_end)
         if bars is None:
             raise NotFound(
                 f"no stored data for {symbol} (run the archive, or wait for live history)", code="no_data"
@@ -84,6 +85,25 @@ class MarketData:
             "last_closed": not out or out[-1][0] + timeframe <= now,
             "timing": bar_timing(symbol, timeframe, now),
         }
+
+    def _with_forming(self, symbol: str, bars: list | None, start: int | None, end: int | None):
+        """Append the collector's forming bar (DynamoDB) when it is newer than the last stored
+        minute; a stored (closed) bar of the same minute wins. A state-store hiccup only costs
+        the forming bar, never the answer."""
+        if self.state is None:
+            return bars
+        try:
+            forming = self.state.forming_bar(symbol, self.clock())
+        except Unavailable:
+            return bars
+        if forming is None:
+            return bars
+        t = int(forming[0])
+        if (start is not None and t < start) or (end is not None and t >= end):
+            return bars
+        if bars and bars[-1][0] >= t:
+            return bars
+        return [*(bars or []), tuple(forming)]
 
     def timing(self, key: KeyRecord | None, symbol: str | None, timeframe: int | None) -> dict:
         symbol = validate_symbol(symbol)

@@ -83,3 +83,61 @@ class StateStore:
 
     def write_upstream_status(self, status: dict) -> None:
         self.put("upstream", "status", {**status, "updated_at": round(time.time(), 3)})
+
+    # -- collector records -----------------------------------------------------------------
+    # pk="forming" sk=SYMBOL   the forming 1m bar: {"bar": [t, o, h, l, c], "expires_at"}
+    # pk="lease"   sk=SYMBOL   the one collector allowed to write SYMBOL: {"owner", "expires_at"}
+    # Both carry `expires_at` (the table's TTL attribute), so a dead collector's records vanish.
+
+    def forming_bar(self, symbol: str, now: float | None = None) -> tuple | None:
+        """The forming bar of `symbol`, or None when there is none or it has expired."""
+        item = self.get("forming", symbol)
+        now = time.time() if now is None else now
+        if not item or float(item.get("expires_at", 0)) < now or len(item.get("bar") or []) != 5:
+            return None
+        return tuple(item["bar"])
+
+    def write_forming(self, bars: dict[str, tuple], ttl_seconds: int, now: float | None = None) -> None:
+        """Write the forming bars of several symbols (batched: 25 items per request)."""
+        now = time.time() if now is None else now
+        expires = int(now + ttl_seconds)
+        with translate("the state store (DynamoDB)"), self._table.batch_writer() as batch:
+            for symbol, bar in bars.items():
+                batch.put_item(
+                    Item={
+                        "pk": "forming",
+                        "sk": symbol,
+                        "bar": _dynamo([float(x) for x in bar]),
+                        "updated_at": _dynamo(round(now, 3)),
+                        "expires_at": expires,
+                    }
+                )
+
+    def acquire_lease(self, name: str, owner: str, seconds: float, now: float | None = None) -> bool:
+        """Take or renew the lease `name` for `owner`; False when someone else holds it unexpired."""
+        now = time.time() if now is None else now
+        table = self._table
+        with translate("the state store (DynamoDB)"):
+            try:
+                table.put_item(
+                    Item={"pk": "lease", "sk": name, "owner": owner, "expires_at": _dynamo(now + seconds)},
+                    ConditionExpression="attribute_not_exists(pk) OR expires_at < :now OR #o = :me",
+                    ExpressionAttributeNames={"#o": "owner"},
+                    ExpressionAttributeValues={":now": _dynamo(float(now)), ":me": owner},
+                )
+            except table.meta.client.exceptions.ConditionalCheckFailedException:
+                return False
+        return True
+
+    def release_lease(self, name: str, owner: str) -> None:
+        table = self._table
+        with translate("the state store (DynamoDB)"):
+            try:
+                table.delete_item(
+                    Key={"pk": "lease", "sk": name},
+                    ConditionExpression="#o = :me",
+                    ExpressionAttributeNames={"#o": "owner"},
+                    ExpressionAttributeValues={":me": owner},
+                )
+            except table.meta.client.exceptions.ConditionalCheckFailedException:
+                pass

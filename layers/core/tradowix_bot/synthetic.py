@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import math
 import random
+import threading
 import zlib
 
 from .candles import Bar
@@ -29,18 +30,24 @@ class SyntheticMarket:
     def __init__(self, symbols: tuple[SymbolInfo, ...] | list[SymbolInfo] = DEFAULT_SYMBOLS):
         self.symbols = {s.symbol: s for s in symbols}
         self._anchors: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
 
     def info(self, symbol: str) -> SymbolInfo:
         return self.symbols[symbol]
 
     def _hour_anchor(self, symbol: str, hour: int) -> float:
         """Log-deviation from the symbol's level at the start of hour index `hour`."""
+        with self._lock:  # the collector generates history in a thread while ticks stream
+            return self._hour_anchor_locked(symbol, hour)
+
+    def _hour_anchor_locked(self, symbol: str, hour: int) -> float:
         anchors = self._anchors.setdefault(symbol, [0.0])
         if len(anchors) <= hour:
-            rng = random.Random(_seed(symbol, "hours", len(anchors)))
             sigma = self.symbols[symbol].volatility * math.sqrt(60)
             x = anchors[-1]
             while len(anchors) <= hour:
+                # One generator per hour index: the walk must not depend on which hour was asked first.
+                rng = random.Random(_seed(symbol, "hours", len(anchors)))
                 x = x * (1 - _MEAN_REVERSION) + rng.gauss(0.0, sigma)
                 anchors.append(x)
         return anchors[hour]

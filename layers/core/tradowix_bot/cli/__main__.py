@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import backtest_cmd, candles_cmd, keys_cmd, live_cmd, signal_cmd, stack_cmd
+from . import archive_cmd, backtest_cmd, candles_cmd, collect_cmd, keys_cmd, live_cmd, signal_cmd, stack_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
     signal_cmd.register(sub)
     backtest_cmd.register(sub)
     live_cmd.register(sub)
+    collect_cmd.register(sub)
+    archive_cmd.register(sub)
     return parser
 
 

@@ -62,5 +62,7 @@ def run(args: argparse.Namespace) -> int:
         offline=args.offline,
         open_path=None if args.no_browser else ("/admin" if args.admin_only else args.page),
         admin_only=args.admin_only,
+        token=args.token,
+        backfill_days=0 if args.no_archive else None,
     )
     return main(options)

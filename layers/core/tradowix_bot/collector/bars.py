@@ -1,0 +1,103 @@
+"""Ticks → 1-minute bars. Open is the first tick of the minute, close the last.
+
+Every tick is checked before it can touch a bar: the price must be a positive finite
+number and the timestamp near the clock (a feed replaying stale or future data must not
+rewrite history). Duplicate and out-of-order ticks are dropped, so a bar never moves
+backwards. A tick that arrives just after its minute closed (and before any tick of the
+next minute) amends that closed bar, which is then written again; older ticks are dropped.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..candles import MINUTE, Bar
+
+# How far a tick's timestamp may be from the collector's clock (seconds).
+MAX_TICK_AGE = 120.0
+MAX_TICK_LEAD = 10.0
+
+
+class BadTick(ValueError):
+    """A tick that cannot be used; the message says why."""
+
+
+def validate_tick(price, timestamp_ms, now: float, max_age: float = MAX_TICK_AGE) -> tuple[float, float]:
+    """Return (unix seconds, price) of a raw upstream tick, or raise BadTick."""
+    if isinstance(price, bool) or not isinstance(price, int | float):
+        raise BadTick(f"price is not a number: {price!r}")
+    if not math.isfinite(price) or price <= 0:
+        raise BadTick(f"price must be positive and finite: {price!r}")
+    if isinstance(timestamp_ms, bool) or not isinstance(timestamp_ms, int | float):
+        raise BadTick(f"timestamp is not a number: {timestamp_ms!r}")
+    if not math.isfinite(timestamp_ms):
+        raise BadTick(f"timestamp is not finite: {timestamp_ms!r}")
+    ts = timestamp_ms / 1000.0
+    if ts < now - max_age:
+        raise BadTick(f"timestamp {ts:.3f} is {now - ts:.0f}s in the past")
+    if ts > now + MAX_TICK_LEAD:
+        raise BadTick(f"timestamp {ts:.3f} is {ts - now:.0f}s in the future")
+    return ts, float(price)
+
+
+class MinuteBars:
+    """The forming bar of one symbol. `add` and `close_due` hand back bars that closed."""
+
+    def __init__(self, symbol: str):
+        self.symbol = symbol
+        self.bar: Bar | None = None
+        self.last_ts: float | None = None
+        self.closed_through = 0  # end of the newest closed minute: older ticks are late
+        self.dropped = 0
+        self.amended = 0
+        self.last_closed: Bar | None = None
+
+    def add(self, ts: float, price: float) -> tuple[Bar | None, bool]:
+        """Apply one validated tick. Returns (bar closed by it or None, whether it was used)."""
+        if self.last_ts is not None and ts <= self.last_ts:
+            self.dropped += 1  # duplicate or out of order
+            return None, False
+        minute = int(ts) - int(ts) % MINUTE
+        if minute < self.closed_through:
+            last = self.last_closed
+            if last is not None and minute == last.time and self.bar is None:
+                # A straggler of the minute just closed (network delay past the grace):
+                # amend that bar; the caller writes it again, replacing the minute.
+                self.last_ts = ts
+                self.last_closed = Bar(
+                    last.time, last.open, max(last.high, price), min(last.low, price), price
+                )
+                self.amended += 1
+                return self.last_closed, True
+            self.dropped += 1  # late: its minute is already closed
+            return None, False
+        self.last_ts = ts
+        closed = None
+        if self.bar is not None and minute != self.bar.time:
+            closed = self._close()
+        if self.bar is None:
+            self.bar = Bar(minute, price, price, price, price)
+        else:
+            b = self.bar
+            self.bar = Bar(b.time, b.open, max(b.high, price), min(b.low, price), price)
+        return closed, True
+
+    def close_due(self, now: float, grace: float) -> Bar | None:
+        """Close the forming bar once its minute is over (plus `grace` for in-flight ticks)."""
+        if self.bar is not None and now >= self.bar.time + MINUTE + grace:
+            return self._close()
+        return None
+
+    def _close(self) -> Bar:
+        closed, self.bar = self.bar, None
+        self.closed_through = closed.time + MINUTE
+        self.last_closed = closed
+        return closed
+
+    def reset(self) -> Bar | None:
+        """Forget the forming bar (the link dropped); returns it so the caller can mark it partial."""
+        bar, self.bar = self.bar, None
+        self.last_closed = None  # nothing after a dropped link may amend a bar
+        if bar is not None:
+            self.closed_through = bar.time + MINUTE
+        return bar

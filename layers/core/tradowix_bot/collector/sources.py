@@ -1,0 +1,98 @@
+"""One interface for every market-data source (ccxt-style: a unified base, thin adapters).
+
+A source streams ticks of the symbols it is asked to watch into `events` and answers
+history pages. The collector only ever talks to this interface, so a change upstream
+touches one adapter.
+
+    Tick(symbol, ts, price)     a raw tick; the collector validates it (bars.validate_tick)
+    Linked(symbol, at)          the symbol's stream (re)started at `at`: the minute holding
+                                `at` saw only part of its ticks and anything since the
+                                last stored bar must be repaired from history
+    Unlinked(symbol, reason)    the stream stopped (link dropped); the forming bar is partial
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from ..candles import Bar
+from ..symbols import SymbolInfo
+
+MAX_HISTORY_MINUTES = 400  # the upstream's observed page limit
+
+
+@dataclass(frozen=True)
+class Tick:
+    symbol: str
+    price: object  # raw: validated by the collector
+    timestamp_ms: object
+
+
+@dataclass(frozen=True)
+class Linked:
+    symbol: str
+    at: float
+
+
+@dataclass(frozen=True)
+class Unlinked:
+    symbol: str
+    reason: str
+
+
+class SourceError(Exception):
+    """The source cannot answer right now (link down, timeout); retry later."""
+
+
+class AuthFailed(SourceError):
+    """The session token was refused or never confirmed: retry only after minutes."""
+
+
+@dataclass
+class SourceStatus:
+    connected: bool = False
+    authenticated: bool = False
+    last_error: str | None = None
+    rejected_frames: dict[str, int] = field(default_factory=dict)
+
+    def reject(self, reason: str) -> None:
+        self.rejected_frames[reason] = self.rejected_frames.get(reason, 0) + 1
+
+
+class Source:
+    """Base class. Adapters override what they support."""
+
+    name = "base"
+    history_page_minutes = MAX_HISTORY_MINUTES
+
+    def __init__(self) -> None:
+        self.events: asyncio.Queue = asyncio.Queue(maxsize=100_000)
+        self.status = SourceStatus()
+
+    async def start(self) -> None:
+        """Connect (if the source has a link). Raises AuthFailed/SourceError."""
+
+    async def close(self) -> None:
+        """Stop streaming and release connections."""
+
+    async def instruments(self) -> list[SymbolInfo]:
+        """The symbols this source offers, with categories."""
+        return []
+
+    async def watch(self, symbol: str) -> None:
+        """Start streaming `symbol` into `events` (emits Linked when it starts)."""
+
+    async def unwatch(self, symbol: str) -> None:
+        """Stop streaming `symbol`."""
+
+    async def history(self, symbol: str, older_than: int, minutes: int) -> list[Bar]:
+        """Up to `minutes` closed 1m bars with time < older_than (unix s), oldest first."""
+        return []
+
+    def emit(self, event) -> None:
+        try:
+            self.events.put_nowait(event)
+        except asyncio.QueueFull:
+            # The collector is far behind; dropping a tick is repaired from history later.
+            self.status.reject("queue_full")

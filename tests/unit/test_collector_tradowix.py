@@ -1,0 +1,185 @@
+"""Given a stand-in upstream that speaks the Tradowix protocol on 127.0.0.1, when the tradowix
+adapter collects from it, then bars are right and every bad frame or fault is survived."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from tradowix_bot.collector import Clock, Collector
+from tradowix_bot.collector.archive import FilesTarget, StoreTarget, archive
+from tradowix_bot.collector.tradowix import TradowixSource
+from tradowix_bot.state import StateStore
+from tradowix_bot.store import CandleStore
+from tradowix_bot.synthetic import SyntheticMarket
+from upstream_standin import StandinUpstream
+
+SPEED = 30.0
+
+
+@pytest.fixture
+def upstream():
+    server = StandinUpstream(Clock(SPEED)).start()
+    yield server
+    server.stop()
+
+
+def collector_for(aws_env, upstream, token="good-token", auth_timeout=5.0, **kw):
+    clock = upstream.clock
+    source = TradowixSource(
+        upstream.url, token, clock, ping_interval=1.0, auth_timeout=auth_timeout, auth_backoff=60
+    )
+    store = CandleStore(aws_env["CandlesBucket"])
+    state = StateStore(aws_env["StateTable"])
+    kw.setdefault("backfill_days", 30 / 1440)
+    collector = Collector(
+        source, store, state, clock=clock, lease_seconds=3, forming_interval=0.2, status_interval=0.3, **kw
+    )
+    return collector, store, state
+
+
+async def run_for(collector, seconds, during=None):
+    stop = asyncio.Event()
+    task = asyncio.create_task(collector.run(stop))
+    if during:
+        await during()
+    await asyncio.sleep(seconds)
+    stop.set()
+    await asyncio.wait_for(task, 20)
+
+
+def expected(symbol, start, end):
+    return [tuple(b) for b in SyntheticMarket().bars(symbol, start, end)]
+
+
+def assert_continuous(bars):
+    times = [b[0] for b in bars]
+    assert times == sorted(set(times))
+    assert all(b - a == 60 for a, b in zip(times, times[1:], strict=False))
+
+
+BAD_FRAMES = [
+    "this is not json",
+    "[1, 2, 3]",
+    json.dumps({"type": "somethingNew", "data": {}}),
+    json.dumps({"type": "tickUpdate", "data": {"symbol": "EURUSD-OTC", "tick": ["1.1", 1]}}),
+    json.dumps({"type": "tickUpdate", "data": {"symbol": "EURUSD-OTC", "tick": [-1.0, 1]}}),
+    json.dumps({"type": "quote", "data": {"symbol": "EURUSD-OTC", "price": 1.1, "timestamp": 1000}}),  # 1970
+    json.dumps(
+        {"type": "quote", "data": {"symbol": "EURUSD-OTC", "price": 1.1, "timestamp": 9e15}}
+    ),  # future
+    json.dumps({"type": "tickUpdate", "data": {"symbol": 5, "tick": [1.1, 1]}}),
+]
+
+
+def test_collects_from_the_upstream_and_survives_garbage_frames(aws_env, upstream):
+    # given an upstream that also sends frames that are not JSON, unknown types and bad ticks
+    upstream.extra_frames = BAD_FRAMES
+    collector, store, state = collector_for(aws_env, upstream, symbols=None)
+
+    async def all_subscribed():
+        for _ in range(200):
+            if len(set(upstream.subscriptions)) == len(SyntheticMarket().symbols):
+                return
+            await asyncio.sleep(0.1)
+
+    # when the collector runs ~4 simulated minutes after linking every symbol (from `instruments`)
+    asyncio.run(run_for(collector, 4, during=all_subscribed))
+    # then the session cookie and handshake were used, and every symbol is covered by its own link
+    assert "session-token=good-token" in upstream.cookies[0]
+    assert set(upstream.subscriptions) == set(SyntheticMarket().symbols)
+    assert upstream.pings > 0
+    # and the catalog learned from `instruments` keeps the categories
+    assert {i.category for i in store.read_catalog()} >= {"crypto", "currencies", "stocks"}
+    # and the bars equal the upstream's own prices, continuous, history merged with ticks
+    for symbol in ("EURUSD-OTC", "BTCUSD-OTC"):
+        bars = store.read(symbol)
+        assert_continuous(bars)
+        assert bars == expected(symbol, bars[0][0], bars[-1][0] + 60)
+        assert bars[-1][0] >= upstream.clock.now() - 3 * 60
+    # and the garbage was counted, not fatal
+    rejected = collector.status_record()["rejected"]
+    assert rejected["not_json"] >= 1 and rejected["unknown_type"] >= 1 and rejected["bad_tick"] >= 4
+    assert rejected["not_a_message"] >= 1 and rejected["bad_tick_message"] >= 1
+
+
+def test_history_pages_overlapping_stored_bars_change_nothing_stored(aws_env, upstream):
+    # given stored bars (deliberately different from the upstream's) and pages that overlap them
+    upstream.history_overlap = 5
+    clock = upstream.clock
+    now = int(clock.now())
+    mine = [(t, 9.0, 9.0, 9.0, 9.0) for t in range(now - now % 60 - 900, now - now % 60 - 600, 60)]
+    collector, store, state = collector_for(aws_env, upstream, symbols=["EURUSD-OTC"])
+    store.write("EURUSD-OTC", mine)
+    asyncio.run(run_for(collector, 3))
+    bars = store.read("EURUSD-OTC")
+    assert_continuous(bars)
+    assert bars[: len(mine)] == mine  # stored minutes untouched
+    after = bars[len(mine) :]
+    assert after == expected("EURUSD-OTC", after[0][0], after[-1][0] + 60)
+
+
+def test_a_refused_token_is_reported_and_retried_only_after_minutes(aws_env, upstream):
+    collector, store, state = collector_for(aws_env, upstream, token="expired-token", symbols=["EURUSD-OTC"])
+    asyncio.run(run_for(collector, 3))
+    status = state.upstream_status()
+    assert status["authenticated"] is False and "refused" in status["last_error"]
+    assert "expired-token" not in json.dumps(status)
+    assert upstream.auth_attempts == 1  # no hot loop: the next try is auth_backoff (60 s) away
+
+
+def test_an_upstream_that_never_confirms_the_session_is_reported(aws_env, upstream):
+    upstream.never_authenticate = True
+    collector, store, state = collector_for(aws_env, upstream, auth_timeout=1.0, symbols=["EURUSD-OTC"])
+    asyncio.run(run_for(collector, 2.5))
+    status = state.upstream_status()
+    assert status["authenticated"] is False and "did not confirm" in status["last_error"]
+    assert upstream.connections == 1
+
+
+def test_a_dropped_link_reconnects_and_the_gap_is_repaired(aws_env, upstream):
+    collector, store, state = collector_for(aws_env, upstream, symbols=["EURUSD-OTC"])
+
+    async def drop():
+        await asyncio.sleep(3)
+        upstream.drop_links()
+        await asyncio.sleep(0.3)
+        upstream.drop_links()
+
+    asyncio.run(run_for(collector, 5, during=drop))
+    assert upstream.connections >= 4  # control + stream, then both again
+    bars = store.read("EURUSD-OTC")
+    assert_continuous(bars)
+    assert bars == expected("EURUSD-OTC", bars[0][0], bars[-1][0] + 60)
+    assert bars[-1][0] >= upstream.clock.now() - 3 * 60
+
+
+def test_archive_backfills_all_symbols_resumably_and_a_second_run_changes_nothing(
+    aws_env, upstream, tmp_path
+):
+    clock = upstream.clock
+    source = TradowixSource(upstream.url, "good-token", clock)
+    store = CandleStore(aws_env["CandlesBucket"])
+    now = int(clock.now())
+    end = now - now % 60
+    start = end - 15 * 3600  # 900 minutes: three pages per symbol
+
+    async def go(target):
+        await source.start()
+        try:
+            infos = await source.instruments()
+            return await archive(source, target, [i.symbol for i in infos], start, end)
+        finally:
+            await source.close()
+
+    first = asyncio.run(go(StoreTarget(store)))
+    assert all(r.error is None and r.written == 900 for r in first)
+    assert store.read("AAPL-OTC", start, end) == expected("AAPL-OTC", start, end)
+    requests = upstream.history_requests
+    second = asyncio.run(go(StoreTarget(store)))
+    assert all(r.written == 0 for r in second)
+    assert upstream.history_requests - requests <= 2 * len(second)  # only the edges were asked
+    files = asyncio.run(go(FilesTarget(tmp_path)))
+    assert all(r.written == 900 for r in files)
+    assert (tmp_path / "EURUSD-OTC.json").read_text().startswith("[\n{")

@@ -1,0 +1,189 @@
+"""A stand-in Tradowix upstream for tests: speaks exactly the protocol of the README's
+"Upstream protocol" section (authRequired/authenticate/authenticated, ping/pong,
+subscribeTicks → tickUpdate/quote, requestOlderTicks → candleHistory, getBalance →
+instruments). Prices come from SyntheticMarket, so tests can compare bars exactly.
+
+Fault knobs: `accept_tokens` (others are refused), `never_authenticate`, `extra_frames`
+(raw frames sent after each subscription: not JSON, unknown types, bad ticks, duplicates),
+`history_overlap` (pages reach that many minutes past `olderThan`), `drop_links()`.
+Runs its own event loop in a thread so subprocess collectors can use it as well.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+
+from tradowix_bot.collector.clock import Clock
+from tradowix_bot.symbols import DEFAULT_SYMBOLS
+from tradowix_bot.synthetic import SyntheticMarket
+from websockets.asyncio.server import serve
+
+
+class StandinUpstream:
+    def __init__(self, clock: Clock | None = None, *, token: str = "good-token"):
+        self.clock = clock or Clock()
+        self.market = SyntheticMarket()
+        self.accept_tokens = {token}
+        self.never_authenticate = False
+        self.extra_frames: list[str] = []
+        self.history_overlap = 0
+        self.connections = 0
+        self.auth_attempts = 0
+        self.history_requests = 0
+        self.pings = 0
+        self.cookies: list[str] = []
+        self.subscriptions: list[str] = []
+        self._sockets: set = set()
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def start(self) -> StandinUpstream:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+    def drop_links(self) -> None:
+        """Close every open connection (the upstream drops the link)."""
+
+        def abort_all():
+            for ws in list(self._sockets):
+                ws.transport.abort()  # no close handshake: the TCP link just dies
+
+        self._loop.call_soon_threadsafe(abort_all)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self._main())
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        async with serve(self._handle, "127.0.0.1", 0) as server:
+            self.port = server.sockets[0].getsockname()[1]
+            self._ready.set()
+            await self._stop.wait()
+
+    async def _handle(self, ws) -> None:
+        self.connections += 1
+        self.cookies.append(ws.request.headers.get("Cookie", ""))
+        self._sockets.add(ws)
+        stream: asyncio.Task | None = None
+        try:
+            await ws.send(json.dumps({"type": "authRequired"}))
+            msg = json.loads(await ws.recv())
+            if msg.get("type") != "authenticate":
+                return
+            self.auth_attempts += 1
+            if self.never_authenticate:
+                await asyncio.sleep(3600)
+            if msg.get("token") not in self.accept_tokens:
+                await ws.send(json.dumps({"type": "error", "message": "invalid session"}))
+                await ws.close()
+                return
+            await ws.send(json.dumps({"type": "authenticated"}))
+            async for raw in ws:
+                msg = json.loads(raw)
+                kind = msg.get("type")
+                if kind == "ping":
+                    self.pings += 1
+                    await ws.send(json.dumps({"type": "pong", "requestId": msg.get("requestId")}))
+                elif kind == "getBalance":
+                    await ws.send(json.dumps({"type": "balanceUpdate", "data": {"balance": 1000}}))
+                    await ws.send(json.dumps({"type": "instruments", "data": self._instruments()}))
+                elif kind == "subscribeTicks":
+                    self.subscriptions.append(msg["symbol"])
+                    if stream:
+                        stream.cancel()
+                    await ws.send(
+                        json.dumps(
+                            {
+                                "type": "subscribed",
+                                "activeSymbol": msg["symbol"],
+                                "subscribed": [msg["symbol"]],
+                                "failed": [],
+                            }
+                        )
+                    )
+                    for frame in self.extra_frames:
+                        await ws.send(frame)
+                    stream = asyncio.create_task(self._stream(ws, msg["symbol"]))
+                elif kind == "requestOlderTicks":
+                    self.history_requests += 1
+                    older = int(msg["olderThan"]) // 1000
+                    minutes = min(int(msg.get("minutes", 400)), 400)
+                    end = older - older % 60 + self.history_overlap * 60
+                    end = min(end, int(self.clock.now()) - int(self.clock.now()) % 60)
+                    bars = self.market.bars(msg["symbol"], older - older % 60 - minutes * 60, end)
+                    rows = [[b.time * 1000, b.open, b.high, b.low, b.close] for b in bars]
+                    await ws.send(
+                        json.dumps(
+                            {
+                                "type": "candleHistory",
+                                "requestId": msg.get("requestId"),
+                                "data": {"candles": rows},
+                            }
+                        )
+                    )
+        except Exception:  # noqa: BLE001 - a closed socket ends the handler
+            pass
+        finally:
+            self._sockets.discard(ws)
+            if stream:
+                stream.cancel()
+
+    def _instruments(self) -> list[dict]:
+        return [
+            {
+                "symbol": i.symbol,
+                "name": i.name,
+                "displayName": i.name,
+                "category": i.category,
+                "groupName": i.category,
+                "precision": i.precision,
+                "isActive": True,
+                "isOtc": True,
+                "isOpen": True,
+            }
+            for i in self.market.symbols.values()
+        ]
+
+    async def _stream(self, ws, symbol: str) -> None:
+        last = self.clock.now()
+        n = 0
+        while True:
+            now = self.clock.now()
+            minute = int(last) - int(last) % 60
+            ticks = []
+            while minute <= now:
+                ticks += [tk for tk in self.market.minute_ticks(symbol, minute) if last < tk[0] <= now]
+                minute += 60
+            for ts, price in ticks:
+                n += 1
+                if n % 2:
+                    frame = {
+                        "type": "tickUpdate",
+                        "data": {"symbol": symbol, "tick": [price, int(round(ts * 1000))]},
+                    }
+                else:
+                    frame = {
+                        "type": "quote",
+                        "data": {"symbol": symbol, "price": price, "timestamp": int(round(ts * 1000))},
+                    }
+                await ws.send(json.dumps(frame))
+            if ticks:
+                last = ticks[-1][0]
+            await asyncio.sleep(self.clock.wall(0.2))
+
+
+__all__ = ["DEFAULT_SYMBOLS", "StandinUpstream"]
