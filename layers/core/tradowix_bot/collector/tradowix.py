@@ -108,6 +108,7 @@ class TradowixSource(Source):
         self.clock = clock
         self.ping_interval = ping_interval
         self.auth_timeout = auth_timeout
+        self._first_tick_due: set[str] = set()  # linked symbols whose stream has not started yet
         self.request_timeout = request_timeout
         self.backoff_max = backoff_max
         self.auth_backoff = auth_backoff
@@ -272,6 +273,7 @@ class TradowixSource(Source):
                     }
                 )
                 self.emit(Linked(symbol, self.clock.now()))
+                self._first_tick_due.add(symbol)
                 backoff = 1.0
                 await link.wait_closed()
                 self.emit(Unlinked(symbol, "link dropped"))
@@ -347,6 +349,17 @@ class TradowixSource(Source):
         if not isinstance(symbol, str):
             self.status.reject("bad_tick_message")
             return
+        if (
+            symbol in self._first_tick_due
+            and isinstance(timestamp, int | float)
+            and not isinstance(timestamp, bool)
+        ):
+            # The upstream starts streaming when it gets round to our subscribe, which may be a
+            # minute later than we sent it: the minute of the first tick is the partial one.
+            self._first_tick_due.discard(symbol)
+            first = timestamp / 1000
+            if first - first % 60 > self.clock.now() - 3600:  # a sane time, else keep the link time
+                self.emit(Linked(symbol, first))
         self.emit(Tick(symbol, price, timestamp))
 
 
