@@ -57,10 +57,24 @@ def test_live_without_a_valid_key_is_one_line(capsys):
     assert code == 1 and err == "error: HTTP 401 invalid_key: API key invalid or disabled\n"
 
 
-def test_live_from_the_upstream_says_what_it_needs(capsys, monkeypatch):
+def test_live_from_the_upstream_with_a_refused_token_is_one_line(capsys, monkeypatch):
+    # given: the owner's mode (no deployment URL) pointed at a stand-in upstream that refuses the token
+    from tradowix_bot.collector import Clock
+    from upstream_standin import StandinUpstream
+
     monkeypatch.delenv("TRADOWIX_CHART_URL", raising=False)
-    code, _, err = run(capsys, "live", "BTCUSD-OTC", "--token", "secret-session")
-    assert code == 1 and "needs the collector" in err and "secret-session" not in err
+    upstream = StandinUpstream(Clock()).start()
+    try:
+        monkeypatch.setenv("TRADOWIX_WS_URL", upstream.url)
+        # when
+        code, _, err = run(capsys, "live", "BTCUSD-OTC", "--token", "secret-session")
+    finally:
+        upstream.stop()
+    # then: one clear line, exit 1, and the token is never echoed
+    errors = [line for line in err.splitlines() if line.startswith("error")]
+    assert code == 1 and len(errors) == 1 and errors[0].startswith("error: upstream: the upstream refused")
+    assert "Traceback" not in err
+    assert "secret-session" not in err
 
 
 def test_live_with_nothing_to_connect_to(capsys, monkeypatch):

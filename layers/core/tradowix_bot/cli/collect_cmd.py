@@ -13,7 +13,7 @@ import os
 import signal
 from pathlib import Path
 
-DEFAULT_UPSTREAM = "wss://api.tradowix.com/ws"
+from tradowix_bot.collector.tradowix import DEFAULT_URL as DEFAULT_UPSTREAM
 
 
 def _float_env(name: str, default: float) -> float:

@@ -53,22 +53,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _upstream_messages(token: str, symbols: list[str], tf: int):
-    """Hook for the owner's mode: the collector's upstream client, yielding spec-shaped messages.
+    """The owner's mode: the upstream read directly with the session token (no deployment)."""
+    from tradowix_bot.collector import live_messages
 
-    The collector (built separately) is expected to provide
-    `tradowix_bot.collector.live_messages(token, symbols, timeframe)`, an iterator of the
-    partner protocol's messages (`history`, `bar` with `closed`); until it does, this mode
-    reports that it is unavailable.
-    """
-    try:
-        from tradowix_bot.collector import live_messages  # type: ignore[attr-defined]
-    except ImportError:
-        raise CommandFailed(
-            "live from the upstream with a session token needs the collector "
-            "(tradowix_bot.collector.live_messages), which this build does not have; "
-            "read a deployment instead: --url URL with TRADOWIX_CHART_API_KEY"
-        ) from None
-    return live_messages(token, symbols, tf)
+    return live_messages(token, symbols, tf, os.environ.get("TRADOWIX_WS_URL"))
 
 
 class Printer:
@@ -128,10 +116,16 @@ def run(args: argparse.Namespace) -> int:
     printer = Printer(args, stop)
     token = args.token or os.environ.get("TRADOWIX_SESSION_TOKEN")
     if not (args.url or os.environ.get("TRADOWIX_CHART_URL")) and token:
-        for msg in _upstream_messages(token, args.symbols, args.timeframe):
-            printer.on_msg(msg)
-            if stop.is_set():
-                break
+        from tradowix_bot.collector.sources import SourceError
+
+        progress(f"streaming {', '.join(args.symbols)} from the upstream (Ctrl-C to stop) ...")
+        try:
+            for msg in _upstream_messages(token, args.symbols, args.timeframe):
+                printer.on_msg(msg)
+                if stop.is_set():
+                    break
+        except SourceError as exc:
+            raise CommandFailed(f"upstream: {exc}") from None
         return 0
     client = client_from(args)
     try:

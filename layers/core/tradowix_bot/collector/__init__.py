@@ -11,6 +11,7 @@ service.py     the Collector: leases, gap repair, retention, upstream status, si
 
 from .bars import BadTick, MinuteBars, validate_tick
 from .clock import Clock
+from .live import live_messages
 from .service import Collector
 
-__all__ = ["BadTick", "Clock", "Collector", "MinuteBars", "validate_tick"]
+__all__ = ["BadTick", "Clock", "Collector", "MinuteBars", "live_messages", "validate_tick"]

@@ -85,6 +85,9 @@ class _Link:
             await self.ws.close()
 
 
+DEFAULT_URL = "wss://api.tradowix.com/ws"  # override with --url / TRADOWIX_WS_URL
+
+
 class TradowixSource(Source):
     name = "tradowix"
     history_page_minutes = MAX_HISTORY_MINUTES

@@ -1,0 +1,66 @@
+"""Given the stand-in upstream, when the owner streams live straight from it with the session
+token (`tradowix live SYM --token`), then history comes first and closed bars equal the upstream's."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from tradowix_bot.collector import Clock
+from tradowix_bot.collector.live import stream_messages
+from tradowix_bot.collector.sources import AuthFailed
+from tradowix_bot.collector.tradowix import TradowixSource
+from tradowix_bot.synthetic import SyntheticMarket
+from upstream_standin import StandinUpstream
+
+SPEED = 30.0
+
+
+@pytest.fixture
+def upstream():
+    server = StandinUpstream(Clock(SPEED)).start()
+    yield server
+    server.stop()
+
+
+async def first_messages(source, clock, count: int, timeframe: int) -> list[dict]:
+    out = []
+    messages = stream_messages(source, ["EURUSD-OTC"], timeframe, clock)
+    try:
+        async for msg in messages:
+            out.append(msg)
+            if len(out) >= count:
+                return out
+    finally:
+        await messages.aclose()
+        await source.close()
+    return out
+
+
+def test_history_then_closed_bars_equal_the_upstream(upstream):
+    # given: the owner's token and a 2-minute timeframe
+    source = TradowixSource(upstream.url, "good-token", upstream.clock, ping_interval=1.0)
+    # when: the stream runs for history + 4 bar messages (time compressed 30x)
+    msgs = asyncio.run(asyncio.wait_for(first_messages(source, upstream.clock, 5, 120), 60))
+    # then: history first, resampled to 120 s, then bars of the same timeframe
+    assert msgs[0]["type"] == "history" and msgs[0]["candles"]
+    assert all(c["time"] % 120 == 0 for c in msgs[0]["candles"])
+    bars = msgs[1:]
+    assert {m["type"] for m in bars} == {"bar"} and all(m["timeframe"] == 120 for m in bars)
+    # and each closed 2m bar equals the upstream's own prices over its two minutes
+    market = SyntheticMarket()
+    closed = [m for m in bars if m["closed"]]
+    assert closed, "a 2m bar should have closed within four closed minutes"
+    for m in closed:
+        t = m["candle"]["time"]
+        minutes = market.bars("EURUSD-OTC", t, t + 120)
+        # (its first minute may have started before the link, so only the close is exact)
+        assert m["candle"]["close"] == minutes[-1].close
+        assert m["candle"]["high"] <= max(b.high for b in minutes)
+        assert m["candle"]["low"] >= min(b.low for b in minutes)
+
+
+def test_a_refused_token_is_an_error_not_a_hang(upstream):
+    source = TradowixSource(upstream.url, "expired-token", upstream.clock, auth_timeout=2.0)
+    with pytest.raises(AuthFailed):
+        asyncio.run(asyncio.wait_for(first_messages(source, upstream.clock, 1, 60), 30))
