@@ -102,12 +102,13 @@ class RunningStack:
         return self.log_path.read_text(errors="replace")
 
 
-def start_stack(data_dir: Path, *extra: str, timeout: float = 90) -> RunningStack:
+def start_stack(data_dir: Path, *extra: str, timeout: float = 90, env: dict | None = None) -> RunningStack:
     port, ws_port = free_port(), free_port()
     log_path = data_dir.with_suffix(".log")
     data_dir.mkdir(parents=True, exist_ok=True)
+    extra_env = env or {}
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(KEY_CACHE_SECONDS=os.environ.get("TEST_KEY_CACHE_SECONDS", "2"))
+    env.update(KEY_CACHE_SECONDS=os.environ.get("TEST_KEY_CACHE_SECONDS", "2"), **extra_env)
     process = subprocess.Popen(
         [
             sys.executable,
@@ -162,5 +163,14 @@ def stop_stack(stack: RunningStack) -> int:
 def local_stack(tmp_path_factory):
     """One local stack for the session's integration and e2e tests (synthetic data seeded)."""
     stack = start_stack(tmp_path_factory.mktemp("stack") / "data")
+    yield stack
+    stop_stack(stack)
+
+
+@pytest.fixture(scope="session")
+def stack_without_fanout(tmp_path_factory):
+    """A second stack whose collector does not run the live fan-out, for tests that drive the
+    publisher themselves and must see only their own messages."""
+    stack = start_stack(tmp_path_factory.mktemp("quiet-stack") / "data", env={"TRADOWIX_LIVE_FANOUT": "off"})
     yield stack
     stop_stack(stack)

@@ -19,6 +19,13 @@ SYMBOL = "BTCUSD-OTC"
 
 # -- helpers --------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
+def local_stack(stack_without_fanout):
+    """These tests run the publisher in this process and assert exact message sequences, so
+    their stack's collector must not fan out live bars of its own."""
+    return stack_without_fanout
+
+
+@pytest.fixture(scope="module")
 def partner(local_stack):
     """A key for this module's connections (deleted at the end: open mode comes back)."""
     key_id, raw = local_stack.create_key("ws-partner")

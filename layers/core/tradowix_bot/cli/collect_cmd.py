@@ -123,8 +123,8 @@ def stores(args: argparse.Namespace):
 def live_fanout():
     """The live WebSocket fan-out runs in the collector (see docs/live-streaming.md) wherever a
     WebSocket API is configured: WS_MANAGEMENT_ENDPOINT on AWS, the local gateway's locally."""
-    if not os.environ.get("WS_MANAGEMENT_ENDPOINT"):
-        return None, []
+    if not os.environ.get("WS_MANAGEMENT_ENDPOINT") or os.environ.get("TRADOWIX_LIVE_FANOUT") == "off":
+        return None, []  # no WebSocket API, or the owner runs the fan-out elsewhere
     from tradowix_bot.collector.sinks import ThreadedSink
     from tradowix_bot.live_fanout import LivePublisher
 
