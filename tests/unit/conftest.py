@@ -26,3 +26,14 @@ def admin(api):
     from tradowix_bot.keys import KeyRegistry
 
     return KeyRegistry(api["KeysTable"])
+
+
+@pytest.fixture
+def upstream():
+    """A stand-in Tradowix upstream on 127.0.0.1 whose clock runs 30x (minutes in seconds)."""
+    from tradowix_bot.collector import Clock
+    from upstream_standin import StandinUpstream
+
+    server = StandinUpstream(Clock(30.0)).start()
+    yield server
+    server.stop()

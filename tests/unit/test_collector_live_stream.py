@@ -6,21 +6,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from tradowix_bot.collector import Clock
 from tradowix_bot.collector.live import stream_messages
 from tradowix_bot.collector.sources import AuthFailed
 from tradowix_bot.collector.tradowix import TradowixSource
 from tradowix_bot.synthetic import SyntheticMarket
-from upstream_standin import StandinUpstream
-
-SPEED = 30.0
-
-
-@pytest.fixture
-def upstream():
-    server = StandinUpstream(Clock(SPEED)).start()
-    yield server
-    server.stop()
 
 
 async def first_messages(source, clock, count: int, timeframe: int) -> list[dict]:
