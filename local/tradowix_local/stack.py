@@ -205,13 +205,6 @@ class LocalStack:
             if any(t.done() for t in tasks):
                 break
             await asyncio.sleep(0.05)
-        failed = [t for t in tasks if t.done() and (t.exception() or t.result() is not None)]
-        if any(t.done() for t in tasks):
-            self.request_stop()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise SystemExit(
-                f"error: cannot listen on {self.options.host}:{self.options.port} (port in use?) {failed}"
-            )
         self._write_runtime_file()
         _log(
             f"ready: partner API {self.api_url}  (try: curl '{self.api_url}/api/candles?symbol=BTCUSD-OTC&limit=3')"
@@ -223,6 +216,20 @@ class LocalStack:
 
             webbrowser.open(self.api_url + self.options.open_path)
         await asyncio.gather(*tasks)
+
+    def _check_port_free(self, port: int) -> None:
+        """Fail with one clear line before starting anything (uvicorn would exit mid-start)."""
+        import socket
+
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((self.options.host, port))
+            except OSError as exc:
+                raise SystemExit(
+                    f"error: cannot listen on {self.options.host}:{port} ({exc.strerror}); "
+                    "is another stack running? choose other ports with --port / --ws-port"
+                ) from None
 
     def request_stop(self) -> None:
         for server in self._servers:
@@ -248,6 +255,8 @@ class LocalStack:
             _log("collector has not finished its first backfill yet; serving anyway")
 
     def run(self) -> int:
+        for port in [self.options.port] + ([] if self.options.admin_only else [self.options.ws_port]):
+            self._check_port_free(port)
         self.prepare()
         self.collector = None
         if self.options.collector:
