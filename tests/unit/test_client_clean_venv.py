@@ -38,6 +38,10 @@ try:
     ChartApiClient(api_key="twk_wrong").verify()
 except AuthenticationError:
     pass
+import pathlib, tradowix_bot, tradowix_local  # the collector container installs the package this way
+for package in (tradowix_bot, tradowix_local):
+    root = pathlib.Path(package.__file__).parent
+    print("packages", sorted(str(p.parent.relative_to(root.parent)) for p in root.rglob("__init__.py")))
 """
 
 
@@ -67,4 +71,11 @@ def test_client_alone_in_a_clean_venv(tmp_path):
             [python, "-c", CHECK], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
         )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["symbols 1", "candles 5", "live ['status', 'history', 'bar']"]
+    lines = result.stdout.splitlines()
+    assert lines[:3] == ["symbols 1", "candles 5", "live ['status', 'history', 'bar']"]
+    # and every package of the sources was installed (the collector's container needs them all)
+    sources = [ROOT / "layers/core/tradowix_bot", ROOT / "local/tradowix_local"]
+    assert lines[3:] == [
+        "packages " + str(sorted(str(p.parent.relative_to(root.parent)) for p in root.rglob("__init__.py")))
+        for root in sources
+    ]
