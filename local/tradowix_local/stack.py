@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
+from tradowix_bot.event_loop import new_event_loop
 
 from .emulator import LOCAL_CREDENTIALS, Emulator, create_resources
 from .http_gateway import HttpGateway
@@ -197,7 +198,15 @@ class LocalStack:
             loop.add_signal_handler(sig, self.request_stop)
         for app, port in self.apps():
             config = uvicorn.Config(
-                app, host=self.options.host, port=port, log_level="warning", lifespan="off"
+                app,
+                host=self.options.host,
+                port=port,
+                log_level="warning",
+                lifespan="off",
+                # As API Gateway: it sends no pings of its own (its idle timeout is the sweeper's)
+                # and negotiates no permessage-deflate; both would also cost CPU per message.
+                ws_ping_interval=None,
+                ws_per_message_deflate=False,
             )
             self._servers.append(_Server(config))
         tasks = [asyncio.create_task(s.serve()) for s in self._servers]
@@ -264,7 +273,8 @@ class LocalStack:
         snapshots = threading.Thread(target=self._snapshot_loop, name="snapshot", daemon=True)
         snapshots.start()
         try:
-            asyncio.run(self._serve())
+            with asyncio.Runner(loop_factory=new_event_loop) as runner:  # uvloop where installed
+                runner.run(self._serve())
         finally:
             self._stop.set()
             if self.collector is not None:

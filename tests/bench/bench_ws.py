@@ -38,6 +38,12 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def publisher_process(info: dict, conn) -> None:
     """Child: owns a LivePublisher; publishes on request, answers (t0, t1, posted)."""
     os.environ["AWS_ENDPOINT_URL"] = info["endpoint_url"]
@@ -96,7 +102,7 @@ async def open_clients(ws_url: str, n: int, batch: int = 50) -> list:
     return clients
 
 
-async def measure(clients: list, parent_conn, rounds: int, step: int) -> dict:
+async def measure(clients: list, parent_conn, rounds: int, step: int, pids: dict[str, int]) -> dict:
     latencies: list[float] = []
     posted = 0
     busy = 0.0
@@ -104,7 +110,10 @@ async def measure(clients: list, parent_conn, rounds: int, step: int) -> dict:
     parent_conn.send("refresh")
     known = await asyncio.to_thread(parent_conn.recv)
     assert known in (0, len(clients)), f"publisher knows {known} of {len(clients)} subscribers"
+    cpu_start: dict[str, float] = {}
     for r in range(-1, rounds):  # round -1 warms up (client creation, connection pool)
+        if r == 0:
+            cpu_start = {name: cpu_seconds(pid) for name, pid in pids.items()}
         arrivals: list[float] = []
 
         price = 100.0 + r
@@ -127,7 +136,11 @@ async def measure(clients: list, parent_conn, rounds: int, step: int) -> dict:
         posted += n_posted
         busy += t1 - t0
     latencies.sort()
+    cpu_ms = {
+        name: 1000 * (cpu_seconds(pid) - cpu_start[name]) / max(posted, 1) for name, pid in pids.items()
+    }
     return {
+        "cpu_ms_per_message": cpu_ms,
         "p50_ms": 1000 * statistics.median(latencies),
         "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
         "max_ms": 1000 * latencies[-1],
@@ -174,8 +187,12 @@ async def main_async(args, stack, info) -> None:
     child = ctx.Process(target=publisher_process, args=(info, child_conn), daemon=True)
     child.start()
     pid = json.loads((stack.data_dir / "local-stack.json").read_text())["pid"]
+    pids = {"publisher": child.pid, "gateway": pid, "clients": os.getpid()}
     print(f"publisher concurrency {args.concurrency}; {args.rounds} bars per size; throttle off")
-    print(f"{'subscribers':>11} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'msgs/s':>8}")
+    print(
+        f"{'subscribers':>11} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'msgs/s':>8}"
+        "   CPU ms per message: publisher / gateway / clients"
+    )
     clients: list = []
     memory: list[str] = []
     try:
@@ -184,9 +201,10 @@ async def main_async(args, stack, info) -> None:
             rss_before = rss_kb(pid)
             clients += await open_clients(stack.ws_url, added)
             rss_after = rss_kb(pid)
-            r = await measure(clients, parent_conn, min(args.rounds, 58), step)
+            r = await measure(clients, parent_conn, min(args.rounds, 58), step, pids)
             print(
                 f"{n:>11} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['max_ms']:>8.1f} {r['messages_per_s']:>8.0f}"
+                "   " + " / ".join(f"{r['cpu_ms_per_message'][k]:.3f}" for k in pids)
             )
             if added >= 100:
                 per_1000 = (rss_after - rss_before) * 1000 / added / 1024
@@ -210,7 +228,8 @@ def main() -> None:
     from conftest import start_stack, stop_stack
 
     with tempfile.TemporaryDirectory() as tmp:
-        stack = start_stack(Path(tmp) / "data")
+        # The stack's own collector does not fan out: the publisher measured here is the only one.
+        stack = start_stack(Path(tmp) / "data", env={"TRADOWIX_LIVE_FANOUT": "off"})
         try:
             info = json.loads((stack.data_dir / "local-stack.json").read_text())
             asyncio.run(main_async(args, stack, info))

@@ -165,36 +165,3 @@ def test_idle_connections_get_keepalive_traffic(live):
     publisher.revalidate()
     assert [(c, m["type"]) for c, m in poster.sent] == [("idle", "status")]
     assert publisher.keepalive_seconds < 600  # API Gateway's idle timeout
-
-
-def test_poster_keeps_each_connections_order_and_skips_after_gone():
-    import random
-    import threading
-    import time as _time
-
-    from botocore.exceptions import ClientError
-    from tradowix_bot.live_poster import ConnectionPoster
-
-    class FakeManagementApi:  # the boto3 client's surface the poster uses
-        def __init__(self):
-            self.calls: list[tuple[str, bytes]] = []
-            self.lock = threading.Lock()
-
-        def post_to_connection(self, ConnectionId, Data):  # noqa: N803 - boto3's names
-            _time.sleep(random.random() / 500)  # interleave the worker threads
-            if ConnectionId == "gone":
-                raise ClientError(
-                    {"Error": {"Code": "GoneException"}, "ResponseMetadata": {"HTTPStatusCode": 410}}, "Post"
-                )
-            with self.lock:
-                self.calls.append((ConnectionId, Data))
-
-    poster = ConnectionPoster("http://127.0.0.1:1/live", concurrency=8)
-    poster._client = FakeManagementApi()
-    posts = [(cid, {"n": n}) for n in range(5) for cid in ("a", "b", "gone", "c")]
-    results = poster.post_many(posts)
-    poster.close()
-    for cid in ("a", "b", "c"):
-        assert [json.loads(d)["n"] for c, d in poster._client.calls if c == cid] == [0, 1, 2, 3, 4]
-    assert [r for (cid, _), r in zip(posts, results, strict=True) if cid == "gone"] == ["gone"] * 5
-    assert results.count("ok") == 15
