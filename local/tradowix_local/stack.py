@@ -202,7 +202,11 @@ class LocalStack:
                 host=self.options.host,
                 port=port,
                 log_level="warning",
+                access_log=False,
                 lifespan="off",
+                # Not behind a proxy: a client's X-Forwarded-For must not become its source IP
+                # (the admin panel throttles logins per address).
+                proxy_headers=False,
                 # As API Gateway: it sends no pings of its own (its idle timeout is the sweeper's)
                 # and negotiates no permessage-deflate; both would also cost CPU per message.
                 ws_ping_interval=None,

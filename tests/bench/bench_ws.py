@@ -232,7 +232,12 @@ def main() -> None:
         stack = start_stack(Path(tmp) / "data", env={"TRADOWIX_LIVE_FANOUT": "off"})
         try:
             info = json.loads((stack.data_dir / "local-stack.json").read_text())
-            asyncio.run(main_async(args, stack, info))
+            # The clients' loop on uvloop: they stand for partners' machines, so they should take
+            # as little of this machine's CPU as they can.
+            from tradowix_bot.event_loop import new_event_loop
+
+            with asyncio.Runner(loop_factory=new_event_loop) as runner:
+                runner.run(main_async(args, stack, info))
             alt = lambda_alternative(info)
             print(
                 "a function per update would add: cold start (import) "
