@@ -9,6 +9,7 @@ import json
 import pytest
 from tradowix_bot.collector import Collector
 from tradowix_bot.collector.archive import FilesTarget, StoreTarget, archive
+from tradowix_bot.collector.sources import SourceError
 from tradowix_bot.collector.tradowix import TradowixSource
 from tradowix_bot.state import StateStore
 from tradowix_bot.store import CandleStore
@@ -177,3 +178,91 @@ def test_archive_backfills_all_symbols_resumably_and_a_second_run_changes_nothin
     files = asyncio.run(go(FilesTarget(tmp_path)))
     assert all(r.written == 900 for r in files)
     assert (tmp_path / "EURUSD-OTC.json").read_text().startswith("[\n{")
+
+
+async def wait_until(condition, timeout: float, step: float = 0.05) -> bool:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(step)
+    return True
+
+
+def test_a_stream_that_starts_a_minute_late_after_a_garbage_tick_keeps_that_minute_right(aws_env, upstream):
+    # given an upstream that gets round to a subscription only 10 s into the next minute and
+    # first sends a tick of that symbol with a garbage timestamp (1 ms after 1970)
+    upstream.late_start = 10
+    upstream.extra_frames = [
+        json.dumps({"type": "quote", "data": {"symbol": "EURUSD-OTC", "price": 1.1, "timestamp": 1}})
+    ]
+    collector, store, state = collector_for(aws_env, upstream, symbols=["EURUSD-OTC"])
+    clock = upstream.clock
+
+    async def until_the_first_streamed_minute_is_stored():
+        assert await wait_until(lambda: upstream.subscriptions, 10)
+        now = clock.now()
+        first_streamed = int(now) - int(now) % 60 + 60  # its first 10 s were never streamed
+        stored = lambda: any(b[0] >= first_streamed for b in store.read("EURUSD-OTC") or [])  # noqa: E731
+        assert await wait_until(stored, 15)
+
+    # when the collector runs until that minute is stored
+    asyncio.run(run_for(collector, 0.5, during=until_the_first_streamed_minute_is_stored))
+    # then that minute is the upstream's own bar (open included), and so is every other minute
+    assert collector.status_record()["rejected"]["bad_tick"] == 1
+    bars = store.read("EURUSD-OTC")
+    assert_continuous(bars)
+    assert bars == expected("EURUSD-OTC", bars[0][0], bars[-1][0] + 60)
+
+
+def test_a_minute_closed_while_the_upstream_lagged_is_repaired_when_the_link_then_dies(aws_env, upstream):
+    # given a collector streaming EURUSD-OTC, its history repaired
+    collector, store, state = collector_for(aws_env, upstream, symbols=["EURUSD-OTC"])
+    clock = upstream.clock
+    lagging_minute = []
+
+    async def lag_then_die():
+        assert await wait_until(lambda: store.read("EURUSD-OTC") and not collector.repair_due, 10)
+        assert await wait_until(lambda: 20 <= clock.now() % 60 <= 30, 5)
+        # when the upstream holds its ticks back from 20-30 s into a minute on (the link stays up)
+        upstream.paused = True
+        now = clock.now()
+        lagging_minute.append(int(now) - int(now) % 60)
+        # until the collector has closed that minute on time, without the held-back ticks
+        closed = lambda: collector.builders["EURUSD-OTC"].closed_through > lagging_minute[0]  # noqa: E731
+        assert await wait_until(closed, 5)
+        # and then the link dies, taking the held-back ticks with it; it is linked again and repaired
+        repairs = collector.repairs
+        upstream.drop_links()
+        upstream.paused = False
+        assert await wait_until(lambda: collector.repairs > repairs, 5)
+
+    asyncio.run(run_for(collector, 0.3, during=lag_then_die))
+    # then the minute that closed while the upstream lagged is the upstream's own bar
+    bars = store.read("EURUSD-OTC")
+    assert lagging_minute[0] in [b[0] for b in bars]
+    assert_continuous(bars)
+    assert bars == expected("EURUSD-OTC", bars[0][0], bars[-1][0] + 60)
+
+
+def test_a_history_request_on_a_link_that_dies_fails_at_once(upstream):
+    # given an upstream that leaves history requests unanswered, and a long request timeout
+    upstream.answer_history = False
+    source = TradowixSource(upstream.url, "good-token", upstream.clock, request_timeout=30)
+
+    async def ask_then_drop():
+        await source.start()
+        try:
+            request = asyncio.create_task(source.history("EURUSD-OTC", int(upstream.clock.now()), 10))
+            await asyncio.sleep(0.3)
+            # when the link carrying the request dies
+            upstream.drop_links()
+            started = asyncio.get_running_loop().time()
+            # then the request fails within seconds, not after the 30 s timeout
+            with pytest.raises(SourceError, match="link"):
+                await asyncio.wait_for(request, 10)
+            return asyncio.get_running_loop().time() - started
+        finally:
+            await source.close()
+
+    assert asyncio.run(ask_then_drop()) < 5
