@@ -19,7 +19,8 @@
   clock closed just before the link dropped (its tail may have died with the link); once
   such a minute is over it is taken from history too. Partial bars are only used where
   the history has nothing for that minute; every minute after the first tick's is written
-  from the ticks as it closes.
+  from the ticks as it closes. Stopping is like a dropped link: a bar the clock closed that
+  no later tick proved whole is checked against history before the collector exits.
 - Retention on emulators without S3 lifecycle: the collector deletes old day objects itself.
 """
 
@@ -156,6 +157,7 @@ class Collector:
             stop.set()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
+            await self._check_unproven()
             await self.source.close()
             if not await self.writer.drain():
                 log.error("stopping with unwritten bars", extra={"bars": self.writer.backlog})
@@ -163,6 +165,27 @@ class Collector:
                 with contextlib.suppress(Unavailable):
                     await asyncio.to_thread(self.state.release_lease, symbol, self.owner)
             self.writer.close()
+
+    async def _check_unproven(self, timeout: float = 5.0) -> None:
+        """Stopping drops every link: a bar the clock closed that no later tick proved whole (its
+        tail may still have been in flight) is checked against history, as after a dropped link.
+        Bounded, so an upstream that does not answer cannot hold the stop."""
+
+        async def check(symbol: str, bar: Bar) -> None:
+            for b in await self.source.history(symbol, bar.time + MINUTE, 1):
+                if _valid_bar(b) and int(b[0]) == bar.time:
+                    self.writer.closed(symbol, [tuple(b)])
+
+        jobs = [
+            check(symbol, builder.unproven_closed)
+            for symbol, builder in self.builders.items()
+            if symbol in self.leases and builder.unproven_closed is not None
+        ]
+        if jobs:
+            try:
+                await asyncio.wait_for(asyncio.gather(*jobs), timeout)
+            except (SourceError, Unavailable, TimeoutError) as exc:
+                log.warning("last closed bars not checked against history", extra={"error": str(exc)})
 
     def _crashed(self, task: asyncio.Task, stop: asyncio.Event) -> None:
         """A loop that dies is a bug: stop loudly (the supervisor restarts us) instead of limping."""
