@@ -5,7 +5,10 @@ instruments). Prices come from SyntheticMarket, so tests can compare bars exactl
 
 Fault knobs: `accept_tokens` (others are refused), `never_authenticate`, `extra_frames`
 (raw frames sent after each subscription: not JSON, unknown types, bad ticks, duplicates),
-`history_overlap` (pages reach that many minutes past `olderThan`), `drop_links()`.
+`history_overlap` (pages reach that many minutes past `olderThan`), `drop_links()`,
+`answer_history` (False: history requests go unanswered), `late_start` (a subscription is served only that many seconds into the next minute: an
+upstream that gets round to it late), `paused` (streams hold their ticks back while links
+stay up and answer pings: a lagging upstream; the held ticks follow once it is cleared).
 Runs its own event loop in a thread so subprocess collectors can use it as well.
 """
 
@@ -29,6 +32,9 @@ class StandinUpstream:
         self.never_authenticate = False
         self.extra_frames: list[str] = []
         self.history_overlap = 0
+        self.late_start: float | None = None
+        self.paused = False
+        self.answer_history = True
         self.connections = 0
         self.auth_attempts = 0
         self.history_requests = 0
@@ -105,21 +111,11 @@ class StandinUpstream:
                     self.subscriptions.append(msg["symbol"])
                     if stream:
                         stream.cancel()
-                    await ws.send(
-                        json.dumps(
-                            {
-                                "type": "subscribed",
-                                "activeSymbol": msg["symbol"],
-                                "subscribed": [msg["symbol"]],
-                                "failed": [],
-                            }
-                        )
-                    )
-                    for frame in self.extra_frames:
-                        await ws.send(frame)
-                    stream = asyncio.create_task(self._stream(ws, msg["symbol"]))
+                    stream = asyncio.create_task(self._serve_subscription(ws, msg["symbol"]))
                 elif kind == "requestOlderTicks":
                     self.history_requests += 1
+                    if not self.answer_history:
+                        continue
                     older = int(msg["olderThan"]) // 1000
                     minutes = min(int(msg.get("minutes", 400)), 400)
                     end = older - older % 60 + self.history_overlap * 60
@@ -158,15 +154,34 @@ class StandinUpstream:
             for i in self.market.symbols.values()
         ]
 
+    async def _serve_subscription(self, ws, symbol: str) -> None:
+        if self.late_start is not None:
+            now = self.clock.now()
+            await asyncio.sleep(self.clock.wall(now - now % 60 + 60 + self.late_start - now))
+        await ws.send(
+            json.dumps({"type": "subscribed", "activeSymbol": symbol, "subscribed": [symbol], "failed": []})
+        )
+        for frame in self.extra_frames:
+            await ws.send(frame)
+        await self._stream(ws, symbol)
+
     async def _stream(self, ws, symbol: str) -> None:
         last = self.clock.now()
         n = 0
+        minute_ticks: dict[int, list] = {}  # each minute's ticks computed once: the stand-in stays cheap
         while True:
+            if self.paused:
+                await asyncio.sleep(self.clock.wall(0.2))
+                continue
             now = self.clock.now()
             minute = int(last) - int(last) % 60
+            for old in [m for m in minute_ticks if m < minute]:
+                del minute_ticks[old]
             ticks = []
             while minute <= now:
-                ticks += [tk for tk in self.market.minute_ticks(symbol, minute) if last < tk[0] <= now]
+                if minute not in minute_ticks:
+                    minute_ticks[minute] = self.market.minute_ticks(symbol, minute)
+                ticks += [tk for tk in minute_ticks[minute] if last < tk[0] <= now]
                 minute += 60
             for ts, price in ticks:
                 n += 1

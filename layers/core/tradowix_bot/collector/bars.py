@@ -94,10 +94,19 @@ class MinuteBars:
         self.last_closed = closed
         return closed
 
-    def reset(self) -> Bar | None:
-        """Forget the forming bar (the link dropped); returns it so the caller can mark it partial."""
-        bar, self.bar = self.bar, None
+    @property
+    def unproven_closed(self) -> Bar | None:
+        """The last closed bar if the clock closed it and no tick of a later minute came since."""
+        return self.last_closed if self.bar is None else None
+
+    def reset(self) -> list[Bar]:
+        """The link dropped: forget the forming bar. Returns the bars not known to be whole, for
+        the caller to mark partial: the forming bar, and the last closed bar if the clock closed
+        it and no later tick came since (its tail may have been in flight on the dead link; a
+        tick of a later minute would have proved it whole, as a link's ticks come in order)."""
+        unproven = [b for b in (self.unproven_closed, self.bar) if b is not None]
+        if self.bar is not None:
+            self.closed_through = self.bar.time + MINUTE
+        self.bar = None
         self.last_closed = None  # nothing after a dropped link may amend a bar
-        if bar is not None:
-            self.closed_through = bar.time + MINUTE
-        return bar
+        return unproven

@@ -12,10 +12,15 @@
   and renewed for every symbol this collector writes; a symbol whose lease belongs to
   another live collector is neither streamed nor written, and is taken over once that
   lease expires.
-- Gap repair: when a symbol's stream (re)starts, the minute it starts in is partial; once
-  that minute is over the collector pages the source's history back to the last stored bar
-  (or `backfill_days` on an empty store) and writes what is missing. Bars from a partial
-  minute are only used where the history has nothing for that minute.
+- Gap repair: when a symbol's stream (re)starts (Linked), the collector pages the source's
+  history back to the last stored bar (or `backfill_days` on an empty store) and writes what
+  is missing. The minute of the first valid tick after Linked is partial (an upstream may get
+  round to a subscription a minute late, and garbage may come first), and so is a bar the
+  clock closed just before the link dropped (its tail may have died with the link); once
+  such a minute is over it is taken from history too. Partial bars are only used where
+  the history has nothing for that minute; every minute after the first tick's is written
+  from the ticks as it closes. Stopping is like a dropped link: a bar the clock closed that
+  no later tick proved whole is checked against history before the collector exits.
 - Retention on emulators without S3 lifecycle: the collector deletes old day objects itself.
 """
 
@@ -97,6 +102,7 @@ class Collector:
         self.builders: dict[str, MinuteBars] = {}
         self.leases: dict[str, float] = {}  # symbol → wall time our lease runs out
         self.complete_from: dict[str, float] = {}  # first minute seen whole since (re)link
+        self.awaiting_first_tick: set[str] = set()  # linked symbols whose stream has not started
         self.partial: dict[str, dict[int, Bar]] = {}  # bars of minutes seen only in part
         # symbol → (market time the repair may run, end of the range to repair)
         self.repair_due: dict[str, tuple[float, int]] = {}
@@ -151,6 +157,7 @@ class Collector:
             stop.set()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
+            await self._check_unproven()
             await self.source.close()
             if not await self.writer.drain():
                 log.error("stopping with unwritten bars", extra={"bars": self.writer.backlog})
@@ -158,6 +165,27 @@ class Collector:
                 with contextlib.suppress(Unavailable):
                     await asyncio.to_thread(self.state.release_lease, symbol, self.owner)
             self.writer.close()
+
+    async def _check_unproven(self, timeout: float = 5.0) -> None:
+        """Stopping drops every link: a bar the clock closed that no later tick proved whole (its
+        tail may still have been in flight) is checked against history, as after a dropped link.
+        Bounded, so an upstream that does not answer cannot hold the stop."""
+
+        async def check(symbol: str, bar: Bar) -> None:
+            for b in await self.source.history(symbol, bar.time + MINUTE, 1):
+                if _valid_bar(b) and int(b[0]) == bar.time:
+                    self.writer.closed(symbol, [tuple(b)])
+
+        jobs = [
+            check(symbol, builder.unproven_closed)
+            for symbol, builder in self.builders.items()
+            if symbol in self.leases and builder.unproven_closed is not None
+        ]
+        if jobs:
+            try:
+                await asyncio.wait_for(asyncio.gather(*jobs), timeout)
+            except (SourceError, Unavailable, TimeoutError) as exc:
+                log.warning("last closed bars not checked against history", extra={"error": str(exc)})
 
     def _crashed(self, task: asyncio.Task, stop: asyncio.Event) -> None:
         """A loop that dies is a bug: stop loudly (the supervisor restarts us) instead of limping."""
@@ -247,6 +275,7 @@ class Collector:
         self.builders.pop(symbol, None)
         self.partial.pop(symbol, None)
         self.repair_due.pop(symbol, None)
+        self.awaiting_first_tick.discard(symbol)
         self._first_repair_done.discard(symbol)
         self.writer.drop(symbol)
         await self.source.unwatch(symbol)
@@ -258,16 +287,17 @@ class Collector:
             if isinstance(event, Tick):
                 self._on_tick(event)
             elif isinstance(event, Linked) and event.symbol in self.builders:
-                # Repair at once up to the minute the link started in; that minute itself
-                # once it is over (the upstream then has it whole).
+                # Repair at once up to the minute the link started in; the stream's first
+                # tick then says from which minute on the ticks are whole (`_on_tick`).
                 start = int(event.at) - int(event.at) % MINUTE
-                self.complete_from[event.symbol] = start + MINUTE
+                self.complete_from[event.symbol] = NEVER
+                self.awaiting_first_tick.add(event.symbol)
                 self.repair_due[event.symbol] = (0.0, start)
             elif isinstance(event, Unlinked) and event.symbol in self.builders:
-                bar = self.builders[event.symbol].reset()
-                if bar is not None:
+                for bar in self.builders[event.symbol].reset():
                     self.partial.setdefault(event.symbol, {})[bar.time] = bar
                 self.complete_from[event.symbol] = NEVER
+                self.awaiting_first_tick.discard(event.symbol)
 
     def _on_tick(self, tick: Tick) -> None:
         builder = self.builders.get(tick.symbol)
@@ -285,6 +315,14 @@ class Collector:
         if not used:
             self.rejected["stale_tick"] = self.rejected.get("stale_tick", 0) + 1
             return
+        if tick.symbol in self.awaiting_first_tick:
+            # The first valid tick since the link: its minute is partial, the next ones whole.
+            # Only a valid tick counts: a garbage timestamp must not stand in for the stream's start.
+            self.awaiting_first_tick.discard(tick.symbol)
+            first_whole = int(ts) - int(ts) % MINUTE + MINUTE
+            self.complete_from[tick.symbol] = first_whole
+            if tick.symbol not in self.repair_due:  # else that repair schedules this one when done
+                self.repair_due[tick.symbol] = (first_whole, first_whole)
         self.last_tick[tick.symbol] = ts
         if builder.bar is not None:  # else the tick amended the bar that just closed
             self.writer.form(tick.symbol, builder.bar)

@@ -5,9 +5,10 @@ history pages. The collector only ever talks to this interface, so a change upst
 touches one adapter.
 
     Tick(symbol, ts, price)     a raw tick; the collector validates it (bars.validate_tick)
-    Linked(symbol, at)          the symbol's stream (re)started at `at`: the minute holding
-                                `at` saw only part of its ticks and anything since the
-                                last stored bar must be repaired from history
+    Linked(symbol, at)          the symbol's stream (re)started at `at`, emitted before any
+                                tick of it: anything since the last stored bar must be
+                                repaired from history, and the minute of the first valid
+                                tick that follows saw only part of its ticks
     Unlinked(symbol, reason)    the stream stopped (link dropped); the forming bar is partial
 """
 
@@ -81,7 +82,7 @@ class Source:
         return []
 
     async def watch(self, symbol: str) -> None:
-        """Start streaming `symbol` into `events` (emits Linked when it starts)."""
+        """Start streaming `symbol` into `events` (emits Linked before its first tick)."""
 
     async def unwatch(self, symbol: str) -> None:
         """Stop streaming `symbol`."""

@@ -24,6 +24,7 @@ import itertools
 import json
 import random
 import time
+from asyncio import FIRST_COMPLETED
 
 import websockets
 from websockets.asyncio.client import connect
@@ -111,7 +112,6 @@ class TradowixSource(Source):
         self.clock = clock
         self.ping_interval = ping_interval
         self.auth_timeout = auth_timeout
-        self._first_tick_due: set[str] = set()  # linked symbols whose stream has not started yet
         self.request_timeout = request_timeout
         self.backoff_max = backoff_max
         self.auth_backoff = auth_backoff
@@ -211,20 +211,25 @@ class TradowixSource(Source):
         self._pending[request_id] = future
         try:
             await link.send(message)
-            return await asyncio.wait_for(future, timeout=self.request_timeout)
-        except TimeoutError:
-            raise SourceError(f"no answer to {message['type']} within {self.request_timeout:g}s") from None
+            return await self._answer(link, future, message["type"])
         finally:
             self._pending.pop(request_id, None)
+
+    async def _answer(self, link: _Link, future: asyncio.Future, what: str) -> object:
+        """The answer to a request sent on `link`; a link that dies first fails it at once
+        (its answer can never come) instead of after the whole request timeout."""
+        await asyncio.wait({future, link.reader}, timeout=self.request_timeout, return_when=FIRST_COMPLETED)
+        if future.done():
+            return future.result()
+        if link.reader.done():
+            raise SourceError(f"the link closed before {what} was answered")
+        raise SourceError(f"no answer to {what} within {self.request_timeout:g}s")
 
     async def instruments(self) -> list[SymbolInfo]:
         self._instruments = asyncio.get_running_loop().create_future()
         link = await self._control_link()
         await link.send({"type": "getBalance"})
-        try:
-            items = await asyncio.wait_for(self._instruments, timeout=self.request_timeout)
-        except TimeoutError:
-            raise SourceError("the upstream sent no instrument list") from None
+        items = await self._answer(link, self._instruments, "getBalance (the instrument list)")
         return parse_instruments(items, self.status)
 
     async def history(self, symbol: str, older_than: int, minutes: int) -> list[Bar]:
@@ -266,6 +271,9 @@ class TradowixSource(Source):
             try:
                 link = await self._open(symbol)
                 self._links[symbol] = link
+                # Linked goes out before the subscription, so every tick of this link follows it:
+                # the collector takes the minute of the first valid one as the partial minute.
+                self.emit(Linked(symbol, self.clock.now()))
                 await link.send(
                     {
                         "type": "subscribeTicks",
@@ -275,8 +283,6 @@ class TradowixSource(Source):
                         "chartType": "candle",
                     }
                 )
-                self.emit(Linked(symbol, self.clock.now()))
-                self._first_tick_due.add(symbol)
                 backoff = 1.0
                 await link.wait_closed()
                 self.emit(Unlinked(symbol, "link dropped"))
@@ -352,17 +358,6 @@ class TradowixSource(Source):
         if not isinstance(symbol, str):
             self.status.reject("bad_tick_message")
             return
-        if (
-            symbol in self._first_tick_due
-            and isinstance(timestamp, int | float)
-            and not isinstance(timestamp, bool)
-        ):
-            # The upstream starts streaming when it gets round to our subscribe, which may be a
-            # minute later than we sent it: the minute of the first tick is the partial one.
-            self._first_tick_due.discard(symbol)
-            first = timestamp / 1000
-            if first - first % 60 > self.clock.now() - 3600:  # a sane time, else keep the link time
-                self.emit(Linked(symbol, first))
         self.emit(Tick(symbol, price, timestamp))
 
 
