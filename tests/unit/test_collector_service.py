@@ -196,7 +196,9 @@ def test_retention_keeps_build_history_first_then_trims_to_retention(aws_env):
     later = start + 3 * 86400 + 60
     assert collector.trim_cutoff(later) == time.strftime("%Y-%m-%d", time.gmtime(later - 3 * 86400))
     store.write("EURUSD-OTC", expected("EURUSD-OTC", int(start) - 6 * 86400, int(start) - 6 * 86400 + 120))
-    store.write("EURUSD-OTC", expected("EURUSD-OTC", int(start) - 600, int(start) - 480))
+    # bars younger than the retention at `later` (on the cutoff's day or after it whatever the
+    # time of day; bars from before `start` fall on the previous day just after midnight)
+    store.write("EURUSD-OTC", expected("EURUSD-OTC", int(start) + 120, int(start) + 240))
     collector.leases["EURUSD-OTC"] = time.time() + 60
     asyncio.run(collector._trim(later))
     assert len(store.list_days("EURUSD-OTC")) == 1
