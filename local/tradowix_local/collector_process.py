@@ -17,10 +17,20 @@ from pathlib import Path
 
 
 class CollectorProcess:
-    def __init__(self, data_dir: Path, *, source: str, token: str | None, backfill_days: float | None, log):
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        source: str,
+        token: str | None,
+        backfill_days: float | None,
+        log,
+        token_parameter: str = "",
+    ):
         self.data_dir = data_dir
         self.source = source
         self.token = token
+        self.token_parameter = token_parameter
         self.backfill_days = backfill_days
         self.log = log
         self.process: subprocess.Popen | None = None
@@ -53,6 +63,8 @@ class CollectorProcess:
         env["TRADOWIX_DATA_DIR"] = str(self.data_dir)
         if self.token:
             env["TRADOWIX_SESSION_TOKEN"] = self.token  # never on the command line (ps shows it)
+        if self.token_parameter:  # the admin panel's stored token (SSM in the emulator)
+            env["TRADOWIX_TOKEN_PARAMETER"] = self.token_parameter
         self.process = subprocess.Popen(self._command(), env=env)
         self.pid_file.write_text(str(self.process.pid))
         self.log(f"collector started (pid {self.process.pid}, source {self.source})")

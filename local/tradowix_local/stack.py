@@ -249,17 +249,28 @@ class LocalStack:
             server.should_exit = True
 
     def _start_collector(self) -> None:
+        from tradowix_bot.admin import SessionTokenStore
         from tradowix_bot.state import StateStore
 
         from .collector_process import CollectorProcess
 
-        token = (
-            None if self.options.offline else (self.options.token or os.environ.get("TRADOWIX_SESSION_TOKEN"))
-        )
+        explicit = self.options.token or os.environ.get("TRADOWIX_SESSION_TOKEN")
+        token_parameter = os.environ.get("SESSION_TOKEN_PARAMETER", "")  # the admin panel's
+        stored = not explicit and token_parameter and SessionTokenStore(token_parameter).status()["set"]
+        source = "synthetic" if self.options.offline or not (explicit or stored) else "tradowix"
+        previous = (StateStore(self.names["StateTable"]).upstream_status() or {}).get("source")
+        if source == "tradowix" and previous == "synthetic":
+            _log(
+                "warning: this data dir holds synthetic bars; to keep real and made-up prices apart, "
+                "collect from Tradowix into a new --data-dir"
+            )
         self.collector = CollectorProcess(
             self.data_dir,
-            source="tradowix" if token else "synthetic",
-            token=token,
+            source=source,
+            # An explicit token wins; else the collector reads the admin panel's stored token
+            # itself (and re-reads it when the upstream refuses it: a replaced token is used).
+            token=None if self.options.offline else explicit,
+            token_parameter=token_parameter,
             backfill_days=self.options.backfill_days,
             log=_log,
         )

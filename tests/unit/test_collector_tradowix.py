@@ -139,6 +139,27 @@ def test_a_refused_token_is_reported_and_retried_only_after_minutes(aws_env, ups
     assert upstream.auth_attempts == 1  # no hot loop: the next try is auth_backoff (60 s) away
 
 
+def test_a_token_the_owner_replaces_is_used_within_seconds_without_a_restart(aws_env, upstream):
+    # given a collector whose token the upstream refuses, and a store the owner can put a new
+    # token in (the admin panel writes SSM; here a plain holder read the same way)
+    stored = {"token": "expired-token"}
+    collector, store, state = collector_for(aws_env, upstream, token="expired-token", symbols=["EURUSD-OTC"])
+    collector.source.reload_token = lambda: stored["token"]
+    collector.source.token_recheck_seconds = 0.5
+
+    async def replace_token():
+        await asyncio.sleep(2)
+        assert state.upstream_status()["authenticated"] is False  # refused, backing off (60 s)
+        stored["token"] = "good-token"  # when the owner stores a fresh token
+
+    asyncio.run(run_for(collector, 5, during=replace_token))
+    # then, long before the 60 s back-off was over, it authenticated and collected
+    status = state.upstream_status()
+    assert status["authenticated"] is True, status["last_error"]
+    assert store.read("EURUSD-OTC"), "no bars after the new token"
+    assert "good-token" not in json.dumps(status) and "expired-token" not in json.dumps(status)
+
+
 def test_an_upstream_that_never_confirms_the_session_is_reported(aws_env, upstream):
     upstream.never_authenticate = True
     collector, store, state = collector_for(aws_env, upstream, auth_timeout=1.0, symbols=["EURUSD-OTC"])

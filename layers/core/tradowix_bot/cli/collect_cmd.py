@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import signal
 from pathlib import Path
@@ -106,7 +107,11 @@ def build_source(args: argparse.Namespace, clock):
             "error: no Tradowix session token: pass --token, set TRADOWIX_SESSION_TOKEN, or store it "
             f"in {data_dir() / 'session-token'} (chmod 600)"
         )
-    return TradowixSource(args.url, token, clock)
+    # A token the owner replaces (admin panel → SSM, or the token file) is picked up while the
+    # upstream refuses the current one; an explicit --token or TRADOWIX_SESSION_TOKEN still wins.
+    return TradowixSource(
+        args.url, token, clock, reload_token=functools.partial(load_token, args.token, data_dir=data_dir())
+    )
 
 
 def stores(args: argparse.Namespace):

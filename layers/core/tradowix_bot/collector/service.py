@@ -225,14 +225,19 @@ class Collector:
                 wait = self.auth_backoff
                 self.source.status.last_error = str(exc)
                 log.error("upstream refused the session token; backing off", extra={"retry_in": wait})
+                pause = self.source.wait_for_new_token(wait)  # or less: a new token is stored
             except SourceError as exc:
                 wait = backoff
                 backoff = min(backoff * 2, self.auth_backoff)
                 self.source.status.last_error = str(exc)
                 log.warning("upstream unavailable; backing off", extra={"error": str(exc), "retry_in": wait})
+                pause = asyncio.sleep(wait)
             self.writer.set_status(self.status_record())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=wait)
+            stopped = asyncio.ensure_future(stop.wait())
+            paused = asyncio.ensure_future(pause)
+            await asyncio.wait({stopped, paused}, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in (stopped, paused):
+                waiter.cancel()
         return False
 
     # -- leases ----------------------------------------------------------------------------

@@ -91,6 +91,10 @@ class Source:
         """Up to `minutes` closed 1m bars with time < older_than (unix s), oldest first."""
         return []
 
+    async def wait_for_new_token(self, seconds: float) -> None:
+        """After AuthFailed: wait `seconds`, or less if the owner stores a new session token."""
+        await asyncio.sleep(seconds)
+
     def emit(self, event) -> None:
         try:
             self.events.put_nowait(event)

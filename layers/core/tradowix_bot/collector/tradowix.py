@@ -25,6 +25,7 @@ import json
 import random
 import time
 from asyncio import FIRST_COMPLETED
+from collections.abc import Callable
 
 import websockets
 from websockets.asyncio.client import connect
@@ -105,10 +106,18 @@ class TradowixSource(Source):
         backoff_max: float = 60.0,
         auth_backoff: float = 300.0,
         origin: str = "https://tradowix.com",
+        reload_token: Callable[[], str | None] | None = None,
+        token_recheck_seconds: float = 15.0,
     ):
         super().__init__()
         self.url = url
         self._token = token
+        # Where the token is stored (SSM, token file): re-read while the upstream refuses the
+        # current one, so a token the owner replaces in the admin panel is used within
+        # `token_recheck_seconds`, with no restart.
+        self.reload_token = reload_token
+        self.token_recheck_seconds = token_recheck_seconds
+        self._token_checked_at = float("-inf")
         self.clock = clock
         self.ping_interval = ping_interval
         self.auth_timeout = auth_timeout
@@ -183,6 +192,35 @@ class TradowixSource(Source):
         except websockets.ConnectionClosed as exc:
             self.status.authenticated = False
             raise AuthFailed(f"the upstream closed the link during authentication ({exc.code})") from None
+
+    async def wait_for_new_token(self, seconds: float) -> None:
+        """Wait `seconds` after a refused token, or until a new token is stored (re-read every
+        `token_recheck_seconds`, once for all links)."""
+        refused = self._token
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if self._token != refused or await self._reload_token():
+                log.info("a new session token is stored; reconnecting")
+                return
+            await asyncio.sleep(min(left, self.token_recheck_seconds))
+
+    async def _reload_token(self) -> bool:
+        """Whether the stored token changed (then it is used from now on)."""
+        if (
+            self.reload_token is None
+            or time.monotonic() - self._token_checked_at < self.token_recheck_seconds
+        ):
+            return False
+        self._token_checked_at = time.monotonic()
+        try:
+            stored = await asyncio.to_thread(self.reload_token)
+        except Exception as exc:  # noqa: BLE001 - keep the current token; one line, never a value
+            log.warning("cannot re-read the session token", extra={"error": type(exc).__name__})
+            return False
+        if stored and stored != self._token:
+            self._token = stored
+            return True
+        return False
 
     async def _control_link(self) -> _Link:
         async with self._control_lock:
@@ -294,7 +332,7 @@ class TradowixSource(Source):
                     "upstream refused the session token",
                     extra={"symbol": symbol, "retry_in": self.auth_backoff},
                 )
-                wait = self.auth_backoff
+                wait = None  # until auth_backoff is over or a new token is stored
             except SourceError as exc:
                 self.status.last_error = str(exc)
                 wait = backoff * random.uniform(0.5, 1.5)
@@ -314,7 +352,10 @@ class TradowixSource(Source):
                 self.status.connected = bool(self._links) or bool(
                     self._control and not self._control.reader.done()
                 )
-            await asyncio.sleep(wait)
+            if wait is None:
+                await self.wait_for_new_token(self.auth_backoff)
+            else:
+                await asyncio.sleep(wait)
 
     # -- frames ----------------------------------------------------------------------------
     def handle_frame(self, raw) -> None:
