@@ -242,22 +242,28 @@ def test_a_stream_that_starts_a_minute_late_after_a_garbage_tick_keeps_that_minu
     assert bars == expected("EURUSD-OTC", bars[0][0], bars[-1][0] + 60)
 
 
+async def lag_until_a_minute_closes(collector, store, upstream) -> int:
+    """Once EURUSD-OTC's history is repaired, the upstream holds its ticks back from 20-30 s into
+    a minute on (the link stays up) until the collector has closed that minute on time, without
+    the held-back ticks. Returns that minute."""
+    clock = upstream.clock
+    assert await wait_until(lambda: store.read("EURUSD-OTC") and not collector.repair_due, 10)
+    assert await wait_until(lambda: 20 <= clock.now() % 60 <= 30, 5)
+    upstream.paused = True
+    now = clock.now()
+    minute = int(now) - int(now) % 60
+    assert await wait_until(lambda: collector.builders["EURUSD-OTC"].closed_through > minute, 5)
+    return minute
+
+
 def test_a_minute_closed_while_the_upstream_lagged_is_repaired_when_the_link_then_dies(aws_env, upstream):
     # given a collector streaming EURUSD-OTC, its history repaired
     collector, store, state = collector_for(aws_env, upstream, symbols=["EURUSD-OTC"])
-    clock = upstream.clock
     lagging_minute = []
 
     async def lag_then_die():
-        assert await wait_until(lambda: store.read("EURUSD-OTC") and not collector.repair_due, 10)
-        assert await wait_until(lambda: 20 <= clock.now() % 60 <= 30, 5)
-        # when the upstream holds its ticks back from 20-30 s into a minute on (the link stays up)
-        upstream.paused = True
-        now = clock.now()
-        lagging_minute.append(int(now) - int(now) % 60)
-        # until the collector has closed that minute on time, without the held-back ticks
-        closed = lambda: collector.builders["EURUSD-OTC"].closed_through > lagging_minute[0]  # noqa: E731
-        assert await wait_until(closed, 5)
+        # when the upstream lags until the collector closed a minute without its last ticks
+        lagging_minute.append(await lag_until_a_minute_closes(collector, store, upstream))
         # and then the link dies, taking the held-back ticks with it; it is linked again and repaired
         repairs = collector.repairs
         upstream.drop_links()
@@ -298,19 +304,11 @@ def test_a_history_request_on_a_link_that_dies_fails_at_once(upstream):
 def test_a_minute_closed_while_the_upstream_lagged_is_right_when_the_collector_then_stops(aws_env, upstream):
     # given a collector streaming EURUSD-OTC, its history repaired
     collector, store, state = collector_for(aws_env, upstream, symbols=["EURUSD-OTC"])
-    clock = upstream.clock
     lagging_minute = []
 
     async def lag_then_stop():
-        assert await wait_until(lambda: store.read("EURUSD-OTC") and not collector.repair_due, 10)
-        assert await wait_until(lambda: 20 <= clock.now() % 60 <= 30, 5)
-        # when the upstream holds its ticks back from 20-30 s into a minute on
-        upstream.paused = True
-        now = clock.now()
-        lagging_minute.append(int(now) - int(now) % 60)
-        # until the collector has closed that minute on time, without the held-back ticks
-        closed = lambda: collector.builders["EURUSD-OTC"].closed_through > lagging_minute[0]  # noqa: E731
-        assert await wait_until(closed, 5)
+        # when the upstream lags until the collector closed a minute without its last ticks
+        lagging_minute.append(await lag_until_a_minute_closes(collector, store, upstream))
         # and then the collector stops before they come
 
     asyncio.run(run_for(collector, 0, during=lag_then_stop))
