@@ -11,7 +11,7 @@ Why not the boto3 client: fan-out is one HTTP request per subscriber per update.
 cost ~1.3 ms of CPU a post; aiohttp on one event loop costs ~0.12 ms, and a batch crosses threads
 once. Signing: botocore's general SigV4Auth (any header set, query strings, URL normalisation)
 took 0.08-0.13 ms a post, half of what was left; these two requests have one fixed shape, so
-`sign` below does SigV4 for that shape in 0.01 ms. A unit test holds it byte-identical to the
+`ConnectionsSigner` does SigV4 for that shape in 0.01 ms. A unit test holds it byte-identical to the
 boto3 client's requests (path, date, token, signature) for the same clock.
 """
 
