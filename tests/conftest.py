@@ -174,3 +174,10 @@ def stack_without_fanout(tmp_path_factory):
     stack = start_stack(tmp_path_factory.mktemp("quiet-stack") / "data", env={"TRADOWIX_LIVE_FANOUT": "off"})
     yield stack
     stop_stack(stack)
+
+
+@pytest.fixture
+def stacks():
+    """(start_stack, stop_stack) for tests that run stacks of their own (`conftest` is an
+    ambiguous module name for the test files themselves)."""
+    return start_stack, stop_stack

@@ -12,17 +12,6 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
-import pytest
-
-
-@pytest.fixture
-def stacks(request):
-    """tests/conftest.py's start_stack/stop_stack (imported by path: `conftest` is ambiguous)."""
-    root = Path(__file__).resolve().parents[1] / "conftest.py"
-    for plugin in request.config.pluginmanager.get_plugins():
-        if getattr(plugin, "__file__", None) == str(root):
-            return plugin.start_stack, plugin.stop_stack
-    raise RuntimeError("tests/conftest.py is not loaded")
 
 
 def processes_in_group(pgid: int) -> list[int]:

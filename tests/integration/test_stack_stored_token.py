@@ -9,7 +9,6 @@ import time
 
 import httpx
 import pytest
-from conftest import start_stack, stop_stack
 from tradowix_bot.collector import Clock
 from upstream_standin import StandinUpstream
 
@@ -21,7 +20,8 @@ def upstream_status(api_url: str) -> dict:
     return httpx.get(api_url + "/api/live/status", timeout=10).json()["upstream"]
 
 
-def test_a_token_stored_in_the_admin_panel_is_used_after_a_restart(tmp_path):
+def test_a_token_stored_in_the_admin_panel_is_used_after_a_restart(tmp_path, stacks):
+    start_stack, stop_stack = stacks
     upstream = StandinUpstream(Clock()).start()
     env = {"TRADOWIX_ADMIN_SECRET": ADMIN_SECRET, "TRADOWIX_WS_URL": upstream.url}
     data_dir = tmp_path / "data"
