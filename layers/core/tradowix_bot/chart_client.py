@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import inspect
+import itertools
 import json
 import logging
 import os
@@ -242,6 +243,24 @@ class _Base:
             headers["X-Api-Key"] = self.api_key
         return headers
 
+    def _retry_wait(self, method: str, path: str, attempt: int, failure) -> float:
+        """Seconds to wait after failed attempt `attempt` (a transport error or a non-2xx
+        answer) before the next; raises the typed error when it is not retried."""
+        error: ChartApiError
+        if isinstance(failure, httpx.TimeoutException):
+            error = ChartTimeoutError(f"{method} {path}: no answer within {self.timeout}s ({failure!r})")
+        elif isinstance(failure, httpx.TransportError):
+            error = UnavailableError(f"{method} {path}: cannot reach {self.base_url} ({failure})")
+        else:
+            error = error_from_response(failure)
+            if failure.status_code not in RETRY_STATUSES:
+                raise error
+        delay = self._delay(attempt, error)
+        if delay is None:
+            raise error
+        logger.info("retrying %s %s in %.1fs after: %s", method, path, delay, error.message)
+        return delay
+
     def _delay(self, attempt: int, error: ChartApiError | None) -> float | None:
         """Seconds to wait before retry `attempt` (1-based), or None to give up."""
         if attempt > self.max_retries:
@@ -308,29 +327,17 @@ class ChartApiClient(_Base):
         self.close()
 
     def _request(self, method: str, path: str, *, params=None, json_body=None) -> dict:
-        attempt = 0
-        while True:
-            attempt += 1
-            error: ChartApiError
+        for attempt in itertools.count(1):
             try:
                 response = self._http.request(
                     method, path, params=params, json=json_body, headers=self._headers()
                 )
-            except httpx.TimeoutException as exc:
-                error = ChartTimeoutError(f"{method} {path}: no answer within {self.timeout}s ({exc!r})")
             except httpx.TransportError as exc:
-                error = UnavailableError(f"{method} {path}: cannot reach {self.base_url} ({exc})")
-            else:
-                if response.is_success:
-                    return _json_answer(response)
-                error = error_from_response(response)
-                if response.status_code not in RETRY_STATUSES:
-                    raise error
-            delay = self._delay(attempt, error)
-            if delay is None:
-                raise error
-            logger.info("retrying %s %s in %.1fs after: %s", method, path, delay, error.message)
-            time.sleep(delay)
+                time.sleep(self._retry_wait(method, path, attempt, exc))
+                continue
+            if response.is_success:
+                return _json_answer(response)
+            time.sleep(self._retry_wait(method, path, attempt, response))
 
     # The partner contract's calls ------------------------------------------------------------
 
@@ -425,29 +432,17 @@ class AsyncChartApiClient(_Base):
         await self.aclose()
 
     async def _request(self, method: str, path: str, *, params=None, json_body=None) -> dict:
-        attempt = 0
-        while True:
-            attempt += 1
-            error: ChartApiError
+        for attempt in itertools.count(1):
             try:
                 response = await self._http.request(
                     method, path, params=params, json=json_body, headers=self._headers()
                 )
-            except httpx.TimeoutException as exc:
-                error = ChartTimeoutError(f"{method} {path}: no answer within {self.timeout}s ({exc!r})")
             except httpx.TransportError as exc:
-                error = UnavailableError(f"{method} {path}: cannot reach {self.base_url} ({exc})")
-            else:
-                if response.is_success:
-                    return _json_answer(response)
-                error = error_from_response(response)
-                if response.status_code not in RETRY_STATUSES:
-                    raise error
-            delay = self._delay(attempt, error)
-            if delay is None:
-                raise error
-            logger.info("retrying %s %s in %.1fs after: %s", method, path, delay, error.message)
-            await asyncio.sleep(delay)
+                await asyncio.sleep(self._retry_wait(method, path, attempt, exc))
+                continue
+            if response.is_success:
+                return _json_answer(response)
+            await asyncio.sleep(self._retry_wait(method, path, attempt, response))
 
     async def verify(self) -> dict:
         return await self._request("POST", "/api/auth/verify", json_body=self._verify_body(self.api_key))
