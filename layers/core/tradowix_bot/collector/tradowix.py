@@ -200,7 +200,6 @@ class TradowixSource(Source):
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
             if self._token != refused or await self._reload_token():
-                log.info("a new session token is stored; reconnecting")
                 return
             await asyncio.sleep(min(left, self.token_recheck_seconds))
 
@@ -219,6 +218,7 @@ class TradowixSource(Source):
             return False
         if stored and stored != self._token:
             self._token = stored
+            log.info("a new session token is stored; reconnecting")  # once, not once per link
             return True
         return False
 
