@@ -1,14 +1,33 @@
-"""Shared fixtures: in-process moto for unit tests (integration tests start a real stack)."""
+"""The suite's shared fixtures and rules (tests/README.md explains them).
+
+- Markers by folder: tests/unit/* are `unit`; every file under tests/integration and tests/e2e
+  must declare `pytestmark = pytest.mark.integration` / `pytest.mark.e2e` itself (collection
+  fails, naming the file, when one does not), so `-m` filtering always works.
+- `aws_env`: in-process moto with the template's buckets and tables (unit tests).
+- `local_stack`, `stack_without_fanout`: one real local stack each for the whole session (per
+  xdist worker; every test that uses one runs on the same worker, see `_xdist_group`).
+- `stacks`: (start_stack, stop_stack) for the few tests about a stack's own life.
+- Browser assets (`npm ci`) are set up only when a session stack starts, Chromium only when an
+  e2e test runs: `tests/run.py tests/unit` installs neither.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import functools
+import hashlib
 import os
 import sys
+import tempfile
+import warnings
 from pathlib import Path
 
 import pytest
+from local_stacks import start_stack, stop_stack
 
 ROOT = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "functions" / "api"))
 
 # Unit tests never talk to a real AWS account.
@@ -17,151 +36,103 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 
+# -- speed: botocore's service models parsed once per process --------------------------------
+def _share_botocore_models() -> None:
+    """Tests reset the product's boto3 session often (`aws.reset()`: moto per test, endpoints
+    switched between stacks); each new session re-parsed the S3/DynamoDB/SSM models from JSON
+    (~0.1 s of CPU per client). One loader (a read-only cache of those files) for the process."""
+    import botocore.loaders
+    import botocore.session
+
+    botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
+
+
+_share_botocore_models()
+
+
+@functools.cache
+def _template_resources() -> tuple[dict[str, str], dict[str, dict], dict[str, str]]:
+    """template.yaml read once: bucket names, table definitions, the API function's environment."""
+    from tradowix_local.template import Template
+
+    template = Template()
+    buckets = {lid: template.physical_name(lid) for lid in template.of_type("AWS::S3::Bucket")}
+    tables = {}
+    for logical_id, res in template.of_type("AWS::DynamoDB::Table").items():
+        props = template.resolve(res["Properties"])
+        kwargs = {k: props[k] for k in ("AttributeDefinitions", "KeySchema") if k in props}
+        if props.get("GlobalSecondaryIndexes"):
+            kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        tables[logical_id] = {"TableName": template.physical_name(logical_id), **kwargs}
+    return buckets, tables, dict(template.functions()["ApiFunction"].environment)
+
+
 @pytest.fixture
 def aws_env(monkeypatch):
     """moto in-process with the template's resources created; yields their names."""
+    import boto3
     from moto import mock_aws
     from tradowix_bot import aws
-    from tradowix_local.template import Template
 
+    buckets, tables, environment = _template_resources()
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    template = Template()
     with mock_aws():
         aws.reset()
-        import boto3
-
-        names = {}
-        for logical_id in template.of_type("AWS::S3::Bucket"):
-            names[logical_id] = template.physical_name(logical_id)
-            boto3.client("s3").create_bucket(Bucket=names[logical_id])
-        for logical_id, res in template.of_type("AWS::DynamoDB::Table").items():
-            names[logical_id] = template.physical_name(logical_id)
-            props = template.resolve(res["Properties"])
-            kwargs = {k: props[k] for k in ("AttributeDefinitions", "KeySchema") if k in props}
-            if props.get("GlobalSecondaryIndexes"):
-                kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
-            boto3.client("dynamodb").create_table(
-                TableName=names[logical_id], BillingMode="PAY_PER_REQUEST", **kwargs
-            )
-        fn = template.functions()["ApiFunction"]
-        for k, v in fn.environment.items():
+        names = dict(buckets)
+        s3 = boto3.client("s3")
+        for name in buckets.values():
+            s3.create_bucket(Bucket=name)
+        dynamodb = boto3.client("dynamodb")
+        for logical_id, definition in tables.items():
+            names[logical_id] = definition["TableName"]
+            dynamodb.create_table(BillingMode="PAY_PER_REQUEST", **definition)
+        for k, v in environment.items():
             monkeypatch.setenv(k, v)
         yield names
         aws.reset()
 
 
-# -- a real local stack, started once per test session --------------------------------------
-import json  # noqa: E402
-import signal  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
-import urllib.request  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
+# -- one-time set-ups shared by xdist workers -----------------------------------------------
+@contextlib.contextmanager
+def _setup_lock():
+    """Workers start stacks at the same time; `npm ci` and apt must not run twice at once."""
+    digest = hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]
+    with open(Path(tempfile.gettempdir()) / f"tradowix-test-setup-{digest}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _bootstrap():
+    sys.path.insert(0, str(ROOT / "local"))
+    import bootstrap
+
+    return bootstrap
 
 
-@dataclass
-class RunningStack:
-    api_url: str
-    ws_url: str
-    data_dir: Path
-    process: subprocess.Popen
-    log_path: Path
-
-    def env(self) -> dict[str, str]:
-        """Environment for CLI commands that should find this stack with no configuration."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env["TRADOWIX_DATA_DIR"] = str(self.data_dir)
-        return env
-
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "tradowix_bot.cli", *args],
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=check,
-        )
-
-    def create_key(self, name: str = "partner", symbols: str | None = None) -> tuple[str, str]:
-        """Returns (key_id, raw key) of a new key made with the CLI."""
-        args = ["keys", "create", "--name", name] + (["--symbols", symbols] if symbols else [])
-        out = self.cli(*args).stdout.strip().splitlines()
-        raw = out[-1]
-        key_id = out[0].split()[1]
-        return key_id, raw
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+@functools.cache
+def _browser_assets() -> None:
+    """The chart library under static/vendor (the pages a stack serves reference it)."""
+    with _setup_lock():
+        _bootstrap().ensure_browser_assets()
 
 
-def start_stack(data_dir: Path, *extra: str, timeout: float = 90, env: dict | None = None) -> RunningStack:
-    port, ws_port = free_port(), free_port()
-    log_path = data_dir.with_suffix(".log")
-    data_dir.mkdir(parents=True, exist_ok=True)
-    extra_env = env or {}
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(KEY_CACHE_SECONDS=os.environ.get("TEST_KEY_CACHE_SECONDS", "2"), **extra_env)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tradowix_bot.cli",
-            "chart",
-            "--no-browser",
-            "--port",
-            str(port),
-            "--ws-port",
-            str(ws_port),
-            "--data-dir",
-            str(data_dir),
-            *extra,
-        ],
-        stdout=log_path.open("w"),
-        stderr=subprocess.STDOUT,
-        env=env,
-        cwd=ROOT,
-        start_new_session=True,
-    )
-    stack = RunningStack(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{ws_port}", data_dir, process, log_path)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"local stack exited with {process.returncode}:\n{stack.log()}")
-        runtime = data_dir / "local-stack.json"
-        if runtime.exists():
-            try:
-                with urllib.request.urlopen(stack.api_url + "/api/docs", timeout=2) as resp:
-                    if resp.status == 200 and json.loads(runtime.read_text())["pid"] == process.pid:
-                        return stack
-            except OSError:
-                pass
-        time.sleep(0.2)
-    stop_stack(stack)
-    raise RuntimeError(f"local stack not ready after {timeout}s:\n{stack.log()}")
+@functools.cache
+def _chromium() -> None:
+    with _setup_lock():
+        _bootstrap().ensure_chromium()
 
 
-def stop_stack(stack: RunningStack) -> int:
-    if stack.process.poll() is None:
-        stack.process.send_signal(signal.SIGINT)
-        try:
-            stack.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(stack.process.pid, signal.SIGKILL)
-            stack.process.wait()
-    return stack.process.returncode
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("e2e"):
+        _chromium()
 
 
+# -- the session's local stacks ---------------------------------------------------------------
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory):
-    """One local stack for the session's integration and e2e tests (synthetic data seeded)."""
+    """One local stack for the session's integration and e2e tests (synthetic data seeded).
+    Shared: delete the keys you create (open mode comes back once none is left)."""
+    _browser_assets()
     stack = start_stack(tmp_path_factory.mktemp("stack") / "data")
     yield stack
     stop_stack(stack)
@@ -171,6 +142,7 @@ def local_stack(tmp_path_factory):
 def stack_without_fanout(tmp_path_factory):
     """A second stack whose collector does not run the live fan-out, for tests that drive the
     publisher themselves and must see only their own messages."""
+    _browser_assets()
     stack = start_stack(tmp_path_factory.mktemp("quiet-stack") / "data", env={"TRADOWIX_LIVE_FANOUT": "off"})
     yield stack
     stop_stack(stack)
@@ -178,6 +150,68 @@ def stack_without_fanout(tmp_path_factory):
 
 @pytest.fixture
 def stacks():
-    """(start_stack, stop_stack) for tests that run stacks of their own (`conftest` is an
-    ambiguous module name for the test files themselves)."""
+    """(start_stack, stop_stack) for tests about a stack's own start, restart or options."""
     return start_stack, stop_stack
+
+
+# -- markers, groups and order ----------------------------------------------------------------
+SESSION_STACKS = ("local_stack", "stack_without_fanout")
+
+
+def _layer(item) -> str | None:
+    try:
+        return Path(item.path).resolve().relative_to(TESTS).parts[0]
+    except ValueError:
+        return None
+
+
+def _declares(module, marker: str) -> bool:
+    marks = getattr(module, "pytestmark", [])
+    marks = marks if isinstance(marks, list) else [marks]
+    return any(getattr(m, "name", None) == marker for m in marks)
+
+
+def _xdist_group(item) -> str | None:
+    """Tests that share a session stack run on one worker, so each stack starts once."""
+    return next((name for name in SESSION_STACKS if name in item.fixturenames), None)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    undeclared = set()
+    for item in items:
+        layer = _layer(item)
+        if layer == "unit":
+            item.add_marker(pytest.mark.unit)
+        elif layer in ("integration", "e2e") and not _declares(item.module, layer):
+            undeclared.add(f"{item.path.relative_to(ROOT)}: pytestmark = pytest.mark.{layer}")
+        group = _xdist_group(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+    if undeclared:
+        raise pytest.UsageError("test files without their marker:\n  " + "\n  ".join(sorted(undeclared)))
+    # Longest work first: the session-stack groups are the biggest units for xdist to hand out,
+    # so they start at once instead of being the tail while the other worker idles.
+    rank = {name: i for i, name in enumerate(SESSION_STACKS)}
+    items.sort(key=lambda item: rank.get(_xdist_group(item), len(rank)))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session):
+    """xdist marks a grouped test by suffixing its node id; if it did not (see the pytest pin
+    in pyproject.toml), each worker would start its own session stacks: say so."""
+    if not getattr(session.config.option, "loadgroup", False):
+        return
+    lost = [i.nodeid for i in session.items if _xdist_group(i) and "@" not in i.nodeid.rsplit("]", 1)[-1]]
+    if lost:
+        warnings.warn(
+            f"xdist did not group {len(lost)} session-stack tests (pytest-xdist#1386?): "
+            "each worker starts its own stacks",
+            stacklevel=1,
+        )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto`: one worker per core, at most 4 (more would mostly run more stacks at once)."""
+    return max(1, min(4, os.cpu_count() or 1))

@@ -225,7 +225,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20, help="bars per size (at most 58: one hourly bar)")
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
-    from conftest import start_stack, stop_stack
+    from local_stacks import start_stack, stop_stack
 
     with tempfile.TemporaryDirectory() as tmp:
         # The stack's own collector does not fan out: the publisher measured here is the only one.

@@ -4,7 +4,10 @@ browser, then keys, markets and the session token change as they see it, and not
 from __future__ import annotations
 
 import httpx
+import pytest
 from e2e_helpers import poll, screenshot, stack_aws, stored_session_token
+
+pytestmark = pytest.mark.e2e
 
 XSS_NAME = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>&amp; "q"'
 

@@ -12,8 +12,11 @@ import socket
 import threading
 import time
 
+import pytest
 from e2e_helpers import chart_state, poll, screenshot, wait_chart_ready
 from websockets.sync.server import serve
+
+pytestmark = pytest.mark.e2e
 
 
 def _free_port() -> int:

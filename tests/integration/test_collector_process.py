@@ -22,6 +22,8 @@ from tradowix_local.emulator import Emulator, create_resources
 from tradowix_local.template import Template
 from upstream_standin import StandinUpstream
 
+pytestmark = pytest.mark.integration
+
 SPEED = 30.0
 SYMBOLS = "EURUSD-OTC,BTCUSD-OTC"
 

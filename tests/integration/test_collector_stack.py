@@ -9,6 +9,9 @@ import signal
 import time
 
 import httpx
+import pytest
+
+pytestmark = pytest.mark.integration
 
 
 def newest(stack, symbol="EURUSD-OTC"):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import httpx
+import pytest
+
+pytestmark = pytest.mark.integration
 
 
 def test_open_mode_then_key_required(local_stack):

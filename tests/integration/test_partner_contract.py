@@ -11,6 +11,8 @@ import time
 import httpx
 import pytest
 
+pytestmark = pytest.mark.integration
+
 KEY_CACHE_SECONDS = 2  # set by the local_stack fixture (TEST_KEY_CACHE_SECONDS)
 SLACK = 1.5  # process scheduling on a loaded CI machine
 

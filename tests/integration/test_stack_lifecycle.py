@@ -12,6 +12,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
+import pytest
+
+pytestmark = pytest.mark.integration
 
 
 def processes_in_group(pgid: int) -> list[int]:

@@ -7,6 +7,10 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.integration
+
 
 def test_a_busy_port_is_one_clear_line_and_nothing_started(tmp_path):
     data_dir = tmp_path / "data"
