@@ -74,6 +74,7 @@ class WsGateway:
         self.idle_seconds = idle_seconds
         self.max_life_seconds = max_life_seconds
         self.connections: dict[str, _Connection] = {}
+        self._handling: set[asyncio.Task] = set()  # each connection's message handling (referenced)
         self._sweeper: asyncio.Task | None = None
         prefix = "$request.body."
         expr = api.route_selection_expression
@@ -175,6 +176,14 @@ class WsGateway:
         await socket.accept()
         self.connections[conn_id] = conn
         self._ensure_sweeper()
+        # Frames are read as they arrive and handed to the handler in order by a task of their
+        # own. Reading on while a handler runs keeps pings answered (uvicorn reads the socket no
+        # further until the app takes the message), as API Gateway answers them whatever its
+        # integrations do: a burst of slow messages starved the client's keepalive (1011).
+        received: asyncio.Queue[str | dict] = asyncio.Queue()
+        handling = asyncio.create_task(self._handle_in_order(conn, scope, received))
+        self._handling.add(handling)
+        handling.add_done_callback(self._handling.discard)
         close_code, reason = 1000, "Client closed"
         try:
             while True:
@@ -190,12 +199,12 @@ class WsGateway:
                     await self._close(conn, 1009, "Message too big")
                     break
                 conn.last_active = time.time()
-                await self._message(conn, scope, body)
+                received.put_nowait(body)
         finally:
             conn.closed = True
             self.connections.pop(conn_id, None)
-            if "$disconnect" in self.api.routes:
-                event = {
+            received.put_nowait(
+                {
                     "headers": {"Host": dict(socket.headers).get("host", "")},
                     "requestContext": {
                         **self._context("$disconnect", "DISCONNECT", conn_id, scope, connected_at),
@@ -204,10 +213,19 @@ class WsGateway:
                     },
                     "isBase64Encoded": False,
                 }
-                try:
-                    await self._invoke("$disconnect", event)
-                except Exception:  # noqa: BLE001 - $disconnect is best-effort on AWS too
-                    traceback.print_exc()
+            )
+            await asyncio.shield(handling)  # finishes even if this connection's task is cancelled
+
+    async def _handle_in_order(self, conn: _Connection, scope, received: asyncio.Queue) -> None:
+        """The messages received before the close, in order, then $disconnect (so a subscribe
+        still queued cannot outlive the connection's cleanup)."""
+        while isinstance(item := await received.get(), str):
+            await self._message(conn, scope, item)
+        if "$disconnect" in self.api.routes:
+            try:
+                await self._invoke("$disconnect", item)
+            except Exception:  # noqa: BLE001 - $disconnect is best-effort on AWS too
+                traceback.print_exc()
 
     async def _message(self, conn: _Connection, scope, body: str) -> None:
         route = self.select_route(body)

@@ -4,10 +4,16 @@ answers as API Gateway does (410, 413)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import threading
 import time
 
 import pytest
+import uvicorn
+import websockets
+from polling import eventually, eventually_async
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 from tradowix_local.template import Template
@@ -109,3 +115,57 @@ def test_message_over_128kb_closes_with_1009():
             with pytest.raises(WebSocketDisconnect) as closed:
                 ws.receive_text()
         assert closed.value.code == 1009
+
+
+class BusyFunction(FakeFunction):
+    """A handler that takes its time: every message waits until the test releases it."""
+
+    def __init__(self):
+        super().__init__()
+        self.release = threading.Event()
+
+    def invoke(self, event):
+        if event["requestContext"]["eventType"] == "MESSAGE":
+            self.release.wait(30)
+        return super().invoke(event)
+
+
+@contextlib.contextmanager
+def served(app):
+    """The gateway on a real uvicorn server on 127.0.0.1, configured as the local stack runs it."""
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", ws_ping_interval=None
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    eventually(lambda: server.started, within=30, what="the gateway listening")
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"ws://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_pings_are_answered_while_a_burst_of_messages_waits_for_the_handler():
+    # given: a gateway whose handler is still busy with the first of a burst of 50 messages
+    fn = BusyFunction()
+    with served(gateway(fn)) as url:
+
+        async def scenario():
+            async with websockets.connect(url, ping_interval=None) as ws:
+                for _ in range(50):
+                    await ws.send('{"type": "ping"}')
+                # when: the client sends its keepalive ping (websockets does every 20 s)
+                pong = await ws.ping()
+                # then: the gateway answers it, as API Gateway does whatever its integrations do
+                # (before: no pong until every queued message was handled: 1011 on a busy machine)
+                await asyncio.wait_for(pong, 20)
+                assert fn.routes().count("ping") == 0  # the handler had not got past the first
+                # and every message is still handed to the handler, in order, once it is free
+                fn.release.set()
+                await eventually_async(lambda: fn.routes().count("ping") == 50, 30, "50 messages handled")
+
+        asyncio.run(scenario())
+    assert fn.routes()[0] == "$connect" and fn.routes()[-1] == "$disconnect"
