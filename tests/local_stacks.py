@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -20,6 +21,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 from polling import eventually
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,6 +75,20 @@ class RunningStack:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def delete_all_keys(self) -> None:
+        for key_id in sorted(set(re.findall(r"\bkey_[0-9a-f]+\b", self.cli("keys", "list").stdout))):
+            self.cli("keys", "delete", key_id, check=False)
+
+    def wait_open_mode(self, within: float = 30) -> None:
+        """Waits until the API answers without a key (no key left and the key cache expired):
+        the session stack is shared, and some tests need it open."""
+        eventually(
+            lambda: httpx.get(self.api_url + "/api/symbols", timeout=10).status_code == 200,
+            within,
+            "the API open again (no key left)",
+            interval=0.25,
+        )
 
     def runtime(self) -> dict:
         """The runtime file the stack writes when ready (emulator endpoint, table names...)."""

@@ -1,4 +1,6 @@
-"""`admin --admin-only`: the owner's panel without the partner API, opened in the browser."""
+"""Given the owner runs `admin --admin-only` (its $BROWSER records the URL it is sent), when the
+stack is ready, then the admin panel is opened and served with the owner's secret, and nothing
+of the partner API is served."""
 
 from __future__ import annotations
 
@@ -7,32 +9,25 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+from local_stacks import env_without_aws, free_port
+from polling import eventually
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_admin_only_serves_the_panel_opens_it_and_hides_the_partner_api(tmp_path):
+    # given: the owner's secret set, and a browser that records the URL it opens
     port = free_port()
     opened = tmp_path / "opened-url"
     # webbrowser runs $BROWSER with the URL: here a command that writes it to a file
     recorder = f"{sys.executable} -c 'import sys; open(sys.argv[1], \"w\").write(sys.argv[2])' {shlex.quote(str(opened))} %s"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(BROWSER=recorder, TRADOWIX_ADMIN_SECRET="owner-set-secret")
+    env = env_without_aws(BROWSER=recorder, TRADOWIX_ADMIN_SECRET="owner-set-secret")
     log = (tmp_path / "stack.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "tradowix_bot.cli", "admin", "--admin-only", "--port", str(port),
@@ -41,12 +36,14 @@ def test_admin_only_serves_the_panel_opens_it_and_hides_the_partner_api(tmp_path
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while not opened.exists():
-            assert process.poll() is None, (tmp_path / "stack.log").read_text()
-            assert time.monotonic() < deadline, "the admin panel was not opened in a browser"
-            time.sleep(0.3)
-        # then the browser was sent to the admin panel
+        # when it is ready, then the browser was sent to the admin panel
+        eventually(
+            lambda: (opened.exists() and opened.read_text()) or process.poll() is not None,
+            180,
+            "the admin panel opened in a browser",
+            interval=0.3,
+        )
+        assert process.poll() is None, (tmp_path / "stack.log").read_text()
         assert opened.read_text() == base + "/admin"
         # and the panel and its API answer, with the owner's secret (no secret printed)
         assert httpx.get(base + "/admin").status_code == 200

@@ -1,13 +1,12 @@
-"""ChartApiClient against a real local stack: the spec's Python example verbatim, every call,
-and each error status mapped to its type."""
+"""Given the session's local stack and keys made with the CLI, when a bot uses ChartApiClient
+over real HTTP (the spec's Python example verbatim, every call, the backtest), then it gets the
+contract's answers, and each error status is its own exception type."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
-import httpx
 import pytest
 from tradowix_bot.chart_client import (
     AuthenticationError,
@@ -39,12 +38,7 @@ def keys(local_stack):
     yield full, eur
     for key_id in (full_id, eur_id):
         local_stack.cli("keys", "delete", key_id)
-    # back to open mode for the other tests, once the key cache expires
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if httpx.get(local_stack.api_url + "/api/symbols").status_code == 200:
-            break
-        time.sleep(0.5)
+    local_stack.wait_open_mode()  # back to open mode for the other tests
 
 
 def test_spec_example_runs_verbatim(local_stack, keys):

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from polling import eventually
 from tradowix_bot import aws
 from tradowix_bot.collector import Clock
 from tradowix_bot.state import StateStore
@@ -69,11 +70,14 @@ class Collector:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)
 
-    def wait_started(self, count: int = 1, timeout: float = 30):
-        deadline = time.monotonic() + timeout
-        while self.log.read_text().count("history repaired") < count:
-            assert self.process.poll() is None and time.monotonic() < deadline, self.log.read_text()[-2000:]
-            time.sleep(0.1)
+    def wait_started(self, count: int = 1, timeout: float = 60):
+        """Until the log shows `count` repaired histories (one per symbol and start)."""
+
+        def started() -> bool:
+            assert self.process.poll() is None, self.log.read_text()[-2000:]
+            return self.log.read_text().count("history repaired") >= count
+
+        eventually(started, timeout, f"{count} repaired histories in {self.log.name}")
 
     def stop(self):
         self.stopped_at = time.time()
@@ -82,8 +86,22 @@ class Collector:
 
 
 def wait_until_mid_minute(clock: Clock):
-    while not 25 <= clock.now() % 60 <= 35:
-        time.sleep(0.05)
+    eventually(lambda: 25 <= clock.now() % 60 <= 35, 30, "the middle of a market minute", interval=0.05)
+
+
+def wait_for_a_minute_closed_after(names, clock: Clock) -> None:
+    """Until every symbol has stored a minute that began after now (market time): the collector
+    is collecting, whatever the machine's load (instead of sleeping a fixed time)."""
+    now = clock.now()
+    after = int(now - now % 60) + 60
+    store = CandleStore(names["CandlesBucket"])
+    symbols = SYMBOLS.split(",")
+    eventually(
+        lambda: all(any(b[0] >= after for b in store.read(s) or []) for s in symbols),
+        60,
+        f"a minute that began after {after} stored for {symbols}",
+        interval=0.25,
+    )
 
 
 def check_series(names, clock, stopped_at: float, symbols: tuple[str, ...] = ("EURUSD-OTC", "BTCUSD-OTC")):
@@ -106,16 +124,19 @@ def test_sigkill_mid_minute_then_restart_leaves_no_gap_and_no_duplicate(emulator
     clock = Clock(SPEED)
     log = tmp_path / "collector.log"
     args = ("--source", "synthetic", "--lease-seconds", "2")
+    # given: a collector that has collected a while
     first = Collector(emulator, clock.anchor, *args, log=log)
     first.wait_started(2)
-    time.sleep(3)
+    wait_for_a_minute_closed_after(emulator, clock)
+    # when: it is SIGKILLed mid-minute, and another starts once minutes passed and its lease ran out
     wait_until_mid_minute(clock)
     first.kill()
-    time.sleep(3)  # minutes pass with no collector; its lease (2 s) runs out
+    time.sleep(3)  # wall time on purpose: the lease (2 s) and a market minute and a half run out
     second = Collector(emulator, clock.anchor, *args, log=log)
     second.wait_started(4)
-    time.sleep(5)
+    wait_for_a_minute_closed_after(emulator, clock)
     second.stop()
+    # then: no lost minute, no duplicate, every bar the market's
     check_series(emulator, clock, second.stopped_at)
 
 
@@ -134,19 +155,23 @@ def test_upstream_dropping_the_link_and_a_sigkill_are_both_repaired(emulator, tm
             "--lease-seconds",
             "2",
         )
+        # given: a collector on the stand-in upstream that has collected a while
         first = Collector(emulator, clock.anchor, *args, log=log)
         first.wait_started(2)
-        time.sleep(3)
+        wait_for_a_minute_closed_after(emulator, clock)
+        # when: the upstream drops every link mid-minute, and the collector goes on
         wait_until_mid_minute(clock)
         upstream.drop_links()
-        time.sleep(3)
+        wait_for_a_minute_closed_after(emulator, clock)
+        # and: it is SIGKILLed mid-minute and another one starts
         wait_until_mid_minute(clock)
         first.kill()
-        time.sleep(2)
+        time.sleep(2)  # wall time on purpose: the lease (2 s) runs out, a market minute passes
         second = Collector(emulator, clock.anchor, *args, log=log)
         second.wait_started(log.read_text().count("history repaired") + 2)
-        time.sleep(5)
+        wait_for_a_minute_closed_after(emulator, clock)
         second.stop()
+        # then: both holes were repaired, and the token never logged
         assert "good-token" not in log.read_text()  # the token is never logged
         check_series(emulator, clock, second.stopped_at)
     finally:
@@ -156,20 +181,25 @@ def test_upstream_dropping_the_link_and_a_sigkill_are_both_repaired(emulator, tm
 def test_a_second_collector_waits_for_the_lease_and_takes_over_when_the_first_dies(emulator, tmp_path):
     clock = Clock(SPEED)
     args = ("--source", "synthetic", "--lease-seconds", "3")
+    # given: a collector holding the leases, and a second one started beside it
     first = Collector(emulator, clock.anchor, *args, log=tmp_path / "first.log")
     first.wait_started(2)
     second = Collector(emulator, clock.anchor, *args, log=tmp_path / "second.log")
-    time.sleep(5)
+    eventually(lambda: "collector started" in (tmp_path / "second.log").read_text(), 60, "the second running")
+    wait_for_a_minute_closed_after(emulator, clock)
+    # then: the second one takes no lease while the first lives
     assert "lease acquired" not in (tmp_path / "second.log").read_text()
     state = StateStore(emulator["StateTable"])
     holder = state.get("lease", "EURUSD-OTC")["owner"]
+    # when: the first dies without releasing them
     first.kill()
-    killed = time.monotonic()
-    while state.get("lease", "EURUSD-OTC")["owner"] == holder:
-        assert time.monotonic() - killed < 3 + 2, "no takeover within the lease time"
-        time.sleep(0.1)
+    # then: the second takes over (the exact bound is proven on a clock in tests/unit), and the
+    # series goes on without a hole or a duplicate
+    eventually(
+        lambda: state.get("lease", "EURUSD-OTC")["owner"] != holder, 60, "the second collector taking over"
+    )
     second.wait_started(2)
-    time.sleep(4)
+    wait_for_a_minute_closed_after(emulator, clock)
     second.stop()
     assert "lease acquired" in (tmp_path / "second.log").read_text()
     check_series(emulator, clock, second.stopped_at)

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import httpx
 import pytest
+from polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -20,44 +20,49 @@ def newest(stack, symbol="EURUSD-OTC"):
     return r.json()
 
 
-def wait_for_change(stack, before, timeout=6.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        now = newest(stack)
-        if now["candles"][-1] != before["candles"][-1]:
-            return now
-        time.sleep(0.2)
-    raise AssertionError(f"the forming bar did not move in {timeout}s: {before['candles'][-1]}")
+def moved(stack, before, within=20.0):
+    """The newest answer once its last bar differs from `before`'s (a tick moved it, or a minute began)."""
+    return eventually(
+        lambda: (now := newest(stack))["candles"][-1] != before["candles"][-1] and now,
+        within,
+        f"the forming bar moving (was {before['candles'][-1]})",
+        interval=0.2,
+    )
 
 
 def test_history_is_built_and_the_forming_bar_moves(local_stack):
+    # given: the stack's collector built history at start
     r = httpx.get(local_stack.api_url + "/api/candles", params={"symbol": "BTCUSD-OTC"}, timeout=30)
     bars = r.json()["candles"]
+    # then: a week of 1m bars without a hole
     assert len(bars) >= 7 * 1440
     times = [b["time"] for b in bars]
     assert all(b - a == 60 for a, b in zip(times, times[1:], strict=False))
-    first = newest(local_stack)
-    deadline = time.monotonic() + 3  # in a minute's first second the forming bar may not exist yet
-    while first["last_closed"] and time.monotonic() < deadline:
-        time.sleep(0.2)
-        first = newest(local_stack)
-    assert first["last_closed"] is False  # the newest bar is the forming one
-    wait_for_change(local_stack, first)
+    # and the newest bar is the forming one (in a minute's first second it may not exist yet)
+    first = eventually(
+        lambda: (answer := newest(local_stack))["last_closed"] is False and answer,
+        10,
+        "a forming bar served",
+        interval=0.2,
+    )
+    # and when ticks come, it moves
+    moved(local_stack, first)
     status = httpx.get(local_stack.api_url + "/api/live/status", timeout=10).json()
     assert status["live"] and status["upstream"]["source"] == "synthetic"
 
 
 def test_a_killed_collector_is_restarted_by_the_stack(local_stack):
+    # given: the stack's collector
     pid_file = local_stack.data_dir / "collector.pid"
     old = int(pid_file.read_text())
+    # when: it is SIGKILLed
     os.kill(old, signal.SIGKILL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if pid_file.exists() and pid_file.read_text().strip() not in ("", str(old)):
-            break
-        time.sleep(0.2)
-    else:
-        raise AssertionError("the stack did not restart its collector")
-    before = newest(local_stack)
-    wait_for_change(local_stack, before, timeout=20)
+    # then: the stack starts another one, says so, and the series goes on
+    eventually(
+        lambda: pid_file.exists() and pid_file.read_text().strip() not in ("", str(old)),
+        30,
+        "the stack restarting its collector",
+        interval=0.2,
+    )
+    moved(local_stack, newest(local_stack))
     assert "collector exited with -9; restarting" in local_stack.log()

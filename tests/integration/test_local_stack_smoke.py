@@ -9,7 +9,9 @@ pytestmark = pytest.mark.integration
 
 
 def test_open_mode_then_key_required(local_stack):
-    # given: no key yet -> open
+    # given: no key -> open
+    local_stack.delete_all_keys()
+    local_stack.wait_open_mode()
     r = httpx.get(local_stack.api_url + "/api/candles", params={"symbol": "BTCUSD-OTC", "limit": 5})
     assert r.status_code == 200 and r.json()["count"] == 5
     # when: a key is created with the CLI

@@ -6,15 +6,17 @@ from __future__ import annotations
 import gzip
 import json
 import re
-import time
 
 import httpx
 import pytest
+from polling import eventually
 
 pytestmark = pytest.mark.integration
 
 KEY_CACHE_SECONDS = 2  # set by the local_stack fixture (TEST_KEY_CACHE_SECONDS)
-SLACK = 1.5  # process scheduling on a loaded CI machine
+# The exact bound is proven on an injected clock (tests/unit/test_api_keys.py); here it is only
+# a limit for a broken stack, generous for a loaded machine (each request may take seconds).
+SLACK = 15
 
 
 @pytest.fixture
@@ -30,17 +32,6 @@ def keys(local_stack):
     yield create
     for key_id in made:
         local_stack.cli("keys", "delete", key_id, check=False)
-
-
-def eventually(check, within: float, what: str) -> float:
-    """Poll until `check()` is true; returns the seconds it took; fails after `within`."""
-    started = time.monotonic()
-    while True:
-        if check():
-            return time.monotonic() - started
-        if time.monotonic() - started > within:
-            pytest.fail(f"{what} did not happen within {within}s")
-        time.sleep(0.1)
 
 
 def test_the_spec_curl_calls_work_with_a_cli_key(local_stack, keys):
@@ -140,13 +131,7 @@ def test_keys_lifecycle_end_to_end(local_stack, keys):
     assert status() == 200
     # disable: refused within the bound, with the error body
     assert "DISABLED" in local_stack.cli("keys", "disable", key_id).stdout
-    try:
-        eventually(lambda: status() == 401, bound, "refusing a disabled key")
-    except pytest.fail.Exception:
-        # Known local-stack bug (reported): it overwrites KEY_CACHE_SECONDS with the
-        # template default (30 s). Still require the documented production bound, then xfail.
-        eventually(lambda: status() == 401, 30 + SLACK, "refusing a disabled key")
-        pytest.xfail("the local stack ignores KEY_CACHE_SECONDS=2 (uses the template's 30 s)")
+    eventually(lambda: status() == 401, bound, "refusing a disabled key")
     r = httpx.get(url + "/api/candles?symbol=BTCUSD-OTC", headers=headers)
     assert r.json()["error"] == "key_disabled"
     assert (

@@ -5,10 +5,9 @@ already holds made-up prices."""
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
+from polling import eventually
 from tradowix_bot.collector import Clock
 from upstream_standin import StandinUpstream
 
@@ -45,12 +44,12 @@ def test_a_token_stored_in_the_admin_panel_is_used_after_a_restart(tmp_path, sta
         stack = start_stack(data_dir, "--no-archive", env=env)
         try:
             # then its collector authenticates at the upstream with the stored token
-            deadline = time.monotonic() + 60
-            status = upstream_status(stack.api_url)
-            while not (status["source"] == "tradowix" and status["authenticated"]):
-                assert time.monotonic() < deadline, status
-                time.sleep(0.5)
-                status = upstream_status(stack.api_url)
+            eventually(
+                lambda: (s := upstream_status(stack.api_url))["source"] == "tradowix" and s["authenticated"],
+                60,
+                "the collector authenticated at the upstream with the stored token",
+                interval=0.5,
+            )
             assert upstream.auth_attempts >= 1
             # and the owner was told the data dir holds synthetic bars; the token never shows
             assert "holds synthetic bars" in stack.log()

@@ -1,6 +1,7 @@
-"""Given the local stack (WebSocket gateway on --ws-port, @connections on the same port), when
-partners connect with plain `websockets` clients and the publisher runs in this process
-against the stack's @connections endpoint, then they get the contract's messages."""
+"""Given the local stack (WebSocket gateway on --ws-port, @connections on the same port) whose
+collector does not fan out, when partners connect with plain `websockets` clients and the
+publisher runs in this process against the stack's @connections endpoint, then they get the
+contract's messages, and bad frames, bursts, dead connections and disabled keys are handled."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import time
 import httpx
 import pytest
 import websockets
+from polling import eventually, eventually_async
 
 pytestmark = pytest.mark.integration
 
@@ -30,8 +32,11 @@ def partner(local_stack):
     """A key for this module's connections (deleted at the end: open mode comes back)."""
     key_id, raw = local_stack.create_key("ws-partner")
     eth_id, eth_raw = local_stack.create_key("ws-eth-only", "ETHUSD-OTC")
-    # Warm functions see that keys now exist within KEY_CACHE_SECONDS (2 s in tests).
-    time.sleep(2.5)
+    eventually(  # warm functions see that keys now exist within KEY_CACHE_SECONDS (2 s in tests)
+        lambda: httpx.get(local_stack.api_url + "/api/symbols", timeout=10).status_code == 401,
+        30,
+        "the API closed once keys exist",
+    )
     yield {"raw": raw, "key_id": key_id, "eth_raw": eth_raw}
     local_stack.cli("keys", "delete", key_id)
     local_stack.cli("keys", "delete", eth_id)
@@ -90,14 +95,6 @@ async def recv_until(ws, predicate, timeout: float = 10.0) -> list[dict]:
 async def subscribe(ws, symbol=SYMBOL, timeframe=300) -> list[dict]:
     await ws.send(json.dumps({"type": "subscribe", "symbol": symbol, "timeframe": timeframe}))
     return [await recv(ws) for _ in range(3)]
-
-
-async def wait_for(check, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.1)
 
 
 # -- tests ----------------------------------------------------------------------------------
@@ -255,10 +252,10 @@ def test_killed_connections_are_cleaned_up(local_stack, partner, publisher, stac
         # given: a client that dies without a close handshake
         ws = await websockets.connect(url(local_stack, partner["raw"]))
         await subscribe(ws, "GBPUSD-OTC", 60)
-        await wait_for(lambda: len(subscriber_ids()) == 1)
+        await eventually_async(lambda: len(subscriber_ids()) == 1, 10, "the subscription stored")
         ws.transport.abort()
         # then: the gateway's $disconnect removes it
-        await wait_for(lambda: subscriber_ids() == set())
+        await eventually_async(lambda: subscriber_ids() == set(), 10, "the dead connection removed")
         # given: a live client, and a connection that vanished with no $disconnect (as on AWS)
         async with websockets.connect(url(local_stack, partner["raw"])) as live:
             await subscribe(live, "GBPUSD-OTC", 60)

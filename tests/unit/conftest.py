@@ -5,17 +5,48 @@ from __future__ import annotations
 import pytest
 from unit_helpers import T0, synthetic_bars
 
+# What the `api` fixture stores: 2 days of BTCUSD-OTC 1m bars and an hour of EURUSD-OTC.
+API_SEED = {"BTCUSD-OTC": synthetic_bars(T0, 2 * 1440), "EURUSD-OTC": synthetic_bars(T0, 60)}
 
-@pytest.fixture
-def api(aws_env):
-    """The partner API on in-process moto with 2 days of BTCUSD-OTC 1m bars (fresh caches)."""
-    from partner_api import context
+
+@pytest.fixture(scope="session")
+def api_seed_objects() -> list[dict]:
+    """The S3 objects of API_SEED as the real CandleStore writes them (its format), made once:
+    each `api` test puts these few objects back instead of encoding two days of bars again."""
+    from moto import mock_aws
+    from tradowix_bot import aws
     from tradowix_bot.store import CandleStore
 
+    bucket = "seed"
+    with mock_aws():
+        aws.reset()
+        s3 = aws.client("s3")
+        s3.create_bucket(Bucket=bucket)
+        store = CandleStore(bucket)
+        for symbol, bars in API_SEED.items():
+            store.write(symbol, bars)
+        objects = []
+        for listed in s3.list_objects_v2(Bucket=bucket)["Contents"]:
+            got = s3.get_object(Bucket=bucket, Key=listed["Key"])
+            put = {"Key": listed["Key"], "Body": got["Body"].read(), "Metadata": got.get("Metadata", {})}
+            for attribute in ("ContentType", "ContentEncoding", "CacheControl"):
+                if got.get(attribute):
+                    put[attribute] = got[attribute]
+            objects.append(put)
+    aws.reset()
+    return objects
+
+
+@pytest.fixture
+def api(aws_env, api_seed_objects):
+    """The partner API on in-process moto with API_SEED stored (fresh caches)."""
+    from partner_api import context
+    from tradowix_bot import aws
+
     context.reset()
-    store = CandleStore(aws_env["CandlesBucket"])
-    store.write("BTCUSD-OTC", synthetic_bars(T0, 2 * 1440))
-    store.write("EURUSD-OTC", synthetic_bars(T0, 60))
+    s3 = aws.client("s3")
+    for put in api_seed_objects:
+        s3.put_object(Bucket=aws_env["CandlesBucket"], **put)
     yield aws_env
     context.reset()
 
