@@ -17,7 +17,9 @@ import contextlib
 import fcntl
 import functools
 import hashlib
+import inspect
 import os
+import re
 import sys
 import tempfile
 import warnings
@@ -172,6 +174,20 @@ def _declares(module, marker: str) -> bool:
     return any(getattr(m, "name", None) == marker for m in marks)
 
 
+_GIVEN_WHEN_THEN = re.compile(r"\b(given|when)\b.*\bthen\b", re.IGNORECASE | re.DOTALL)
+
+
+def _given_when_then(item) -> bool:
+    """The module docstring says given/when/then, or the test itself does (docstring or comments)."""
+    if not isinstance(item, pytest.Function) or _GIVEN_WHEN_THEN.search(item.module.__doc__ or ""):
+        return True
+    try:
+        source = inspect.getsource(item.obj)
+    except (OSError, TypeError):
+        return True
+    return bool(_GIVEN_WHEN_THEN.search(source))
+
+
 def _xdist_group(item) -> str | None:
     """Tests that share a session stack run on one worker, so each stack starts once."""
     return next((name for name in SESSION_STACKS if name in item.fixturenames), None)
@@ -191,6 +207,13 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.xdist_group(group))
     if undeclared:
         raise pytest.UsageError("test files without their marker:\n  " + "\n  ".join(sorted(undeclared)))
+    unexplained = sorted({str(i.path.relative_to(ROOT)) for i in items if not _given_when_then(i)})
+    if unexplained:
+        warnings.warn(
+            "tests that do not say given/when/then (in the module docstring, or the test's "
+            "docstring or comments): " + ", ".join(unexplained),
+            stacklevel=1,
+        )
     # Longest work first: the session-stack groups are the biggest units for xdist to hand out,
     # so they start at once instead of being the tail while the other worker idles.
     rank = {name: i for i, name in enumerate(SESSION_STACKS)}

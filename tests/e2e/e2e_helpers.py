@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import time
 from pathlib import Path
+
+from polling import eventually
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -40,14 +41,12 @@ def chart_state(page) -> dict:
 
 
 def poll(check, timeout: float, interval: float = 0.25):
-    """Calls check() until it returns something truthy; returns it, or None after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(interval)
-    return None
+    """The suite's polling helper (tests/polling.py) as the browser tests call it: returns what
+    check() returned once truthy; fails the test after `timeout` s."""
+    what = getattr(check, "__name__", "check")
+    return eventually(
+        check, timeout, f"{what} (in the browser)" if what != "<lambda>" else "the page", interval
+    )
 
 
 @contextlib.contextmanager

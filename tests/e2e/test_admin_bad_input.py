@@ -1,4 +1,6 @@
-"""Bad input on the admin API: each refused with a clear error, nothing changed, server alive."""
+"""Given the admin API of the session's stack, when it gets bad input (a wrong secret, many
+wrong secrets, a write without its CSRF token, a partner key, a bad session token), then each is
+refused with a clear error, nothing is changed, and the server stays up."""
 
 from __future__ import annotations
 

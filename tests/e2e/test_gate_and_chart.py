@@ -3,7 +3,6 @@ real browser, then they see the candles the API serves and the chart follows the
 
 from __future__ import annotations
 
-import time
 from urllib.parse import quote, urlparse
 
 import httpx
@@ -135,10 +134,7 @@ def test_open_mode_chart_opens_directly(local_stack, admin_api, new_page):
     """Deletes every key of the session's stack: keys exist only inside other tests' fixtures."""
     for record in admin_api.get("/api/admin/keys").json()["keys"]:
         admin_api.delete(f"/api/admin/keys/{record['key_id']}")
-    deadline = time.monotonic() + 15  # the key cache bound of the test stack is 2 s
-    while httpx.get(local_stack.api_url + "/api/symbols").status_code != 200:
-        assert time.monotonic() < deadline, "the API did not open after the last key was deleted"
-        time.sleep(0.5)
+    local_stack.wait_open_mode()
     page = new_page()
     page.goto(local_stack.api_url + "/")
     wait_chart_ready(page)

@@ -1,5 +1,6 @@
-"""Over real HTTP against the session's local stack: the spec's curl calls with a key made by
-the CLI, and the `keys` commands end to end (the stack runs with KEY_CACHE_SECONDS=2)."""
+"""Given the session's local stack (KEY_CACHE_SECONDS=2) and keys made with the CLI, when a
+partner makes the spec's curl calls over real HTTP and the owner runs the `keys` commands, then
+the answers are the contract's, and every key change reaches the API within the cache bound."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The admin domain: secret check, sessions, CSRF, login throttle, write-only session token."""
+"""Given the admin domain (secret check, sessions, CSRF, login throttle, write-only session
+token), when the owner or an attacker uses it, then only the owner's secret opens a session,
+sessions and CSRF tokens cannot be reused elsewhere, failures are throttled, and the session
+token is stored encrypted and never returned."""
 
 from __future__ import annotations
 

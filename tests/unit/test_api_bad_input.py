@@ -1,5 +1,7 @@
-"""Every bad input of the contract, through the API Gateway event the deployed API receives:
-a clear 4xx with an {"error", "message"} body, and nothing written (bucket and tables unchanged)."""
+"""Given the partner API on in-process moto, called with the API Gateway event the deployed API
+receives, when any bad input of the contract arrives (timeframe, limit, range, symbol, key,
+cookie, route), then the answer is a clear 4xx with an {"error", "message"} body, and nothing is
+written (bucket and tables unchanged)."""
 
 from __future__ import annotations
 

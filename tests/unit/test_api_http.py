@@ -1,5 +1,6 @@
-"""HTTP behaviour partners and browsers notice: the verify cookie, conditional requests,
-compression, the candles answer shape, and /api/docs generated from the OpenAPI document."""
+"""Given the partner API on in-process moto, when partners and browsers call it, then they get
+what they notice over HTTP: the verify cookie, conditional requests (ETag, 304), compression,
+the candles answer shape, and /api/docs generated from the OpenAPI document."""
 
 from __future__ import annotations
 

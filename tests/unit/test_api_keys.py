@@ -1,5 +1,7 @@
-"""API keys: hashed at rest, the open-when-no-keys rule, symbol restrictions, and how fast a
-warm function notices that a key was created, disabled or deleted (clock injected)."""
+"""Given the partner API and its key registry on an injected clock (a warm function), when keys
+are created, disabled, deleted, restricted or used, then only a hash is stored, the API is open
+while no key exists, restrictions hold, and a warm function notices each change within its
+documented bound."""
 
 from __future__ import annotations
 

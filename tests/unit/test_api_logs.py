@@ -1,4 +1,5 @@
-"""API keys never reach the logs: not from the header, the body, the query string or a cookie."""
+"""Given the partner API writing its logs, when a key arrives in a header, the body, the query
+string or a cookie (or a request fails unexpectedly), then the key never appears in the logs."""
 
 from __future__ import annotations
 

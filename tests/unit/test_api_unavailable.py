@@ -1,4 +1,5 @@
-"""When S3 or DynamoDB cannot be reached the partner gets 503 with the error body, never a 500."""
+"""Given the partner API, when S3 or DynamoDB cannot be reached, then the partner gets 503 with
+the error body (naming what is down), never a 500, and /api/docs still answers."""
 
 from __future__ import annotations
 

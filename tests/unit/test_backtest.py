@@ -1,4 +1,6 @@
-"""The backtest reports what the data shows: an edge where there is one, none where there is none."""
+"""Given candle series with and without an edge, when the backtest runs on them, then it reports
+what the data shows: an edge where there is one, none where there is none, with textbook
+intervals, seeded baselines, no trade across a gap, and a PNG plot."""
 
 from __future__ import annotations
 

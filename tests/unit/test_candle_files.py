@@ -1,4 +1,6 @@
-"""The original server's candle files: import into the store, reject malformed ones, export back."""
+"""Given the original server's candle files (list or wrapper form, good or malformed), when they
+are imported into the store or exported back, then good files round-trip, and a malformed one
+is reported by file and line with nothing of it imported."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""`tradowix backtest`: a table with intervals and a verdict, a PNG where asked, clear errors."""
+"""Given candle files or a deployment with a key, when the owner runs `tradowix backtest`, then it
+prints a table with intervals and a verdict, saves a PNG where asked, and bad input is one
+clear error."""
 
 from __future__ import annotations
 

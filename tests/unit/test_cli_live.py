@@ -1,4 +1,6 @@
-"""`tradowix live SYM`: history from HTTP, then a signal line per closed bar from the WebSocket."""
+"""Given a fake server (HTTP history and a live WebSocket) or a stand-in upstream, when a partner
+runs `tradowix live SYM`, then it prints a signal line per closed bar, and a bad key, a refused
+token or nothing to connect to is one clear line."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""`tradowix signal FILE`: the latest signal of a candle file, and one clear line for every bad input."""
+"""Given candle files, when a partner runs `tradowix signal FILE`, then it prints the latest bar's
+signal (or no trade below the threshold), and every bad input is one clear line with the right
+exit code."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""ChartApiClient live: fake WebSocket servers on 127.0.0.1 that speak the spec's protocol.
-
-Each test says how the server behaves (normal, drops mid-stream, refuses the key, ...)
-and checks what a partner's on_msg sees."""
+"""Given fake WebSocket servers on 127.0.0.1 that speak the spec's protocol (normal, dropping
+mid-stream, refusing the key, silent, ...), when ChartApiClient subscribes live, then a partner's
+on_msg sees every message once and in order, reconnections are transparent, and a refused key
+is one AuthenticationError."""
 
 from __future__ import annotations
 

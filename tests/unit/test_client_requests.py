@@ -1,6 +1,7 @@
-"""ChartApiClient over HTTP: the spec's calls, typed errors, retries, defaults from the environment.
-
-The server is faked with httpx.MockTransport: each test says what the server answers."""
+"""Given a server faked with httpx.MockTransport (each test says what it answers), when
+ChartApiClient makes the spec's calls, then the key is sent, answers are returned, each error
+status is its own typed error with the server's message, retries are transparent, and defaults
+come from the environment."""
 
 from __future__ import annotations
 

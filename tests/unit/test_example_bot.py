@@ -1,4 +1,6 @@
-"""examples/signal_bot_chart.py runs as partners run it: env vars, symbols, history, live signals."""
+"""Given a fake server and the environment partners set, when examples/signal_bot_chart.py runs
+as partners run it, then it lists symbols, loads history and prints a signal per closed bar; a
+bad key is one line."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""ws_url from /api/live/status carries what the caller can prove: the key, or a signed session."""
+"""Given a caller with a key or with the gate's signed cookie, when it asks /api/live/status,
+then the ws_url carries what the caller can prove (the key, or a signed session), and session
+tokens never reach the logs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""The local stack's admin secret: generated once on first start, or set by the owner."""
+"""Given a local stack's first start (or an owner who sets the secret), when the stack starts,
+then the admin secret is generated and printed once and only its hash is stored, or the
+owner's secret wins."""
 
 from __future__ import annotations
 

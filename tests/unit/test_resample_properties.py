@@ -1,9 +1,7 @@
-"""Resampling checked against an independent oracle: pandas `resample` with epoch-aligned bins.
-
-pandas is used in the tests only. Random 1m series with gaps, random timeframes (multiples of
-60 up to a day), `limit` after resampling, `start`/`end` (start inclusive, end exclusive) and
-`last_closed`, all through the same MarketData.candles the API calls.
-"""
+"""Given random 1m series with gaps and random timeframes (multiples of 60 up to a day), when
+they are resampled through the same MarketData.candles the API calls (with `limit`, `start`,
+`end` and `last_closed`), then the answer equals an independent oracle: pandas `resample` with
+epoch-aligned bins (pandas is used in the tests only)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""The candle store on S3: one gzip'd object per symbol per UTC day, replace-by-minute writes."""
+"""Given the candle store on S3 (in-process moto), when bars are written and read, then there is
+one gzip'd object per symbol per UTC day, a minute written again replaces the old one, ranges
+are start-inclusive and end-exclusive, and a warm reader refetches only what changed."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""The built-in strategy: direction and confidence follow the documented mean-reversion logic."""
+"""Given candle series after a sell-off, a rally or too few bars, when the built-in strategy runs,
+then direction and confidence follow the documented mean-reversion logic, use no future bar,
+and stay between 0 and 1."""
 
 from __future__ import annotations
 

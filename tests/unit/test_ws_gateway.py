@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import json
 import threading
-import time
 
 import pytest
 import uvicorn
@@ -37,12 +36,6 @@ class FakeFunction:
         return [e["requestContext"]["routeKey"] for e in self.events]
 
 
-def wait_until(check, timeout: float = 5.0) -> None:
-    deadline = time.time() + timeout
-    while not check() and time.time() < deadline:
-        time.sleep(0.02)
-
-
 def gateway(function: FakeFunction, **kwargs) -> WsGateway:
     api = Template().websocket_api()
     return WsGateway(api, {name: function for name in set(api.routes.values())}, **kwargs)
@@ -59,8 +52,8 @@ def test_template_routes_and_events():
             ws.send_text("not json")
             ws.send_text('{"type": "$connect"}')  # a reserved key never routes from a body
             ws.send_text('{"type": "ping"}')
-            wait_until(lambda: "ping" in fn.routes())
-        wait_until(lambda: "$disconnect" in fn.routes())
+            eventually(lambda: "ping" in fn.routes(), 10, "the last message handled", interval=0.02)
+        eventually(lambda: "$disconnect" in fn.routes(), 10, "$disconnect handled", interval=0.02)
     assert fn.routes() == ["$connect", "subscribe", "$default", "$default", "ping", "$disconnect"]
     connect, message = fn.events[0], fn.events[1]
     ctx = connect["requestContext"]
