@@ -23,7 +23,9 @@ LAUNCH_ARGS = [
 _SECRET_LINE = re.compile(r"admin secret \(shown once[^)]*\): (\S+)")
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while Playwright's sync API is open it marks its event loop as
+# running in this thread, so a later test of the same xdist worker could not call asyncio.run().
+@pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run python3 tests/run.py (it installs Debian's chromium)")
