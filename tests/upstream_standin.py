@@ -57,6 +57,9 @@ class StandinUpstream:
         return self
 
     def stop(self) -> None:
+        """At once: links are dropped (no close handshake to wait for with a client that may
+        already be gone), then the server closes."""
+        self.drop_links()
         self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(10)
 
@@ -92,7 +95,8 @@ class StandinUpstream:
                 return
             self.auth_attempts += 1
             if self.never_authenticate:
-                await asyncio.sleep(3600)
+                await ws.wait_closed()  # never answers; ends with the link
+                return
             if msg.get("token") not in self.accept_tokens:
                 await ws.send(json.dumps({"type": "error", "message": "invalid session"}))
                 await ws.close()
