@@ -130,12 +130,16 @@ def pytest_runtest_setup(item):
 
 
 # -- the session's local stacks ---------------------------------------------------------------
+_running_session_stacks = {}  # fixture name -> RunningStack, until its tests are done
+
+
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory):
     """One local stack for the session's integration and e2e tests (synthetic data seeded).
     Shared: delete the keys you create (open mode comes back once none is left)."""
     _browser_assets()
     stack = start_stack(tmp_path_factory.mktemp("stack") / "data")
+    _running_session_stacks["local_stack"] = stack
     yield stack
     stop_stack(stack)
 
@@ -146,8 +150,20 @@ def stack_without_fanout(tmp_path_factory):
     publisher themselves and must see only their own messages."""
     _browser_assets()
     stack = start_stack(tmp_path_factory.mktemp("quiet-stack") / "data", env={"TRADOWIX_LIVE_FANOUT": "off"})
+    _running_session_stacks["stack_without_fanout"] = stack
     yield stack
     stop_stack(stack)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item, nextitem):
+    """The last test of a session stack's group has run (its tests run one after the other, on
+    one worker): stop the stack now rather than at the end of the run, since an idle stack still
+    collects, writes and snapshots (seconds of CPU a minute)."""
+    group = _xdist_group(item)
+    grouped = not hasattr(item.config, "workerinput") or getattr(item.config.option, "loadgroup", False)
+    if group in _running_session_stacks and grouped and (nextitem is None or _xdist_group(nextitem) != group):
+        stop_stack(_running_session_stacks.pop(group))
 
 
 @pytest.fixture
