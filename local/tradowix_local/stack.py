@@ -23,8 +23,9 @@ from tradowix_bot.event_loop import new_event_loop
 
 from .emulator import LOCAL_CREDENTIALS, Emulator, create_resources
 from .http_gateway import HttpGateway
+from .journal import Journal, JournalMiddleware, StateFileError
 from .lambda_runtime import LocalFunction
-from .snapshot import restore, save
+from .snapshot import NOT_SAVED, make_private, open_state, save
 from .template import Template
 from .ws_gateway import WsGateway
 
@@ -65,7 +66,15 @@ class LocalStack:
         self.options = options
         self.data_dir = options.data_dir.resolve()
         self.template = Template()
-        self.emulator = Emulator(options.endpoint, host=options.host)
+        # Every table and parameter write is journaled before the emulator answers (journal.py).
+        self.journal = Journal(self.data_dir / "emulator-journal")
+        not_journaled = frozenset(
+            self.template.physical_name(lid) for lid in NOT_SAVED if lid in self.template.resources
+        )
+        # The emulator listens on 127.0.0.1 whatever --host says: only this machine's stack talks to it.
+        self.emulator = Emulator(
+            options.endpoint, middleware=lambda app: JournalMiddleware(app, self.journal, not_journaled)
+        )
         self.names: dict[str, str] = {}
         self.kinds: dict[str, str] = {}
         self._stop = threading.Event()
@@ -84,7 +93,8 @@ class LocalStack:
 
     # -- start-up ------------------------------------------------------------------------
     def prepare(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_private(self.data_dir)
         endpoint = self.emulator.start()
         _log(f"data services: {'embedded moto' if self.emulator.embedded else 'external'} at {endpoint}")
         self.names = create_resources(self.emulator, self.template)
@@ -93,23 +103,30 @@ class LocalStack:
             for k in self.names
         }
         if self.emulator.embedded:
-            loaded = restore(self.emulator, self.names, self.snapshot_dir)
-            if loaded:
-                _log(f"restored {loaded} records from {self.snapshot_dir}")
+            self._restore()
         self.functions = self.template.functions(self._overrides())
         for fn in self.functions.values():
             os.environ.update(fn.environment)
         self._prepare_parameters()
         self._import_and_seed()
 
-    def _prepare_parameters(self) -> None:
-        from .parameters import ensure_admin_secret, parameter_names, restore_parameters
+    def _restore(self) -> None:
+        """The last snapshot, then the journal after it; a damaged state is one line and no start."""
+        try:
+            restored = open_state(self.emulator, self.names, self.kinds, self.snapshot_dir, self.journal)
+        except StateFileError as exc:
+            raise SystemExit(f"error: {exc}") from None
+        if restored.records or restored.replayed:
+            _log(
+                f"restored {restored.records} records from {self.snapshot_dir}"
+                + (f" and {restored.replayed} writes from its journal" if restored.replayed else "")
+            )
+        if restored.torn:
+            _log("dropped a half-written last journal entry (a write the emulator never answered)")
 
-        self.parameter_names = sorted(
-            {n for fn in self.functions.values() for n in parameter_names(fn.environment).values()}
-        )
-        if self.emulator.embedded:
-            restore_parameters(self.emulator, self.data_dir)
+    def _prepare_parameters(self) -> None:
+        from .parameters import ensure_admin_secret
+
         admin_parameter = os.environ.get("ADMIN_SECRET_PARAMETER")
         if admin_parameter:
             generated = ensure_admin_secret(self.emulator, admin_parameter)
@@ -161,16 +178,15 @@ class LocalStack:
             "ws_management_endpoint": self._overrides().get("WS_MANAGEMENT_ENDPOINT"),
         }
         tmp = self.runtime_file().with_suffix(".tmp")
-        tmp.write_text(json.dumps(info, indent=2))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the emulator's credentials
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(info, indent=2))
         tmp.replace(self.runtime_file())
 
     # -- running -------------------------------------------------------------------------
     def _snapshot(self) -> None:
         if self.emulator.embedded:
-            save(self.emulator, self.names, self.kinds, self.snapshot_dir)
-            from .parameters import save_parameters
-
-            save_parameters(self.emulator, self.parameter_names, self.data_dir)
+            save(self.emulator, self.names, self.kinds, self.snapshot_dir, self.journal)
 
     def _snapshot_loop(self) -> None:
         while not self._stop.wait(SNAPSHOT_SECONDS):
@@ -279,6 +295,7 @@ class LocalStack:
             _log("collector has not finished its first backfill yet; serving anyway")
 
     def run(self) -> int:
+        os.umask(0o077)  # whatever the stack and its collector write is the owner's alone
         for port in [self.options.port] + ([] if self.options.admin_only else [self.options.ws_port]):
             self._check_port_free(port)
         self.prepare()
@@ -300,6 +317,7 @@ class LocalStack:
                 self._snapshot()
                 _log(f"saved state to {self.snapshot_dir}")
             finally:
+                self.journal.close()
                 self.emulator.stop()
                 _log("stopped")
         return 0

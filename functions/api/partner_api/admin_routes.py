@@ -77,9 +77,8 @@ def login(request: Request, body: LoginBody):
     _refuse_partner_keys(request)
     address = _client_address(request)
     throttle = context.login_throttle()
-    throttle.check(address)
+    lock = throttle.claim(address)  # counted before the (slow) check: parallel guesses get no extra tries
     if not context.admin_secret().check(body.secret):
-        lock = throttle.failed(address)
         if lock:
             raise RateLimited(
                 f"wrong admin secret; too many wrong secrets from your address, try again in {lock} s",
@@ -109,7 +108,8 @@ def current_session(session: Reader):
 
 
 @router.post("/logout")
-def logout(_: Writer):
+def logout(session: Writer):
+    context.admin_sessions().revoke(session)  # the cookie stops working wherever it was saved
     response = _json({"ok": True})
     response.delete_cookie(ADMIN_COOKIE_NAME, path=COOKIE_PATH)
     return response

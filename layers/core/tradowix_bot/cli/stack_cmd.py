@@ -40,9 +40,36 @@ def register(sub: argparse._SubParsersAction) -> None:
             help="where the local stack keeps its state (default ./data)",
         )
         p.set_defaults(run=run, page="/admin" if name == "admin" else "/")
+    admin = sub.choices["admin"]
+    admin.add_argument(
+        "action",
+        nargs="?",
+        choices=["unlock"],
+        help="unlock: lift the admin sign-in lock (after too many wrong secrets) of every address, "
+        "or of --address, on the running local stack or --stack",
+    )
+    admin.add_argument("--address", help="with unlock: only this client address")
+    admin.add_argument(
+        "--stack", help="with unlock: a deployed stack (default: TRADOWIX_STACK, else the local one)"
+    )
+
+
+def unlock(args: argparse.Namespace) -> int:
+    from tradowix_bot.admin import LoginThrottle
+    from tradowix_bot.state import StateStore
+
+    from . import target as targets
+
+    target = targets.resolve(args.stack, args.data_dir)
+    forgotten = LoginThrottle(StateStore(target.state_table)).unlock(args.address)
+    which = f"address {args.address}" if args.address else "every address"
+    print(f"Admin sign-in unlocked for {which} on {target.description} ({forgotten} counted).")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "action", None) == "unlock":
+        return unlock(args)
     try:
         from tradowix_local.stack import StackOptions, main
     except ImportError:
