@@ -15,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 import pytest
-from local_emulator import lives
 from tradowix_bot.admin import FREE_FAILURES, LoginThrottle, hash_secret
 from tradowix_bot.errors import RateLimited
 from tradowix_bot.state import StateStore
@@ -109,6 +108,8 @@ def test_the_lock_runs_out_and_doubles(admin_api):
 
 def test_simultaneous_attempts_get_exactly_the_free_secret_checks(tmp_path, monkeypatch):
     # given the local stack's data services (moto behind the journal, as the stack runs them)
+    from local_emulator import lives
+
     with lives(tmp_path / "data", monkeypatch) as start:
         life = start()
         throttle = LoginThrottle(StateStore(life.names["StateTable"]), clock=lambda: 1000.0)
