@@ -38,9 +38,6 @@ def test_kill_9_right_after_key_changes_keeps_them_and_deleted_keys_data_stops_t
         # given a partner key in use
         old_id, old_key = stack.create_key("to-disable")
         assert httpx.get(stack.api_url + "/api/symbols", headers={"X-Api-Key": old_key}).status_code == 200
-        # and the owner's files are private
-        for path in [data_dir, *data_dir.rglob("*")]:
-            assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
         # when the owner disables it, creates another, and the stack is killed at once
         assert "DISABLED" in stack.cli("keys", "disable", old_id).stdout
         new_id, new_key = stack.create_key("created-just-before-the-kill")
@@ -54,6 +51,9 @@ def test_kill_9_right_after_key_changes_keeps_them_and_deleted_keys_data_stops_t
         assert refused.status_code == 401 and refused.json()["error"] == "key_disabled"
         assert httpx.get(again.api_url + "/api/symbols", headers={"X-Api-Key": new_key}).status_code == 200
         assert "writes from its journal" in again.log()
+        # and the owner's files (keys, secrets, the emulator's credentials) are the owner's alone
+        for path in [data_dir, *data_dir.rglob("*")]:
+            assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
     finally:
         assert stop_stack(again) == 0
     # when the keys table's saved file is deleted
