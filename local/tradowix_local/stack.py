@@ -53,6 +53,44 @@ def _log(message: str) -> None:
     print(f"[local-stack] {message}", flush=True)
 
 
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
+
+
+def public_host(host: str) -> str:
+    """The address partners use to reach a stack listening on `host`. 0.0.0.0 is where a
+    server listens, not an address anyone can connect to: for it, this machine's address on
+    its network (the interface a route out would use; no packet is sent), else its name."""
+    import socket
+
+    if host not in WILDCARD_HOSTS:
+        return host
+    family, probe = (socket.AF_INET6, "2001:db8::1") if host == "::" else (socket.AF_INET, "192.0.2.1")
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as s:
+            s.connect((probe, 9))  # UDP connect: picks the outgoing interface, sends nothing
+            address = s.getsockname()[0]
+        if not address.startswith(("127.", "::1", "0.")):
+            return address
+    except OSError:
+        pass
+    return socket.gethostname() or "127.0.0.1"
+
+
+def url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def cli_command() -> str:
+    """How to run the CLI from the folder the stack runs in, without activating the venv."""
+    script = Path(sys.executable).parent / "tradowix"
+    if not script.exists():
+        return f"{sys.executable} -m tradowix_bot.cli"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
 class _Server(uvicorn.Server):
     """uvicorn without its own signal handling: the stack stops all its servers together."""
 
@@ -75,6 +113,8 @@ class LocalStack:
         self.emulator = Emulator(
             options.endpoint, middleware=lambda app: JournalMiddleware(app, self.journal, not_journaled)
         )
+        self.public_host = public_host(options.host)  # what URLs handed to partners carry
+        self._started = time.monotonic()
         self.names: dict[str, str] = {}
         self.kinds: dict[str, str] = {}
         self._stop = threading.Event()
@@ -82,7 +122,11 @@ class LocalStack:
 
     @property
     def api_url(self) -> str:
-        return f"http://{self.options.host}:{self.options.port}"
+        return f"http://{url_host(self.public_host)}:{self.options.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{url_host(self.public_host)}:{self.options.ws_port}"
 
     @property
     def snapshot_dir(self) -> Path:
@@ -134,14 +178,14 @@ class LocalStack:
                 _log(f"admin secret (shown once; store it now, it is kept only as a hash): {generated}")
 
     def _overrides(self) -> dict[str, str]:
-        overrides = {"WS_URL": f"ws://{self.options.host}:{self.options.ws_port}"}
+        overrides = {"WS_URL": self.ws_url}  # what /api/live/status hands partners
         if os.environ.get("KEY_CACHE_SECONDS"):  # the user's (or tests') bound wins over the template default
             overrides["KEY_CACHE_SECONDS"] = os.environ["KEY_CACHE_SECONDS"]
         ws_api = self.template.websocket_api()
         if ws_api is not None:  # the @connections API of our WebSocket gateway (same port)
-            overrides["WS_MANAGEMENT_ENDPOINT"] = (
-                f"http://{self.options.host}:{self.options.ws_port}/{ws_api.stage}"
-            )
+            # The collector on this machine posts here: loopback reaches any listening address.
+            local = "127.0.0.1" if self.options.host in WILDCARD_HOSTS else url_host(self.options.host)
+            overrides["WS_MANAGEMENT_ENDPOINT"] = f"http://{local}:{self.options.ws_port}/{ws_api.stage}"
         return overrides
 
     def _import_and_seed(self) -> None:
@@ -168,7 +212,7 @@ class LocalStack:
         info = {
             "pid": os.getpid(),
             "api_url": self.api_url,
-            "ws_url": f"ws://{self.options.host}:{self.options.ws_port}",
+            "ws_url": None if self.options.admin_only else self.ws_url,
             "endpoint_url": self.emulator.endpoint_url,
             "aws_env": {k: os.environ[k] for k in LOCAL_CREDENTIALS},
             "candles_bucket": self.names["CandlesBucket"],
@@ -235,16 +279,30 @@ class LocalStack:
                 break
             await asyncio.sleep(0.05)
         self._write_runtime_file()
-        _log(
-            f"ready: partner API {self.api_url}  (try: curl '{self.api_url}/api/candles?symbol=BTCUSD-OTC&limit=3')"
-        )
-        _log("create a key: python -m tradowix_bot.cli keys create --name partner1   ·   Ctrl-C stops")
-        _log(f"chart: {self.api_url}/   ·   admin panel: {self.api_url}/admin")
+        for line in self.banner():
+            _log(line)
         if self.options.open_path is not None:
             import webbrowser
 
             webbrowser.open(self.api_url + self.options.open_path)
         await asyncio.gather(*tasks)
+
+    def banner(self) -> list[str]:
+        """What the stack serves, and only that, with commands that work from this folder."""
+        cli = cli_command()
+        elapsed = time.monotonic() - self._started
+        if self.options.admin_only:
+            return [
+                f"ready in {elapsed:.0f} s (admin only: no partner API, chart or live WebSocket)",
+                f"admin panel: {self.api_url}/admin",
+                f"locked out after wrong secrets? {cli} admin unlock   ·   Ctrl-C stops",
+            ]
+        return [
+            f"ready in {elapsed:.0f} s: partner API {self.api_url}  "
+            f"(try: curl '{self.api_url}/api/candles?symbol=BTCUSD-OTC&limit=3')",
+            f"live WebSocket: {self.ws_url}   ·   chart: {self.api_url}/   ·   admin panel: {self.api_url}/admin",
+            f"create a key: {cli} keys create --name partner1   ·   Ctrl-C stops (state kept in {self.data_dir})",
+        ]
 
     def _check_port_free(self, port: int) -> None:
         """Fail with one clear line before starting anything (uvicorn would exit mid-start)."""
@@ -295,6 +353,7 @@ class LocalStack:
             _log("collector has not finished its first backfill yet; serving anyway")
 
     def run(self) -> int:
+        self._started = time.monotonic()
         os.umask(0o077)  # whatever the stack and its collector write is the owner's alone
         for port in [self.options.port] + ([] if self.options.admin_only else [self.options.ws_port]):
             self._check_port_free(port)
@@ -324,10 +383,20 @@ class LocalStack:
 
 
 def main(options: StackOptions) -> int:
+    from tradowix_bot.aws import unavailable_errors
+
     try:
         return LocalStack(options).run()
     except KeyboardInterrupt:
         return 130
+    except unavailable_errors() as exc:  # e.g. --endpoint names a service that is not running
+        where = options.endpoint or os.environ.get("AWS_ENDPOINT_URL") or "the data services"
+        print(
+            f"error: cannot reach {where} ({str(exc).splitlines()[0]}); start it, or leave out "
+            "--endpoint / AWS_ENDPOINT_URL to use the embedded emulator",
+            file=sys.stderr,
+        )
+        return 1
     except SystemExit as exc:
         if isinstance(exc.code, str):
             print(exc.code, file=sys.stderr)

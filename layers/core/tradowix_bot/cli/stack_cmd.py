@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument(
             "--candles-dir",
             type=Path,
-            help="import the original's <SYMBOL>.json files from here (default: TRADOWIX_CANDLES_DIR)",
+            help="import the original's <SYMBOL>.json files from here at start "
+            "(default: TRADOWIX_CANDLES_DIR, else <data dir>/candles, i.e. data/candles, when it exists)",
         )
         p.add_argument("--token", help="Tradowix session token (default: TRADOWIX_SESSION_TOKEN)")
         p.add_argument("--no-browser", action="store_true", help="do not open a browser")
@@ -76,9 +77,12 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(
             "error: the local stack needs the [local] extra: pip install -e '.[local]'"
         ) from None
-    candles_dir = args.candles_dir or (
-        Path(os.environ["TRADOWIX_CANDLES_DIR"]) if os.environ.get("TRADOWIX_CANDLES_DIR") else None
-    )
+    # As the original: data/candles (<data dir>/candles) is imported when it is there; a folder
+    # the user named (flag or TRADOWIX_CANDLES_DIR) must exist.
+    named = args.candles_dir or os.environ.get("TRADOWIX_CANDLES_DIR")
+    candles_dir = Path(named) if named else args.data_dir / "candles"
+    if not named and not candles_dir.is_dir():
+        candles_dir = None
     options = StackOptions(
         host=args.host,
         port=args.port,
