@@ -293,7 +293,7 @@ class LocalStack:
         elapsed = time.monotonic() - self._started
         if self.options.admin_only:
             return [
-                f"ready in {elapsed:.0f} s (admin only: no partner API, chart or live WebSocket)",
+                f"ready in {elapsed:.0f} s (--admin-only: the admin panel and its API, nothing else)",
                 f"admin panel: {self.api_url}/admin",
                 f"locked out after wrong secrets? {cli} admin unlock   ·   Ctrl-C stops",
             ]
