@@ -63,7 +63,11 @@ class Client:
         async def send(message):
             sent.append(message)
 
-        asyncio.run(gateway(scope, self.receive, send))
+        loop = asyncio.new_event_loop()  # not asyncio.run: it would unset the thread's loop Mangum uses
+        try:
+            loop.run_until_complete(gateway(scope, self.receive, send))
+        finally:
+            loop.close()
         status = next(m["status"] for m in sent if m["type"] == "http.response.start")
         body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
         return status, body
