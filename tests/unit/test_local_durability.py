@@ -144,13 +144,25 @@ def test_a_damaged_journal_line_is_one_line_naming_the_file(node):
     assert str(path) in str(exc.value) and "line 1" in str(exc.value) and "\n" not in str(exc.value)
 
 
-def _saved_stack(node):
-    """A data directory holding a committed snapshot with one key; returns (life, snapshot folder)."""
-    life = node()
-    registry(life).create("partner")
-    number = life.save()
-    life.crash()
-    return life, life.snapshot_dir / f"{number:06d}"
+@pytest.fixture(scope="module")
+def saved_data_dir(tmp_path_factory):
+    """A data directory holding a committed snapshot with one key (made once, copied per test)."""
+    data_dir = tmp_path_factory.mktemp("saved") / "data"
+    with pytest.MonkeyPatch.context() as monkeypatch, lives(data_dir, monkeypatch) as start:
+        life = start()
+        registry(life).create("partner")
+        life.save()
+        life.crash()
+    return data_dir
+
+
+def _saved_stack(saved_data_dir, tmp_path):
+    """A copy of the saved data directory where the `node` fixture starts; (snapshot dir, folder)."""
+    import shutil
+
+    shutil.copytree(saved_data_dir, tmp_path / "data")
+    snapshot_dir = tmp_path / "data" / "emulator-snapshot"
+    return snapshot_dir, snapshot_dir / (snapshot_dir / "CURRENT").read_text().strip()
 
 
 @pytest.mark.parametrize(
@@ -164,17 +176,19 @@ def _saved_stack(node):
         "snapshot deleted, journal left",
     ],
 )
-def test_missing_or_damaged_keys_data_refuses_to_start_instead_of_opening_the_api(node, damage):
+def test_missing_or_damaged_keys_data_refuses_to_start_instead_of_opening_the_api(
+    node, damage, saved_data_dir, tmp_path
+):
     # given a stack that saved one key
-    life, folder = _saved_stack(node)
+    snapshot_dir, folder = _saved_stack(saved_data_dir, tmp_path)
     keys_file = folder / "dynamodb" / "KeysTable.json"
     named = {
         "keys table deleted": keys_file,
         "keys table half-written": keys_file,
         "manifest half-written": folder / "manifest.json",
         "CURRENT names a missing snapshot": folder,
-        "CURRENT damaged": life.snapshot_dir / "CURRENT",
-        "snapshot deleted, journal left": life.snapshot_dir / "CURRENT",
+        "CURRENT damaged": snapshot_dir / "CURRENT",
+        "snapshot deleted, journal left": snapshot_dir / "CURRENT",
     }[damage]
     # when its state files are damaged
     if damage == "keys table deleted":
@@ -190,7 +204,7 @@ def test_missing_or_damaged_keys_data_refuses_to_start_instead_of_opening_the_ap
     else:
         import shutil
 
-        shutil.rmtree(life.snapshot_dir)
+        shutil.rmtree(snapshot_dir)
     # then starting is one line naming the file, and nothing was served open
     with pytest.raises(StateFileError) as exc:
         node()
