@@ -81,10 +81,10 @@ def login(secret: str, source_ip: str = "203.0.113.7"):
 def test_five_wrong_secrets_lock_the_address_which_a_right_secret_from_elsewhere_or_unlock_ends(
     admin_api, api
 ):
-    # given four wrong secrets from one address: each is a plain 401
-    for _ in range(FREE_FAILURES - 1):
+    # given five wrong secrets from one address: each is checked and refused (401)
+    for _ in range(FREE_FAILURES):
         assert login("wrong")[0] == 401
-    # when the fifth is wrong too: 429, the address waits 2 s (doubling after)
+    # when a sixth attempt comes at once: 429, the address waits 2 s (doubling after)
     status, body, _ = login("wrong")
     assert status == 429 and body["error"] == "admin_login_throttled"
     # then even the right secret from that address waits, but not from another address
@@ -99,6 +99,7 @@ def test_the_lock_runs_out_and_doubles(admin_api):
     for _ in range(FREE_FAILURES):
         login("wrong")
     admin_api.now += 2.5  # the 2 s lock is over
+    assert login("wrong")[0] == 401  # checked again, and wrong again
     status, body, _ = login("wrong")
     assert status == 429 and "4 s" in body["message"]  # the next wait is twice as long
     admin_api.now += 4.5
