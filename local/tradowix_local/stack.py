@@ -118,6 +118,7 @@ class LocalStack:
         self.names: dict[str, str] = {}
         self.kinds: dict[str, str] = {}
         self._stop = threading.Event()
+        self._saving = threading.Lock()
         self._servers: list[_Server] = []
 
     @property
@@ -230,7 +231,8 @@ class LocalStack:
     # -- running -------------------------------------------------------------------------
     def _snapshot(self) -> None:
         if self.emulator.embedded:
-            save(self.emulator, self.names, self.kinds, self.snapshot_dir, self.journal)
+            with self._saving:  # the periodic save and the one at shutdown never overlap
+                save(self.emulator, self.names, self.kinds, self.snapshot_dir, self.journal)
 
     def _snapshot_loop(self) -> None:
         while not self._stop.wait(SNAPSHOT_SECONDS):
