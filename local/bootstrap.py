@@ -89,7 +89,9 @@ def ensure_venv(extras: str) -> Path:
             subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(VENV)], check=True)
         else:
             venv.EnvBuilder(with_pip=True).create(VENV)
-    estimate = "under a minute" if uv else "about 3-5 minutes on a busy 2-core machine, less with a warm pip cache"
+    estimate = (
+        "under a minute" if uv else "about 3-5 minutes on a busy 2-core machine, less with a warm pip cache"
+    )
     print(
         f"[setup] installing the project with [{','.join(extras_now)}] into {VENV} ({estimate}"
         f"{'' if first else '; pyproject.toml changed'}; later starts skip this)",

@@ -384,13 +384,32 @@ def _put_objects(emulator: Emulator, bucket: str | None, folder: Path) -> int:
     return count
 
 
+# What the stack keeps in its data directory (the only entries `make_private` touches).
+STATE_ENTRIES = (
+    "emulator-snapshot",
+    "emulator-snapshot.old",
+    "emulator-snapshot.tmp",
+    "emulator-journal",
+    "local-stack.json",
+    "local-stack.tmp",
+    "collector.pid",
+    "session-token",
+    LEGACY_PARAMETERS,
+)
+
+
 def make_private(data_dir: Path) -> None:
-    """No access for group and others under the data directory (an older version left it
-    readable by every local user). Only what this user owns; symlinks are left alone."""
+    """No access for group and others to the stack's state (an older version left it readable by
+    every local user): the data directory and the entries the stack keeps there, recursively.
+    Only what this user owns; symlinks and anything else in the directory are left alone."""
     uid = os.getuid()
     paths = [data_dir]
-    for root, dirs, files in os.walk(data_dir):
-        paths.extend(Path(root, name) for name in dirs + files)
+    for name in STATE_ENTRIES:
+        entry = data_dir / name
+        paths.append(entry)
+        if entry.is_dir() and not entry.is_symlink():
+            for root, dirs, files in os.walk(entry):
+                paths.extend(Path(root, n) for n in dirs + files)
     for path in paths:
         with contextlib.suppress(OSError):
             st = path.lstat()
