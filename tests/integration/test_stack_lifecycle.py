@@ -17,10 +17,13 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
+import pytest
 import websockets
 from tradowix_bot.candles import write_candle_file
 
 ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.integration
 
 
 def processes_in_group(pgid: int) -> list[int]:
