@@ -176,17 +176,20 @@ class WsGateway:
     async def _websocket(self, scope, receive, send) -> None:
         socket = WebSocket(scope, receive, send)
         conn_id, connected_at = new_connection_id(), time.time()
-        status = 200
+        status, code = 200, ""
         if "$connect" in self.api.routes:
             try:
                 result = await self._invoke("$connect", self._connect_event(scope, conn_id, connected_at))
                 status = int((result or {}).get("statusCode", 200)) if isinstance(result, dict) else 200
+                code = _error_code(result)
             except Exception:  # an unhandled $connect error refuses the handshake on AWS too
                 traceback.print_exc()
                 status = 500
         if status >= 300:
             await socket.accept()
-            await socket.close(code=CLOSE_CODES.get(status, 1011))
+            # The reason carries the answer's short code (e.g. key_disabled), as the body of
+            # API Gateway's refused handshake does.
+            await socket.close(code=CLOSE_CODES.get(status, 1011), reason=code)
             return
         headers = dict(socket.headers)
         conn = _Connection(
@@ -422,6 +425,16 @@ class WsGateway:
                 "Secret Access Key and signing method. Consult the service documentation for details.",
             )
         return None
+
+
+def _error_code(result) -> str:
+    """The short `error` code of a $connect answer's JSON body, or ""."""
+    try:
+        body = orjson.loads((result or {}).get("body") or b"{}")
+    except (orjson.JSONDecodeError, AttributeError, TypeError):
+        return ""
+    code = body.get("error") if isinstance(body, dict) else None
+    return code[:60] if isinstance(code, str) else ""
 
 
 async def _read_body(receive) -> bytes:

@@ -67,11 +67,13 @@ def test_template_routes_and_events():
     assert fn.events[-1]["requestContext"]["eventType"] == "DISCONNECT"
 
 
-def test_refused_connect_closes_with_4401():
-    with TestClient(gateway(FakeFunction(connect_status=401))) as client:
+def test_refused_connect_closes_with_4401_and_the_answers_code():
+    fn = FakeFunction(connect_status=401)
+    fn.invoke = lambda event: {"statusCode": 401, "body": '{"error": "key_disabled", "message": "disabled"}'}
+    with TestClient(gateway(fn)) as client:
         with client.websocket_connect("/") as ws, pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_text()
-        assert closed.value.code == 4401
+        assert (closed.value.code, closed.value.reason) == (4401, "key_disabled")
 
 
 ACCESS_KEY, SECRET_KEY = "AKIDLOCALTEST", "local-test-secret"
