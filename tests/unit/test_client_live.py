@@ -216,7 +216,8 @@ class MarketServer:
     `history_bars` closed bars plus the forming one. Every `drop_after` closes, the connection
     is dropped (1011) and the market closes `skip` more bars before it answers again."""
 
-    def __init__(self, *, interval=0.02, history_bars=3, drop_after=None, skip=0, refuse_after=None):
+    def __init__(self, *, interval=0.02, history_bars=3, drop_after=None, skip=0, refuse_after=None, lose=()):
+        self.lose = set(lose)  # times of closes never sent (posts that failed); the connection stays
         self.interval, self.history_bars, self.drop_after, self.skip = (
             interval,
             history_bars,
@@ -270,6 +271,8 @@ class MarketServer:
                         getting.cancel()
                         return
                     done = getting.result()
+                    if done["time"] in self.lose:
+                        continue
                     await ws.send(
                         json.dumps(
                             {"type": "bar", "symbol": sym, "timeframe": tf, "candle": done, "closed": True}
@@ -522,3 +525,30 @@ def test_bad_timeframes_are_refused_before_connecting():
         client.subscribe_live_sync(print, symbol="BTCUSD-OTC", timeframes=[60, 90])
     with pytest.raises(ValueError):
         client.subscribe_live_sync(print, symbol="BTCUSD-OTC", timeframes=[])
+
+
+def test_closes_the_server_never_sent_are_filled_from_candles():
+    # given a connection that stays up while two closes never reach it (their posts failed)
+    async def main():
+        async with MarketServer(lose={T + 60 * 8, T + 60 * 9}) as market:
+            got: list[dict] = []
+            client = AsyncChartApiClient(
+                "http://api.test", KEY, transport=status_transport(market.url, market.closed)
+            )
+            stop = asyncio.Event()
+
+            def on_msg(msg):
+                got.append(msg)
+                if len(closed_bars(got)) >= 10:
+                    stop.set()
+
+            await asyncio.wait_for(
+                client.subscribe_live(on_msg, symbol="BTCUSD-OTC", stop=stop, options=FAST), 10
+            )
+            return got
+
+    got = asyncio.run(main())
+    # then the bot still gets every close once, in order, the two lost ones from /api/candles
+    times = [m["candle"]["time"] for m in closed_bars(got)]
+    assert times == [T + 60 * i for i in range(5, 5 + len(times))]
+    assert [m["candle"]["time"] for m in closed_bars(got) if m.get("missed")] == [T + 60 * 8, T + 60 * 9]

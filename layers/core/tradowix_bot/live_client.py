@@ -288,6 +288,7 @@ class _Subscription:
         self.had_history = False
         self.last_closed: int | None = None  # newest bar handed over as closed
         self.newest: int | None = None  # newest bar handed over at all
+        self.checked_until: float = float("-inf")  # holes before this bar were looked up already
 
     @property
     def key(self) -> tuple[str, int]:
@@ -580,23 +581,20 @@ class _Stream:
         ]
         if not sub.had_history:  # the first one goes to the bot as it is
             sub.had_history = True
-            if len(candles) >= 2:
-                sub.last_closed = candles[-2]["time"]
-            if candles:
+            if candles:  # all but the last bar are closed; the last one may still be forming
                 sub.newest = candles[-1]["time"]
+                sub.last_closed = candles[-2]["time"] if len(candles) >= 2 else sub.newest - sub.timeframe
             await self.deliver(msg)
             return
         # A reconnect (or renewal): the closed bars missed meanwhile, once, then the current bar.
         floor = sub.last_closed if sub.last_closed is not None else float("-inf")
-        missed = [c for c in candles[:-1] if c["time"] > floor]
-        if candles and sub.last_closed is not None and candles[0]["time"] > sub.last_closed + sub.timeframe:
-            missed = (
-                await self.from_candles(sub, sub.last_closed + sub.timeframe, candles[0]["time"]) + missed
-            )
-        for candle in missed:
-            await self.hand_over(sub, candle, closed=True, missed=True)
+        for candle in candles[:-1]:
+            if candle["time"] > (sub.last_closed if sub.last_closed is not None else floor):
+                await self.fill_before(sub, candle["time"])
+                await self.hand_over(sub, candle, closed=True, missed=True)
         newest = sub.newest if sub.newest is not None else float("-inf")
         if candles and candles[-1]["time"] > max(floor, newest):  # a bar the bot has not seen yet
+            await self.fill_before(sub, candles[-1]["time"])
             await self.hand_over(sub, candles[-1], closed=False, missed=True)
 
     async def on_bar(self, msg: dict, sub: _Subscription) -> None:
@@ -607,20 +605,22 @@ class _Stream:
         t = candle["time"]
         if sub.last_closed is not None and t <= sub.last_closed:
             return  # that bar was already handed over closed: a duplicate or a stale update
-        if (
-            sub.newest is not None
-            and t > sub.newest
-            and (sub.last_closed is None or sub.newest > sub.last_closed)
-        ):
-            # The bar before this one never came closed (e.g. it closed while we were away).
-            for missed in await self.from_candles(sub, sub.newest, t):
-                await self.hand_over(sub, missed, closed=True, missed=True)
-            if sub.last_closed is None or sub.last_closed < sub.newest:
-                sub.last_closed = sub.newest  # not to be asked for again
+        await self.fill_before(sub, t)
         sub.newest = max(sub.newest or t, t)
         if msg.get("closed") is True:
             sub.last_closed = t
         await self.deliver(msg)
+
+    async def fill_before(self, sub: _Subscription, t: int) -> None:
+        """Before bar `t`: a hole after the last closed bar (bars that closed while we were away,
+        or a bar whose close never came) is looked up in /api/candles, once; what it holds is
+        handed over closed. A minute without ticks has no bar: that costs one lookup."""
+        if sub.last_closed is None or t <= sub.last_closed + sub.timeframe or t <= sub.checked_until:
+            return
+        sub.checked_until = t
+        for candle in await self.from_candles(sub, sub.last_closed + sub.timeframe, t):
+            if candle["time"] > sub.last_closed:
+                await self.hand_over(sub, candle, closed=True, missed=True)
 
     async def hand_over(self, sub: _Subscription, candle: dict, *, closed: bool, missed: bool) -> None:
         msg = {
