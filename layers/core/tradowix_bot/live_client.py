@@ -464,9 +464,8 @@ class _Stream:
     async def dropped(self, ws, exc: BaseException, lived: float):
         """After a drop: raise what is fatal, else wait (backoff) and answer None (reconnect)."""
         error = _close_error(exc, self.auth_code) if isinstance(exc, ConnectionClosed) else None
-        if ws is not None:
-            with contextlib.suppress(Exception):
-                await ws.close()
+        if ws is not None and error is None and not isinstance(exc, ConnectionClosed):
+            ws.transport.abort()  # a dead peer would not answer a closing handshake: do not wait for it
         if isinstance(error, AuthenticationError | SymbolForbiddenError):
             await self.fail(error)
         self.first_connection = False
