@@ -290,7 +290,9 @@ class ConnectionStore:
         """symbol -> version of its subscriber list, for every symbol ever subscribed (one
         Query of a few bytes per symbol)."""
         out: dict[str, int] = {}
-        kwargs = {"KeyConditionExpression": Key("connection_id").eq(VERSIONS_PK), "ConsistentRead": True}
+        # Eventually consistent: half the read units; a change missed by a lagging read is
+        # seen by the next poll a second later.
+        kwargs = {"KeyConditionExpression": Key("connection_id").eq(VERSIONS_PK)}
         with translate("the connections table (DynamoDB)"):
             while True:
                 page = self._table.query(**kwargs)
