@@ -11,7 +11,7 @@ stack's @connections endpoint, as it would on AWS. Two settings:
 - `bench`: throttle off, subscriber list refreshed on request only, no key checks, on_bar
   run in the caller's thread (the publisher's post path alone);
 - `production`: what the collector runs: `start()`ed (delivery + refresher threads), throttle
-  2 s (a bar every 2.3 s, so each update is due when it comes), subscriber changes polled every
+  2 s (a bar every 3 s, so each update is due when it comes), subscriber changes polled every
   second through the version items, key checks every 10 s.
 
 Prints, per setting and subscriber count: latency p50/p99 (on_bar call -> message received),
@@ -126,7 +126,8 @@ async def open_clients(ws_url: str, n: int, batch: int = 50) -> list:
     for start in range(0, n, batch):
         group = await asyncio.gather(
             *(
-                websockets.connect(ws_url, max_size=None, ping_interval=None)
+                # a busy 2-core machine can take long to answer 50 handshakes at once
+                websockets.connect(ws_url, max_size=None, ping_interval=None, open_timeout=120)
                 for _ in range(min(batch, n - start))
             )
         )
@@ -238,11 +239,11 @@ async def run_setting(args, stack, info, settings: str) -> None:
     pid = json.loads((stack.data_dir / "local-stack.json").read_text())["pid"]
     pids = {"publisher": child.pid, "gateway": pid, "clients": os.getpid()}
     production = settings == "production"
-    gap = 2.3 if production else 0.0
+    gap = 3.0 if production else 0.0
     print(
         f"\nsettings: {settings} ("
         + (
-            "started: delivery + refresher threads; throttle 2 s, a bar every 2.3 s; subscriber "
+            "started: delivery + refresher threads; throttle 2 s, a bar every 3 s; subscriber "
             "changes polled every 1 s (version items); key checks every 10 s"
             if production
             else "throttle off; subscribers refreshed on request only; no key checks"
@@ -287,10 +288,30 @@ async def run_setting(args, stack, info, settings: str) -> None:
         parent_conn.send(None)
         child.join(10)
         await asyncio.gather(*(ws.close() for ws in clients), return_exceptions=True)
+        await wait_for_disconnects(info)  # the next setting starts on a quiet stack
     for line in reads:
         print(line)
     for line in memory:
         print("stack process memory (gateway + emulator records):", line)
+
+
+async def wait_for_disconnects(info: dict, seconds: float = 180) -> None:
+    """Until the stack has handled every $disconnect (its connections table holds no connection)."""
+    import boto3
+
+    table = boto3.resource(
+        "dynamodb",
+        endpoint_url=info["endpoint_url"],
+        region_name=info["aws_env"]["AWS_DEFAULT_REGION"],
+        aws_access_key_id=info["aws_env"]["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=info["aws_env"]["AWS_SECRET_ACCESS_KEY"],
+    ).Table(info["connections_table"])
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        items = await asyncio.to_thread(lambda: table.scan(ProjectionExpression="sk")["Items"])
+        if not any(i["sk"] == "meta" for i in items):
+            return
+        await asyncio.sleep(1)
 
 
 async def soak(args, stack, info) -> None:
@@ -331,7 +352,8 @@ async def soak(args, stack, info) -> None:
                 results = await asyncio.gather(*(got_bar(ws) for ws in clients))
                 arrived = sum(results)
             await asyncio.gather(*(ws.close() for ws in clients), return_exceptions=True)
-            await asyncio.sleep(12)  # $disconnect done, the next key check (10 s) has run
+            await wait_for_disconnects(info)
+            await asyncio.sleep(11)  # the publisher's next key check (every 10 s) has run
             parent_conn.send("stats")
             stats = await asyncio.to_thread(parent_conn.recv)
             after.append((rss_kb(pid), stats["rss_kb"]))

@@ -552,3 +552,28 @@ def test_closes_the_server_never_sent_are_filled_from_candles():
     times = [m["candle"]["time"] for m in closed_bars(got)]
     assert times == [T + 60 * i for i in range(5, 5 + len(times))]
     assert [m["candle"]["time"] for m in closed_bars(got) if m.get("missed")] == [T + 60 * 8, T + 60 * 9]
+
+
+def test_a_rate_limited_subscribe_is_sent_again_later():
+    # given a server that answers the first subscribe with rate_limited (a subscribe flood)
+    async def main():
+        async with FakeLiveServer(errors={"BTCUSD-OTC": "rate_limited"}, bars_per_connection=1) as server:
+            got: list[dict] = []
+            client = AsyncChartApiClient("http://api.test", KEY, transport=status_transport(server.url))
+
+            async def lift_the_limit():
+                while len(server.subscribes) < 1:
+                    await asyncio.sleep(0.01)
+                server.errors.clear()
+
+            lifter = asyncio.create_task(lift_the_limit())
+            await asyncio.wait_for(
+                client.subscribe_live(got.append, symbol="BTCUSD-OTC", max_messages=4, options=FAST), 10
+            )
+            await lifter
+            return server, got
+
+    server, got = asyncio.run(main())
+    # then the client subscribed again on the same connection and streams
+    assert server.connections == 1 and len(server.subscribes) == 2
+    assert [m["type"] for m in got] == ["error", "status", "history", "bar"]

@@ -271,14 +271,6 @@ def _close_error(exc: ConnectionClosed, remembered: str | None) -> ChartApiError
     return None
 
 
-class _Refused(Exception):
-    """The server answered but will not serve us (yet): retried up to max_refusals times."""
-
-    def __init__(self, error: ChartApiError):
-        super().__init__(error.message)
-        self.error = error
-
-
 class _Subscription:
     """One (symbol, timeframe) of the stream and what its bot was handed."""
 
@@ -549,8 +541,9 @@ class _Stream:
             return
         if code in TRANSIENT_ERRORS:  # subscribe again in a while, on the same connection
             self.attempt += 1
-            delay = float(msg.get("retry_after") or self.delay(answered=True) or 1.0)
-            self.later(delay, self.send_subscribe(ws, sub))
+            wait = msg.get("retry_after")
+            delay = float(wait) if isinstance(wait, int | float) and wait > 0 else max(1.0, self.delay(True))
+            self.later(delay, lambda: self.send_subscribe(ws, sub))
             return
         cls = SUBSCRIBE_ERRORS.get(code, BadRequestError)
         sub.failed = cls(
@@ -561,11 +554,13 @@ class _Stream:
         if all(s.failed is not None for s in self.subs.values()):
             await self.fail(next(iter(self.subs.values())).failed)
 
-    def later(self, delay: float, coro) -> None:
+    def later(self, delay: float, step) -> None:
+        """Run `step()` (a coroutine function) in `delay` seconds, unless the stream ends first."""
+
         async def run():
             await asyncio.sleep(delay)
-            with contextlib.suppress(Exception):
-                await coro
+            with contextlib.suppress(Exception):  # the connection may be gone by then
+                await step()
 
         task = asyncio.get_running_loop().create_task(run())
         self.timers.add(task)
