@@ -1,4 +1,5 @@
-"""The local stack attacked as a partner, an outsider and a local user would, over real HTTP:
+"""Given a local stack of its own, when it is attacked as a partner, an outsider and a local user
+would, over real HTTP, then:
 - kill -9 right after `keys disable` / `keys create`: the key stays disabled, the new key exists;
 - the keys data deleted: the stack refuses to start with one line naming the file (never open);
 - its files are the owner's alone;

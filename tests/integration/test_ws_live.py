@@ -327,13 +327,15 @@ def test_a_bot_using_only_chart_api_client_gets_history_then_the_closing_5m_bar(
 
     runner = threading.Thread(target=run)
     runner.start()
-    deadline = time.monotonic() + 30
-    while not any(m["type"] == "bar" and m["closed"] and not m.get("missed") for m in got) and (
-        time.monotonic() < deadline
-    ):
-        time.sleep(0.1)
-    stop.set()
-    runner.join(10)
+    try:
+        eventually(
+            lambda: any(m["type"] == "bar" and m["closed"] and not m.get("missed") for m in got),
+            30,
+            "the closing 5m bar at the bot",
+        )
+    finally:
+        stop.set()
+        runner.join(10)
     assert not runner.is_alive() and not failures, failures
     assert [m["type"] for m in got[:3]] == ["status", "history", "timing"]
     # (the history's last bar, which the publisher never closed here, comes first, marked missed)

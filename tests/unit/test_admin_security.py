@@ -1,4 +1,5 @@
-"""The admin panel's server side under attack, called as API Gateway calls the function:
+"""Given the admin panel's server side, called as API Gateway calls the function, when it is
+attacked, then:
 - simultaneous wrong secrets get no more secret checks than the design allows (5);
 - a lock does not keep the owner out for good (another address, or `admin unlock`);
 - logout ends the session on the server: a cookie saved before it opens nothing;

@@ -1,4 +1,5 @@
-"""A newcomer's first steps with the local stack, without starting it:
+"""Given a newcomer's first steps with the local stack (without starting it), when they set it up
+and read what it prints, then:
 - `--host 0.0.0.0` hands partners a WebSocket URL they can connect to (not ws://0.0.0.0);
 - the banner names the live WebSocket and a CLI command that works without activating the venv;
 - `--admin-only` advertises only the admin panel;
