@@ -230,10 +230,19 @@ def pytest_collection_modifyitems(config, items):
             "docstring or comments): " + ", ".join(unexplained),
             stacklevel=1,
         )
-    # Longest work first: the session-stack groups are the biggest units for xdist to hand out,
-    # so they start at once instead of being the tail while the other worker idles.
+    # Longest work first, so that no worker ends with a long test while the others idle: the
+    # session-stack groups (the biggest units xdist hands out), then the other integration and
+    # browser tests (most start processes of their own), then the unit tests, small units that
+    # fill the gaps at the end. The sort is stable: files keep their order within each rank.
     rank = {name: i for i, name in enumerate(SESSION_STACKS)}
-    items.sort(key=lambda item: rank.get(_xdist_group(item), len(rank)))
+
+    def longest_first(item) -> int:
+        group = _xdist_group(item)
+        if group:
+            return rank[group]
+        return len(rank) + (1 if _layer(item) == "unit" else 0)
+
+    items.sort(key=longest_first)
 
 
 @pytest.hookimpl(trylast=True)
