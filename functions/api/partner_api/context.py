@@ -29,10 +29,15 @@ def state() -> StateStore:
     return StateStore(settings().state_table)
 
 
+# How long the API trusts its listing of a symbol's day objects (today's is re-validated on
+# every request with a conditional GET): a past day rewritten by gap repair shows within this.
+DAY_INDEX_SECONDS = 60
+
+
 @functools.cache
 def market() -> MarketData:
     s = settings()
-    store = CandleStore(s.candles_bucket, cache_entries=s.day_cache_entries)
+    store = CandleStore(s.candles_bucket, cache_entries=s.day_cache_entries, index_seconds=DAY_INDEX_SECONDS)
     return MarketData(store, state(), max_limit=s.max_limit, ws_url=s.ws_url)
 
 
