@@ -61,6 +61,9 @@ def api_docs():
 async def access_log(request: Request, call_next):
     started = time.perf_counter()
     response = await call_next(request)
+    rate = getattr(request.state, "rate_limit", None)
+    if rate is not None:  # every answer to a keyed request, errors and 304s included
+        response.headers.update(rate.headers())
     logger.info(
         "request",
         extra={

@@ -9,6 +9,7 @@ from tradowix_bot.admin import AdminSecretStore, AdminSessions, LoginThrottle, S
 from tradowix_bot.config import Settings
 from tradowix_bot.keys import KeyRegistry
 from tradowix_bot.market import MarketData
+from tradowix_bot.ratelimit import RateLimiter
 from tradowix_bot.sessions import SessionSigner
 from tradowix_bot.state import StateStore
 from tradowix_bot.store import CandleStore
@@ -22,6 +23,11 @@ def settings() -> Settings:
 @functools.cache
 def keys() -> KeyRegistry:
     return KeyRegistry(settings().keys_table, cache_seconds=settings().key_cache_seconds)
+
+
+@functools.cache
+def rate_limiter() -> RateLimiter:
+    return RateLimiter(settings().state_table, default_per_minute=settings().rate_limit_per_minute)
 
 
 @functools.cache
@@ -68,5 +74,5 @@ def session_token() -> SessionTokenStore:
 
 
 def reset() -> None:
-    for f in (settings, keys, state, market, admin_secret, login_throttle, session_token):
+    for f in (settings, keys, rate_limiter, state, market, admin_secret, login_throttle, session_token):
         f.cache_clear()

@@ -76,7 +76,7 @@ async def verify(request: Request):
         if not isinstance(doc, dict):
             raise BadRequest("the request body must be a JSON object", code="invalid_json")
         body_key = doc.get("api_key")
-        if body_key is not None and not isinstance(body_key, str):
+        if "api_key" in doc and not isinstance(body_key, str):
             raise BadRequest("api_key must be a string", code="invalid_json")
     who = resolve(request, body_key)
     if who.key is None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from . import aws
 from .errors import BadRequest, DomainError, Forbidden, NotFound, Unauthorized
+from .ratelimit import validate_per_minute
 from .storage_errors import translate
 
 KEY_PREFIX = "twk_"
@@ -49,6 +50,7 @@ class KeyRecord:
     enabled: bool
     created_at: int
     last_used_at: int | None = None
+    rate_limit: int | None = None  # requests per minute; None: the deployment's default
 
     @property
     def all_symbols(self) -> bool:
@@ -67,6 +69,7 @@ class KeyRecord:
             "enabled": self.enabled,
             "created_at": self.created_at,
             "last_used_at": self.last_used_at,
+            "rate_limit": self.rate_limit,
         }
 
     @classmethod
@@ -80,6 +83,7 @@ class KeyRecord:
             enabled=bool(item.get("enabled", True)),
             created_at=int(item.get("created_at", 0)),
             last_used_at=int(item["last_used_at"]) if item.get("last_used_at") is not None else None,
+            rate_limit=int(item["rate_limit"]) if item.get("rate_limit") is not None else None,
         )
 
     def to_item(self) -> dict:
@@ -92,6 +96,8 @@ class KeyRecord:
         }
         if self.symbols is not None:
             item["symbols"] = list(self.symbols)
+        if self.rate_limit is not None:
+            item["rate_limit"] = self.rate_limit
         return item
 
 
@@ -238,8 +244,11 @@ class KeyRegistry:
             raise NotFound(f"no API key with id {key_id!r}", code="key_not_found")
         return KeyRecord.from_item(item)
 
-    def create(self, name: str, symbols: list[str] | None = None) -> tuple[KeyRecord, str]:
-        """Create a key; returns the record and the raw key, which is never stored or shown again."""
+    def create(
+        self, name: str, symbols: list[str] | None = None, rate_limit: int | None = None
+    ) -> tuple[KeyRecord, str]:
+        """Create a key; returns the record and the raw key, which is never stored or shown again.
+        `rate_limit`: requests per minute (None: the deployment's default)."""
         name = (name or "").strip()
         if not name or len(name) > 100:
             raise BadRequest("a key needs a name of 1 to 100 characters", code="invalid_name")
@@ -251,6 +260,7 @@ class KeyRegistry:
             symbols=_clean_symbols(symbols),
             enabled=True,
             created_at=int(time.time()),
+            rate_limit=validate_per_minute(rate_limit),
         )
         with translate("the key store (DynamoDB)"):
             self._table.put_item(Item=record.to_item(), ConditionExpression="attribute_not_exists(key_id)")
@@ -308,6 +318,13 @@ class KeyRegistry:
         if cleaned is None:
             return self._update(key_id, "REMOVE symbols")
         return self._update(key_id, "SET symbols = :s", {":s": cleaned})
+
+    def set_rate_limit(self, key_id: str, per_minute: int | None) -> KeyRecord:
+        """Requests per minute for this key; None goes back to the deployment's default."""
+        per_minute = validate_per_minute(per_minute)
+        if per_minute is None:
+            return self._update(key_id, "REMOVE rate_limit")
+        return self._update(key_id, "SET rate_limit = :r", {":r": per_minute})
 
     def delete(self, key_id: str) -> None:
         _not_the_version_item(key_id)
