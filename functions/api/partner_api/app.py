@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.gzip import GZipMiddleware
 from mangum import Mangum
 
-from . import admin_routes, context, docs, errors, pages, schemas
+from . import admin_routes, context, docs, errors, pages, schemas, udf_routes
 from .responses import JSONBody
 from .routes import router
 
@@ -32,12 +32,18 @@ app = FastAPI(
 app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=1)
 errors.install(app)
 app.include_router(router)
+app.include_router(udf_routes.router)
 app.include_router(admin_routes.router)
 app.include_router(pages.router)
 
 # Query parameters that must be present (FastAPI sees them as optional: the domain answers a
 # missing one with its own error code).
-REQUIRED_PARAMS = {"/api/candles": {"symbol"}, "/api/timing": {"symbol"}}
+REQUIRED_PARAMS = {
+    "/api/candles": {"symbol"},
+    "/api/timing": {"symbol"},
+    "/udf/symbols": {"symbol"},
+    "/udf/history": {"symbol", "resolution", "from", "to"},
+}
 
 
 def openapi() -> dict:

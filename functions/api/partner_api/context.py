@@ -13,6 +13,7 @@ from tradowix_bot.ratelimit import RateLimiter
 from tradowix_bot.sessions import SessionSigner
 from tradowix_bot.state import StateStore
 from tradowix_bot.store import CandleStore
+from tradowix_bot.udf import Datafeed
 
 
 @functools.cache
@@ -47,6 +48,11 @@ def market() -> MarketData:
     return MarketData(store, state(), max_limit=s.max_limit, ws_url=s.ws_url)
 
 
+@functools.cache
+def datafeed() -> Datafeed:
+    return Datafeed(market())
+
+
 def signer() -> SessionSigner:
     # Not cached here: StateStore caches the secret, and a failed first read must be retried.
     return SessionSigner(state().cookie_secret(), settings().cookie_max_age)
@@ -74,5 +80,15 @@ def session_token() -> SessionTokenStore:
 
 
 def reset() -> None:
-    for f in (settings, keys, rate_limiter, state, market, admin_secret, login_throttle, session_token):
+    for f in (
+        settings,
+        keys,
+        rate_limiter,
+        state,
+        market,
+        datafeed,
+        admin_secret,
+        login_throttle,
+        session_token,
+    ):
         f.cache_clear()

@@ -15,6 +15,7 @@ from tradowix_bot.candles import MAX_SYMBOL_LENGTH, SYMBOL_PATTERN
 from tradowix_bot.market import MAX_UNIX_SECONDS
 from tradowix_bot.resample import BASE_TIMEFRAME, MAX_TIMEFRAME
 from tradowix_bot.sessions import COOKIE_NAME
+from tradowix_bot.udf import ACCEPTED_RESOLUTIONS, EXCHANGE
 
 from .errors import ERROR_TABLE
 
@@ -36,17 +37,28 @@ def _integer(minimum: int, maximum: int, **extra) -> dict:
     return {"type": "integer", "minimum": minimum, "maximum": maximum, **extra}
 
 
-def parameter_schemas(max_limit: int) -> dict[str, dict]:
-    """The schema of each query parameter, by name, exactly as the server validates it."""
+def parameter_schemas(path: str, max_limit: int) -> dict[str, dict]:
+    """The schema of each query parameter of `path`, by name, exactly as the server validates it."""
     count = _integer(1, max_limit)
     unix = _integer(0, MAX_UNIX_SECONDS)
+    symbol = {"type": "string", "minLength": 1, "maxLength": MAX_SYMBOL_LENGTH, "pattern": SYMBOL_PATTERN}
+    if path.startswith("/udf/"):
+        prefix = EXCHANGE + ":"
+        return {
+            "symbol": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": len(prefix) + MAX_SYMBOL_LENGTH,
+                "pattern": "^(?:" + prefix + ")?" + SYMBOL_PATTERN.removeprefix("^"),
+            },
+            "resolution": {"type": "string", "enum": list(ACCEPTED_RESOLUTIONS)},
+            "from": unix,
+            "to": unix,
+            "countback": count,
+            "limit": _integer(1, 100),
+        }
     return {
-        "symbol": {
-            "type": "string",
-            "minLength": 1,
-            "maxLength": MAX_SYMBOL_LENGTH,
-            "pattern": SYMBOL_PATTERN,
-        },
+        "symbol": symbol,
         "timeframe": _integer(
             BASE_TIMEFRAME, MAX_TIMEFRAME, multipleOf=BASE_TIMEFRAME, default=BASE_TIMEFRAME
         ),
@@ -197,6 +209,84 @@ VERIFY_BODY = {
 }
 DOCS = {"type": "object", "required": ["name", "endpoints", "errors"]}
 
+# -- TradingView UDF (udf_routes.py) ----------------------------------------------------------
+UDF_ERROR = {
+    "type": "object",
+    "required": ["s", "errmsg", "error", "message"],
+    "properties": {
+        "s": {"const": "error"},
+        "errmsg": {"type": "string"},
+        "error": {"type": "string"},
+        "message": {"type": "string"},
+    },
+}
+UDF_CONFIG = {
+    "type": "object",
+    "required": ["supported_resolutions", "supports_search", "supports_group_request", "supports_time"],
+    "properties": {
+        "supported_resolutions": {"type": "array", "items": {"type": "string"}},
+        "supports_search": {"const": True},
+        "supports_group_request": {"const": False},
+        "supports_marks": {"type": "boolean"},
+        "supports_timescale_marks": {"type": "boolean"},
+        "supports_time": {"type": "boolean"},
+        "exchanges": {"type": "array", "items": {"type": "object"}},
+        "symbols_types": {"type": "array", "items": {"type": "object"}},
+    },
+}
+UDF_SYMBOL = {
+    "type": "object",
+    "required": [
+        "name",
+        "ticker",
+        "description",
+        "type",
+        "session",
+        "exchange",
+        "listed_exchange",
+        "timezone",
+        "format",
+        "pricescale",
+        "minmov",
+        "has_intraday",
+        "supported_resolutions",
+    ],
+    "properties": {
+        "name": {"type": "string"},
+        "ticker": {"type": "string"},
+        "pricescale": {"type": "integer", "minimum": 1},
+        "minmov": {"type": "integer", "minimum": 1},
+        "has_intraday": {"type": "boolean"},
+        "supported_resolutions": {"type": "array", "items": {"type": "string"}},
+    },
+}
+UDF_SEARCH = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["symbol", "full_name", "description", "exchange", "ticker", "type"],
+        "properties": {
+            k: {"type": "string"}
+            for k in ("symbol", "full_name", "description", "exchange", "ticker", "type")
+        },
+    },
+}
+_COLUMN_NUMBERS = {"type": "array", "items": {"type": "number"}}
+UDF_HISTORY = {
+    "type": "object",
+    "required": ["s"],
+    "properties": {
+        "s": {"enum": ["ok", "no_data"]},
+        "t": {"type": "array", "items": {"type": "integer"}},
+        "o": _COLUMN_NUMBERS,
+        "h": _COLUMN_NUMBERS,
+        "l": _COLUMN_NUMBERS,
+        "c": _COLUMN_NUMBERS,
+        "v": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+        "nextTime": {"type": "integer", "description": "with no_data: the newest bar before the range"},
+    },
+}
+
 _RATE_HEADERS = {
     "X-RateLimit-Limit": {
         "description": "requests per minute allowed for this key",
@@ -261,8 +351,8 @@ def openapi_document(app: FastAPI, *, max_limit: int, required: dict[str, set[st
     if app.openapi_schema:
         return app.openapi_schema
     spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-    params = parameter_schemas(max_limit)
     for path, operations in spec.get("paths", {}).items():
+        params = parameter_schemas(path, max_limit)
         for operation in operations.values():
             operation.get("responses", {}).pop("422", None)
             for parameter in operation.get("parameters", []):
