@@ -61,7 +61,7 @@ async def verify(request: Request):
         )
     body_key = None
     raw = await request.body()
-    if raw.strip():
+    if raw:  # no body: the key is in a header, the query or the cookie (whitespace is not JSON)
         if not _is_json(request.headers.get("content-type")):
             raise UnsupportedMediaType(
                 'send the key as JSON with Content-Type: application/json, e.g. {"api_key": "twk_..."}, '

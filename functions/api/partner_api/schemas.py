@@ -46,10 +46,14 @@ def parameter_schemas(path: str, max_limit: int) -> dict[str, dict]:
         prefix = EXCHANGE + ":"
         return {
             "symbol": {
-                "type": "string",
-                "minLength": 1,
-                "maxLength": len(prefix) + MAX_SYMBOL_LENGTH,
-                "pattern": "^(?:" + prefix + ")?" + SYMBOL_PATTERN.removeprefix("^"),
+                "anyOf": [
+                    symbol,
+                    {
+                        "type": "string",
+                        "maxLength": len(prefix) + MAX_SYMBOL_LENGTH,
+                        "pattern": "^" + prefix + SYMBOL_PATTERN.removeprefix("^"),
+                    },
+                ]
             },
             "resolution": {"type": "string", "enum": list(ACCEPTED_RESOLUTIONS)},
             "from": unix,
