@@ -258,3 +258,14 @@ def test_a_subscribe_flood_on_the_websocket_is_refused_with_retry_after(api, adm
         ("rate_limited", 45, 600),
     ]
     assert "closed" not in poster.sent
+
+
+def test_api_docs_describe_the_limits_the_server_applies(limiter, admin):
+    # given: what /api/docs promises, and what a keyed answer carries
+    docs = get("/api/docs").json()
+    _, raw = admin.create("partner")
+    answer = with_key(raw)
+    # then: the same headers, the deployment's default, and the 429 in the error table
+    assert {h.lower() for h in docs["rate_limits"]["headers"]} <= set(answer.headers)
+    assert docs["rate_limits"]["default_per_minute"] == 600
+    assert any(row["status"] == 429 for row in docs["errors"]["codes"])

@@ -61,7 +61,7 @@ app.openapi = openapi
     responses=schemas.responses(schemas.DOCS, keyed=False),
 )
 def api_docs():
-    return JSONBody(docs.catalog(app))
+    return JSONBody(docs.catalog(app, rate_limit_per_minute=context.settings().rate_limit_per_minute))
 
 
 @app.middleware("http")
