@@ -126,7 +126,7 @@ def follow_next(market: MarketData, symbol: str, **query) -> list[dict]:
     return answers
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     bars=series().filter(bool),
     timeframe=timeframes,

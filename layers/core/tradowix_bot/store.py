@@ -92,7 +92,9 @@ class CandleStore:
         self._cache: OrderedDict[str, tuple[str, list[tuple]]] = OrderedDict()
         self._cache_entries = cache_entries
         self._index_seconds = index_seconds
-        self._index: dict[str, tuple[float, dict[str, str]]] = {}
+        # symbol -> (listed at, {day: etag}); bounded: any valid symbol name can be asked for
+        self._index: OrderedDict[str, tuple[float, dict[str, str]]] = OrderedDict()
+        self._index_entries = max(256, 4 * cache_entries)
         self._clock = clock
         self._lock = threading.Lock()
 
@@ -175,6 +177,9 @@ class CandleStore:
         if now - listed_at >= self._index_seconds:
             days = self.list_days(symbol)
             self._index[symbol] = (now, days)
+            self._index.move_to_end(symbol)
+            while len(self._index) > self._index_entries:
+                self._index.popitem(last=False)
         live = {day_of(int(now)), day_of(int(now - LIVE_GRACE))}
         return {**days, **{d: days.get(d) for d in live}}, live
 
