@@ -169,12 +169,14 @@ class LiveSocket:
         timeframe = parse_timeframe(msg.get("timeframe"))
         connection = self._connection(connection_id)
         key = self._key_of(connection)
+        require_symbol(key, symbol)
+        self.connections.check_room(connection, symbol, timeframe)  # cheap early answer in a burst
         if key is not None and self.rate_limiter is not None:
+            # Counted where a subscribe starts to cost (the history read and a message of up to
+            # 128 KB): a flood of them gets rate_limited like HTTP requests.
             decision = self.rate_limiter.hit(key.key_id, key.rate_limit)
             if decision is not None and not decision.allowed:
                 raise decision.refuse()
-        require_symbol(key, symbol)
-        self.connections.check_room(connection, symbol, timeframe)  # cheap early answer in a burst
         # Read first: a failure here leaves no subscription behind.
         data = self.market.candles(key, symbol, timeframe, limit=self.history_bars)
         ready = self.market.live_status(key, None)["live"]
