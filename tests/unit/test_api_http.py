@@ -145,6 +145,7 @@ def test_large_answers_are_gzip_compressed_for_clients_that_accept_it(api):
 
 def test_docs_list_every_route_of_the_openapi_document(api):
     from fastapi.routing import APIRoute
+    from partner_api import udf_routes
     from partner_api.app import app
     from partner_api.routes import router
 
@@ -152,7 +153,7 @@ def test_docs_list_every_route_of_the_openapi_document(api):
     openapi = get("/api/openapi.json").json()
     listed = {(e["method"], e["path"]) for e in docs["endpoints"]}
     in_openapi = {(m.upper(), p) for p, ops in openapi["paths"].items() for m in ops}
-    declared = [*router.routes, *app.routes]  # the partner router and the app's own routes
+    declared = [*router.routes, *udf_routes.router.routes, *app.routes]  # partner, UDF, the app's own
     in_app = {(m, r.path) for r in declared if isinstance(r, APIRoute) for m in r.methods}
     assert listed == in_openapi == in_app
     assert {

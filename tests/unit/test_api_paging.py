@@ -91,3 +91,29 @@ def test_page_size_with_limit_pages_through_the_last_bars_of_the_range(api):
     answers = follow({"symbol": SYMBOL, "limit": 100, "page_size": 40})
     times = [c["time"] for a in answers for c in a["candles"]]
     assert times == STORED[-100:] and [a["count"] for a in answers] == [40, 40, 20]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {},
+        {"limit": 1500},
+        {"start": T0 + 600, "end": T0 + 86400 + 600},
+        {"start": T0 + 86400, "page_size": 1440},
+        {"start": T0 + 86400 - 60, "page_size": 1442},
+        {"timeframe": 300, "limit": 10},
+        {"start": T0 + 200, "end": T0 + 100},
+    ],
+)
+def test_whole_days_encoded_once_give_the_same_bytes_as_encoding_every_bar(api, query):
+    import orjson
+    from partner_api import context
+
+    # given: the API's market, warm (its stored days cached)
+    market = context.market()
+    query = dict(query)
+    timeframe = query.pop("timeframe", None)
+    for _ in range(2):  # the second time, whole days come from the encoded-day cache
+        answer = market.candles_answer(None, SYMBOL, timeframe, **query)
+        # then: the spliced body is byte for byte the plain encoding of the answer
+        assert answer.body(market.encoded_days) == orjson.dumps(answer.as_dict())

@@ -143,8 +143,9 @@ def candles(
         Query(description="the first N bars of the range, oldest first; `next` gives the following page"),
     ] = None,
 ) -> Response:
-    answer = context.market().candles_answer(who.key, symbol, timeframe, limit, start, end, page_size)
-    return versioned_json(request, answer.version, lambda: orjson.dumps(answer.as_dict()))
+    market = context.market()
+    answer = market.candles_answer(who.key, symbol, timeframe, limit, start, end, page_size)
+    return versioned_json(request, answer.version, lambda: answer.body(market.encoded_days))
 
 
 @router.get(

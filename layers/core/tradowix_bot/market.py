@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
+
+import orjson
 
 from .candles import as_dicts, validate_symbol
 from .errors import BadRequest, NotFound, Unavailable
@@ -95,13 +99,13 @@ class CandlesAnswer:
         )
         return hashlib.blake2b(repr(identity).encode(), digest_size=16).hexdigest()
 
-    def as_dict(self) -> dict:
+    def as_dict(self, *, candles: bool = True) -> dict:
         return {
             "symbol": self.symbol,
             "timeframe": self.timeframe,
             "base_timeframe": BASE_TIMEFRAME,
             "count": len(self.bars),
-            "candles": as_dicts(self.bars),
+            "candles": as_dicts(self.bars) if candles else [],
             "last_closed": self.last_closed,
             "has_more": self.has_more,
             "next": self.next,
@@ -109,6 +113,64 @@ class CandlesAnswer:
             "available_to": self.available_to,
             "timing": bar_timing(self.symbol, self.timeframe, self.now),
         }
+
+    def body(self, encoded_days: EncodedDays | None = None) -> bytes:
+        """The answer as JSON bytes, equal to `orjson.dumps(self.as_dict())`. With `encoded_days`,
+        whole stored days of 1m bars are spliced in already encoded."""
+        head = orjson.dumps(self.as_dict(candles=False))
+        # The symbol's pattern cannot hold a quote: this is the one "candles" key.
+        return head.replace(b'"candles":[]', b'"candles":[' + self._encoded_bars(encoded_days) + b"]", 1)
+
+    def _encoded_bars(self, encoded_days: EncodedDays | None) -> bytes:
+        bars = self.bars
+        if encoded_days is None or self.timeframe != BASE_TIMEFRAME:
+            return orjson.dumps(as_dicts(bars))[1:-1]
+        # At 1m the page holds the stored days' own tuples, in order and contiguous: a day whose
+        # first and last tuples are in the page at the right distance is in it whole.
+        whole_days = {id(day[0]): day for day in self.stored.days if day}
+        segments: list[bytes] = []
+        loose: list[tuple] = []
+        i = 0
+        while i < len(bars):
+            day = whole_days.get(id(bars[i]))
+            end = i + len(day) if day is not None else 0
+            if day is not None and day[0] is bars[i] and end <= len(bars) and bars[end - 1] is day[-1]:
+                if loose:
+                    segments.append(orjson.dumps(as_dicts(loose))[1:-1])
+                    loose = []
+                segments.append(encoded_days.get(day))
+                i = end
+            else:
+                loose.append(bars[i])
+                i += 1
+        if loose:
+            segments.append(orjson.dumps(as_dicts(loose))[1:-1])
+        return b",".join(s for s in segments if s)
+
+
+class EncodedDays:
+    """`as_dicts` of whole stored days, JSON-encoded once and kept while the store keeps the day
+    (it is the same list object then): a 10,080-bar answer encodes today's bars, not all of
+    them. Keyed by the list's identity; the entry holds the list, so the id cannot be reused."""
+
+    def __init__(self, entries: int = 64):
+        self._entries: OrderedDict[int, tuple[list, bytes]] = OrderedDict()
+        self._max = entries
+        self._lock = threading.Lock()
+
+    def get(self, day: list[tuple]) -> bytes:
+        with self._lock:
+            hit = self._entries.get(id(day))
+            if hit is not None and hit[0] is day:
+                self._entries.move_to_end(id(day))
+                return hit[1]
+        encoded = orjson.dumps(as_dicts(day))[1:-1]
+        with self._lock:
+            self._entries[id(day)] = (day, encoded)
+            self._entries.move_to_end(id(day))
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+        return encoded
 
 
 class MarketData:
@@ -126,6 +188,7 @@ class MarketData:
         self.max_limit = max_limit
         self.ws_url = ws_url
         self.clock = clock
+        self.encoded_days = EncodedDays()
 
     def _validate_count(self, name: str, value: int | None) -> int | None:
         if value is not None and not 1 <= value <= self.max_limit:

@@ -67,6 +67,7 @@ class StoredRange:
     versions: tuple[tuple[str, str], ...] = ()  # (day, ETag) of every day object read
     first: int | None = None  # time of the oldest stored bar
     last: int | None = None  # time of the newest stored bar
+    days: tuple[list[tuple], ...] = ()  # the (cached) bar lists of the days in the range, in order
 
 
 class CandleStore:
@@ -205,17 +206,19 @@ class CandleStore:
 
         ordered = sorted(days)
         out: list[tuple] = []
+        in_range: list[list[tuple]] = []
         for day in ordered:
             if day_start(day) + DAY <= lo or day_start(day) >= hi:
                 continue
             bars = load(day)
+            in_range.append(bars)
             out.extend(bars if start is None and end is None else [b for b in bars if lo <= b[0] < hi])
         first = last = None
         if with_bounds:
             first = next((load(d)[0][0] for d in ordered if load(d)), None)
             last = next((load(d)[-1][0] for d in reversed(ordered) if load(d)), None)
         exists = any(days[d] is not None for d in days) or any(loaded.values())
-        return StoredRange(out if exists else None, tuple(sorted(versions)), first, last)
+        return StoredRange(out if exists else None, tuple(sorted(versions)), first, last, tuple(in_range))
 
     def read(self, symbol: str, start: int | None = None, end: int | None = None) -> list[tuple] | None:
         """Stored 1m bars, oldest first, with start <= time < end; None when the symbol has no data."""
