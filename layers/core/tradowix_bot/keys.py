@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 
 from . import aws
-from .errors import BadRequest, DomainError, Forbidden, NotFound, Unauthorized
+from .errors import BadRequest, DomainError, Forbidden, NotFound, Unauthorized, Unavailable
 from .ratelimit import validate_per_minute
 from .storage_errors import translate
 
@@ -112,6 +112,18 @@ def _clean_symbols(symbols: list[str] | None) -> list[str] | None:
     return cleaned
 
 
+@contextlib.contextmanager
+def _unreadable_is_unavailable():
+    """A keys table that cannot be read (access denied, ...) is an outage (503), never "no keys"."""
+    from botocore.exceptions import ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "error")
+        raise Unavailable(f"the key store (DynamoDB) cannot be read ({code}); try again shortly") from exc
+
+
 @dataclass
 class _Snapshot:
     by_hash: dict[str, KeyRecord] = field(default_factory=dict)
@@ -137,7 +149,7 @@ class KeyRegistry:
 
     # -- reading (cached) ----------------------------------------------------------------
     def _read_version(self) -> int:
-        with translate("the key store (DynamoDB)"):
+        with _unreadable_is_unavailable(), translate("the key store (DynamoDB)"):
             item = self._table.get_item(Key={"key_id": VERSION_ITEM_ID}, ConsistentRead=True).get("Item")
         return int(item.get("version", 0)) if item else 0
 
@@ -146,7 +158,7 @@ class KeyRegistry:
         # check sees a newer version and reloads; read after the scan, it could hide that change.
         version = self._read_version()
         items: list[dict] = []
-        with translate("the key store (DynamoDB)"):
+        with _unreadable_is_unavailable(), translate("the key store (DynamoDB)"):
             kwargs = {"ConsistentRead": True}
             while True:
                 page = self._table.scan(**kwargs)
