@@ -124,6 +124,10 @@ def run(args: argparse.Namespace) -> int:
     symbols = [s.strip() for s in args.symbols.split(",") if s.strip()] if args.symbols else None
     if args.url and args.candles_dir:
         raise CommandFailed("read from --candles-dir or from --url, not both")
+    try:
+        strategy.require()
+    except strategy.StrategyUnavailable as exc:
+        raise CommandFailed(str(exc)) from None
     if args.url:
         series = _from_deployment(args, symbols, args.timeframe)
     else:

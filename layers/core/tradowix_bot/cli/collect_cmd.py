@@ -14,8 +14,6 @@ import os
 import signal
 from pathlib import Path
 
-from tradowix_bot.collector.tradowix import DEFAULT_URL as DEFAULT_UPSTREAM
-
 
 def _float_env(name: str, default: float) -> float:
     raw = os.environ.get(name)
@@ -55,7 +53,9 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--symbols", help="comma-separated symbols (default: all the source offers)")
     p.add_argument(
-        "--url", default=os.environ.get("TRADOWIX_WS_URL", DEFAULT_UPSTREAM), help="upstream WebSocket URL"
+        "--url",
+        default=os.environ.get("TRADOWIX_WS_URL"),
+        help="upstream WebSocket URL (default: TRADOWIX_WS_URL, else the Tradowix upstream)",
     )
     p.add_argument(
         "--token", help="Tradowix session token (default: TRADOWIX_SESSION_TOKEN, SSM, token file)"
@@ -100,7 +100,7 @@ def build_source(args: argparse.Namespace, clock):
         if args.replay_dir is None:
             raise SystemExit("error: --source replay needs --replay-dir")
         return ReplaySource(args.replay_dir, clock)
-    from tradowix_bot.collector.tradowix import TradowixSource
+    from tradowix_bot.collector.tradowix import DEFAULT_URL, TradowixSource
 
     if not token:
         raise SystemExit(
@@ -110,7 +110,10 @@ def build_source(args: argparse.Namespace, clock):
     # A token the owner replaces (admin panel → SSM, or the token file) is picked up while the
     # upstream refuses the current one; an explicit --token or TRADOWIX_SESSION_TOKEN still wins.
     return TradowixSource(
-        args.url, token, clock, reload_token=functools.partial(load_token, args.token, data_dir=data_dir())
+        args.url or DEFAULT_URL,
+        token,
+        clock,
+        reload_token=functools.partial(load_token, args.token, data_dir=data_dir()),
     )
 
 
