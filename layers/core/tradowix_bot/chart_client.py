@@ -12,9 +12,15 @@ This module needs only httpx and websockets (the package's base dependencies): i
 never import the server side (boto3, fastapi, ...).
 
 Errors are typed (`AuthenticationError`, `SymbolForbiddenError`, `NotFoundError`,
-`BadRequestError`, `RateLimitedError`, `UnavailableError`, all `ChartApiError`) and carry
-the server's `{"error", "message"}`. Requests are retried with exponential backoff and
-jitter on 429/502/503/504, timeouts and connection failures, honouring `Retry-After`.
+`BadRequestError`, `RateLimitedError`, `UnavailableError` (with `NetworkError` and
+`ChartTimeoutError` for failures without an HTTP answer), `ServerError` (500), all
+`ChartApiError`) and carry the server's `{"error", "message"}`. Requests are retried with
+exponential backoff and jitter on 429/502/503/504, timeouts and connection failures,
+honouring `Retry-After`.
+
+Repeated polls of the same GET send `If-None-Match` with the answer's ETag; a 304 gives the
+answer kept from before (its `timing` brought up to date), so an unchanged answer costs the
+server and the network almost nothing. Answers are gzip-compressed when the server offers it.
 
 Live: `subscribe_live` connects to the `ws_url` that `/api/live/status` returns, subscribes,
 and hands every message to `on_msg`. It reconnects and resubscribes after any drop
@@ -37,6 +43,7 @@ import random
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -55,7 +62,9 @@ __all__ = [
     "BadRequestError",
     "RateLimitedError",
     "UnavailableError",
+    "NetworkError",
     "ChartTimeoutError",
+    "ServerError",
     "LiveOptions",
 ]
 
@@ -66,6 +75,7 @@ ENV_KEY = "TRADOWIX_CHART_API_KEY"
 WS_AUTH_CLOSE_CODE = 4401  # the original server's "API key required or invalid"
 WS_REFUSED_CLOSE_CODES = {4401, 4403}  # our local gateway closes a refused $connect (401/403) so
 RETRY_STATUSES = {429, 502, 503, 504}
+ETAG_CACHE_ENTRIES = 64  # answers kept for If-None-Match (one per polled URL)
 
 
 # -- errors ----------------------------------------------------------------------------------
@@ -129,10 +139,24 @@ class UnavailableError(ChartApiError):
         self.retry_after = retry_after
 
 
+class NetworkError(UnavailableError):
+    """The server could not be reached (DNS, refused or reset connection): there was no HTTP
+    answer, so no status. An UnavailableError, as before, for code that catches that."""
+
+    status = None
+
+
 class ChartTimeoutError(UnavailableError):
     """The server did not answer within the client's timeout (after retries)."""
 
     status = None
+
+
+class ServerError(ChartApiError):
+    """The server failed (HTTP 500 and other 5xx that are not 502/503/504). Not retried: a
+    request that crashed the server once would most likely crash it again."""
+
+    status = 500
 
 
 _BY_STATUS: dict[int, type[ChartApiError]] = {
@@ -178,7 +202,9 @@ def error_from_response(response: httpx.Response) -> ChartApiError:
         message = f"HTTP {response.status_code} {response.reason_phrase}" + (
             f": {text.strip()[:200]}" if text.strip() else ""
         )
-    cls = _BY_STATUS.get(response.status_code, ChartApiError)
+    cls = _BY_STATUS.get(response.status_code)
+    if cls is None:
+        cls = ServerError if response.status_code >= 500 else ChartApiError
     kw: dict[str, Any] = {"status": response.status_code, "error": code, "body": body}
     if cls in (RateLimitedError, UnavailableError):
         kw["retry_after"] = _retry_after(response.headers.get("retry-after"))
@@ -198,6 +224,56 @@ def _json_answer(response: httpx.Response) -> dict:
             status=response.status_code,
             error="not_json",
         ) from None
+
+
+def _from_cache(response: httpx.Response, cached: tuple[str, bytes, float] | None) -> dict:
+    """The answer kept for a 304, with its `timing` brought up to date."""
+    if cached is None:  # a 304 to a request that sent no If-None-Match: not the chart API's
+        raise ChartApiError(
+            f"{response.request.method} {response.request.url.path}: HTTP 304 to an unconditional request",
+            status=304,
+            error="unexpected_304",
+        )
+    data = json.loads(cached[1])
+    timing = data.get("timing") if isinstance(data, dict) else None
+    if isinstance(timing, dict) and isinstance(timing.get("timeframe"), int) and timing["timeframe"] > 0:
+        data["timing"] = _timing_at(timing["symbol"], timing["timeframe"], time.time() + cached[2])
+    return data
+
+
+def _timing_at(symbol: str, timeframe: int, now: float) -> dict:
+    """The server's timing object (tradowix_bot.timing.bar_timing) for `now`: the 304 keeps the
+    data, but the countdown has moved on since the kept answer."""
+    bar_open = int(now // timeframe) * timeframe
+    elapsed = now - bar_open
+    return {
+        "symbol": symbol,
+        "timeframe": timeframe,
+        "server_time": round(now, 3),
+        "bar_open": bar_open,
+        "bar_close": bar_open + timeframe,
+        "elapsed": round(elapsed, 3),
+        "seconds_left": round(timeframe - elapsed, 3),
+        "progress": round(elapsed / timeframe, 4),
+    }
+
+
+def _server_skew(data) -> float:
+    """Server clock minus ours, from the answer's timing (0 when it has none)."""
+    try:
+        return float(data["timing"]["server_time"]) - time.time()
+    except (ValueError, KeyError, TypeError):
+        return 0.0
+
+
+def _check_base_url(base_url: str) -> str:
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(
+            f"chart URL {base_url!r} must start with https:// (or http:// for a local stack), "
+            f"e.g. https://{base_url.split('://')[-1].lstrip('/') or 'tradowixapi.site'}"
+        )
+    return base_url.rstrip("/")
 
 
 def _redact_url(url: str) -> str:
@@ -224,15 +300,16 @@ class _Base:
         base_url = base_url or os.environ.get(ENV_URL)
         if not base_url:
             raise ValueError(f"no chart URL: pass base_url or set {ENV_URL} (e.g. https://tradowixapi.site)")
-        if "://" not in base_url:
-            base_url = "https://" + base_url
-        self.base_url = base_url.rstrip("/")
+        # Refused rather than guessed: "host:8765" read as https would fail later and obscurely.
+        self.base_url = _check_base_url(base_url)
         self.api_key = api_key if api_key is not None else (os.environ.get(ENV_KEY) or None)
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.max_retry_wait = max_retry_wait
+        # GET URL -> (ETag, answer bytes, server clock skew), most recently used last
+        self._etag_cache: OrderedDict[str, tuple[str, bytes, float]] = OrderedDict()
 
     def __repr__(self) -> str:  # never shows the key
         return f"{type(self).__name__}({self.base_url!r}, api_key={'***' if self.api_key else None})"
@@ -243,6 +320,29 @@ class _Base:
             headers["X-Api-Key"] = self.api_key
         return headers
 
+    def _conditional(self, request: httpx.Request) -> tuple[str, bytes, float] | None:
+        """Adds If-None-Match to a GET whose answer is kept; returns the kept entry."""
+        if request.method != "GET":
+            return None
+        cached = self._etag_cache.get(str(request.url))
+        if cached is not None:
+            request.headers["If-None-Match"] = cached[0]
+        return cached
+
+    def _answer(self, response: httpx.Response, cached: tuple[str, bytes, float] | None) -> dict:
+        """The JSON of a 2xx or 304 answer; keeps a GET answer that has an ETag for the next poll."""
+        if response.status_code == 304:
+            return _from_cache(response, cached)
+        data = _json_answer(response)
+        etag = response.headers.get("etag")
+        if response.request.method == "GET" and response.status_code == 200 and etag:
+            url = str(response.request.url)
+            self._etag_cache[url] = (etag, response.content, _server_skew(data))
+            self._etag_cache.move_to_end(url)
+            while len(self._etag_cache) > ETAG_CACHE_ENTRIES:
+                self._etag_cache.popitem(last=False)
+        return data
+
     def _retry_wait(self, method: str, path: str, attempt: int, failure) -> float:
         """Seconds to wait after failed attempt `attempt` (a transport error or a non-2xx
         answer) before the next; raises the typed error when it is not retried."""
@@ -250,7 +350,9 @@ class _Base:
         if isinstance(failure, httpx.TimeoutException):
             error = ChartTimeoutError(f"{method} {path}: no answer within {self.timeout}s ({failure!r})")
         elif isinstance(failure, httpx.TransportError):
-            error = UnavailableError(f"{method} {path}: cannot reach {self.base_url} ({failure})")
+            error = NetworkError(
+                f"{method} {path}: cannot reach {self.base_url} ({failure or type(failure).__name__})"
+            )
         else:
             error = error_from_response(failure)
             if failure.status_code not in RETRY_STATUSES:
@@ -328,15 +430,17 @@ class ChartApiClient(_Base):
 
     def _request(self, method: str, path: str, *, params=None, json_body=None) -> dict:
         for attempt in itertools.count(1):
+            request = self._http.build_request(
+                method, path, params=params, json=json_body, headers=self._headers()
+            )
+            cached = self._conditional(request)
             try:
-                response = self._http.request(
-                    method, path, params=params, json=json_body, headers=self._headers()
-                )
+                response = self._http.send(request)
             except httpx.TransportError as exc:
                 time.sleep(self._retry_wait(method, path, attempt, exc))
                 continue
-            if response.is_success:
-                return _json_answer(response)
+            if response.is_success or response.status_code == 304:
+                return self._answer(response, cached)
             time.sleep(self._retry_wait(method, path, attempt, response))
 
     # The partner contract's calls ------------------------------------------------------------
@@ -433,15 +537,17 @@ class AsyncChartApiClient(_Base):
 
     async def _request(self, method: str, path: str, *, params=None, json_body=None) -> dict:
         for attempt in itertools.count(1):
+            request = self._http.build_request(
+                method, path, params=params, json=json_body, headers=self._headers()
+            )
+            cached = self._conditional(request)
             try:
-                response = await self._http.request(
-                    method, path, params=params, json=json_body, headers=self._headers()
-                )
+                response = await self._http.send(request)
             except httpx.TransportError as exc:
                 await asyncio.sleep(self._retry_wait(method, path, attempt, exc))
                 continue
-            if response.is_success:
-                return _json_answer(response)
+            if response.is_success or response.status_code == 304:
+                return self._answer(response, cached)
             await asyncio.sleep(self._retry_wait(method, path, attempt, response))
 
     async def verify(self) -> dict:
