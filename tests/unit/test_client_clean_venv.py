@@ -5,6 +5,9 @@
   needs more says which extra in one line;
 - `pip install 'tradowix-bot[strategy]'` runs `tradowix signal`, `backtest --url` and `live`.
 
+The client-only venv gets the lowest versions the manifest allows of the client's dependencies
+(httpx, websockets): the floors in pyproject.toml must be true. The [strategy] venv gets the newest.
+
 One venv per install, shared by the tests of this file (about 20 s each from the local pip
 cache). It runs by default; skip it only on purpose with TRADOWIX_SKIP_CLEAN_VENV=1."""
 
@@ -12,8 +15,10 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import subprocess
+import tomllib
 import venv
 from pathlib import Path
 
@@ -57,14 +62,20 @@ class Install:
         self.tradowix = env_dir / "bin" / "tradowix"
 
     def run(
-        self, *argv: str, env: dict | None = None, cwd: Path | None = None
+        self, *argv: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 60
     ) -> subprocess.CompletedProcess:
         clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith("TRADOWIX_")}
         clean.update(env or {})
-        return subprocess.run(argv, env=clean, cwd=cwd, capture_output=True, text=True, timeout=120)
+        return subprocess.run(argv, env=clean, cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
-def _install(tmp_path_factory, extra: str) -> Install:
+def manifest_floors() -> list[str]:
+    """`name==X` for every `name>=X` of the package's own dependencies (the client's)."""
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    return [f"{m[1]}=={m[2]}" for d in deps if (m := re.fullmatch(r"([\w-]+)>=([\w.]+)", d.strip()))]
+
+
+def _install(tmp_path_factory, extra: str, pins: list[str] = ()) -> Install:
     base = tmp_path_factory.mktemp("install")
     # a copy of the package sources, so the build leaves the worktree clean
     src = base / "src"
@@ -76,7 +87,7 @@ def _install(tmp_path_factory, extra: str) -> Install:
     env_dir = base / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)
     subprocess.run(
-        [env_dir / "bin" / "python", "-m", "pip", "install", "-q", f"{src}{extra}"],
+        [env_dir / "bin" / "python", "-m", "pip", "install", "-q", f"{src}{extra}", *pins],
         check=True,
         capture_output=True,
         timeout=600,
@@ -86,7 +97,9 @@ def _install(tmp_path_factory, extra: str) -> Install:
 
 @pytest.fixture(scope="module")
 def client_only(tmp_path_factory) -> Install:
-    return _install(tmp_path_factory, "")
+    floors = manifest_floors()
+    assert {p.split("==")[0] for p in floors} == {"httpx", "websockets"}
+    return _install(tmp_path_factory, "", floors)
 
 
 @pytest.fixture(scope="module")
