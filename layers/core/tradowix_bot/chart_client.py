@@ -44,9 +44,9 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import httpx
 import websockets
@@ -76,6 +76,7 @@ WS_AUTH_CLOSE_CODE = 4401  # the original server's "API key required or invalid"
 WS_REFUSED_CLOSE_CODES = {4401, 4403}  # our local gateway closes a refused $connect (401/403) so
 RETRY_STATUSES = {429, 502, 503, 504}
 ETAG_CACHE_ENTRIES = 64  # answers kept for If-None-Match (one per polled URL)
+DEFAULT_PAGE_SIZE = 5000  # bars per page when iterating a range (~3.5 days of 1m, ~400 KB of JSON)
 
 
 # -- errors ----------------------------------------------------------------------------------
@@ -329,13 +330,14 @@ class _Base:
             request.headers["If-None-Match"] = cached[0]
         return cached
 
-    def _answer(self, response: httpx.Response, cached: tuple[str, bytes, float] | None) -> dict:
-        """The JSON of a 2xx or 304 answer; keeps a GET answer that has an ETag for the next poll."""
+    def _answer(self, response: httpx.Response, cached: tuple[str, bytes, float] | None, keep: bool) -> dict:
+        """The JSON of a 2xx or 304 answer; keeps a GET answer that has an ETag for the next poll
+        (`keep`: not for pages of a range, which are read once)."""
         if response.status_code == 304:
             return _from_cache(response, cached)
         data = _json_answer(response)
         etag = response.headers.get("etag")
-        if response.request.method == "GET" and response.status_code == 200 and etag:
+        if keep and response.request.method == "GET" and response.status_code == 200 and etag:
             url = str(response.request.url)
             self._etag_cache[url] = (etag, response.content, _server_skew(data))
             self._etag_cache.move_to_end(url)
@@ -409,6 +411,101 @@ def _ws_url_from_status(status: dict | None) -> str | None:
     return url if isinstance(url, str) and url.startswith(("ws://", "wss://")) else None
 
 
+# -- forward paging ----------------------------------------------------------------------------
+
+
+class _Pager:
+    """Walks one symbol's range page by page, following the server's `next` links.
+
+    The server's contract: `page_size=N` with `start`/`end` answers the first N bars at or
+    after `start`, with `has_more` and `next` (a relative URL, or null on the last page). The
+    pager checks every page so that nothing is lost or repeated: bars inside the range, each
+    newer than the last one handed out; a page that says `has_more` must move forward. A
+    server without paging ignores `page_size` and answers the whole range (no `has_more`):
+    that answer is complete, so it is the only page.
+    """
+
+    def __init__(
+        self, base_url: str, symbol: str, start: int, end: int | None, timeframe: int, page_size: int
+    ):
+        if isinstance(start, bool) or not isinstance(start, int):
+            raise ValueError(f"start must be unix seconds (an int), got {start!r}")
+        if end is not None and (isinstance(end, bool) or not isinstance(end, int) or end <= start):
+            raise ValueError(f"end must be unix seconds after start, got {end!r}")
+        if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
+            raise ValueError(f"page_size must be a positive int, got {page_size!r}")
+        self.origin = urlsplit(base_url)
+        self.symbol, self.start, self.end = symbol, start, end
+        params = {"symbol": symbol, "timeframe": timeframe, "start": start, "page_size": page_size}
+        self.request: tuple[str, dict | None] | None = ("/api/candles", _drop_none({**params, "end": end}))
+        self.last_time: int | None = None
+        self.pages = 0
+
+    def _follow(self, link) -> tuple[str, None]:
+        if not isinstance(link, str) or not link:
+            raise ChartApiError(
+                f"candles of {self.symbol}: the page says has_more but gives no next link",
+                error="bad_page",
+            )
+        parts = urlsplit(urljoin("/api/candles", link))
+        if (parts.scheme or parts.netloc) and (parts.scheme, parts.netloc) != (
+            self.origin.scheme,
+            self.origin.netloc,
+        ):
+            # The key goes with every request: never to another host.
+            raise ChartApiError(
+                f"candles of {self.symbol}: refusing to follow a next link to another host ({parts.netloc})",
+                error="bad_page",
+            )
+        path, prefix = parts.path, self.origin.path.rstrip("/")
+        if prefix and path.startswith(prefix + "/"):  # a stage path in the base URL, e.g. /prod
+            path = path[len(prefix) :]
+        return urlunsplit(("", "", path, parts.query, "")), None
+
+    def take(self, page: dict) -> list[dict]:
+        """The new bars of `page` (oldest first); sets the next request (None when done)."""
+        self.pages += 1
+        candles = page.get("candles")
+        if not isinstance(candles, list):
+            raise ChartApiError(f"candles of {self.symbol}: the page has no candles list", error="bad_page")
+        fresh = []
+        for bar in candles:
+            t = bar.get("time") if isinstance(bar, dict) else None
+            if not isinstance(t, int) or t < self.start or (self.end is not None and t >= self.end):
+                continue
+            if self.last_time is not None and t <= self.last_time:
+                continue  # already handed out (a page boundary repeated by the server)
+            fresh.append(bar)
+            self.last_time = t
+        has_more = page.get("has_more")
+        if has_more is True:
+            if not fresh:
+                raise ChartApiError(
+                    f"candles of {self.symbol}: a page with has_more brought no new bar "
+                    f"(after {self.last_time}); stopping rather than looping",
+                    error="bad_page",
+                )
+            self.request = self._follow(page.get("next"))
+        else:
+            self.request = None
+        return fresh
+
+
+def _bars_of_page(pager: _Pager, page: dict, include_forming: bool) -> list[dict]:
+    bars = pager.take(page)
+    if bars and pager.request is None and page.get("last_closed") is False and not include_forming:
+        # The newest bar of the range is still forming: its close is not final.
+        return bars[:-1]
+    return bars
+
+
+def _symbol_list(symbols: str | Iterable[str]) -> list[str]:
+    names = [symbols] if isinstance(symbols, str) else list(dict.fromkeys(symbols))
+    if not names or not all(isinstance(s, str) and s for s in names):
+        raise ValueError("symbols must be a symbol or a list of symbols")
+    return names
+
+
 # -- synchronous client ------------------------------------------------------------------------
 
 
@@ -428,19 +525,19 @@ class ChartApiClient(_Base):
     def __exit__(self, *exc):
         self.close()
 
-    def _request(self, method: str, path: str, *, params=None, json_body=None) -> dict:
+    def _request(self, method: str, path: str, *, params=None, json_body=None, keep=True) -> dict:
         for attempt in itertools.count(1):
             request = self._http.build_request(
                 method, path, params=params, json=json_body, headers=self._headers()
             )
-            cached = self._conditional(request)
+            cached = self._conditional(request) if keep else None
             try:
                 response = self._http.send(request)
             except httpx.TransportError as exc:
                 time.sleep(self._retry_wait(method, path, attempt, exc))
                 continue
             if response.is_success or response.status_code == 304:
-                return self._answer(response, cached)
+                return self._answer(response, cached, keep)
             time.sleep(self._retry_wait(method, path, attempt, response))
 
     # The partner contract's calls ------------------------------------------------------------
@@ -469,6 +566,48 @@ class ChartApiClient(_Base):
 
     def timing(self, symbol: str, timeframe: int = 60) -> dict:
         return self._request("GET", "/api/timing", params={"symbol": symbol, "timeframe": timeframe})
+
+    def iter_candle_pages(
+        self,
+        symbols: str | Iterable[str],
+        start: int,
+        end: int | None = None,
+        *,
+        timeframe: int = 60,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> Iterator[dict]:
+        """Every /api/candles page of [start, end) (unix seconds; end None = up to now) of each
+        symbol in turn, following the server's `next` links. Each page is the server's answer
+        (`symbol`, `candles`, `has_more`, `available_from`, `available_to`, ...)."""
+        for symbol in _symbol_list(symbols):
+            pager = _Pager(self.base_url, symbol, start, end, timeframe, page_size)
+            while pager.request is not None:
+                path, params = pager.request
+                page = self._request("GET", path, params=params, keep=False)
+                yield page
+                pager.take(page)
+
+    def iter_candles(
+        self,
+        symbols: str | Iterable[str],
+        start: int,
+        end: int | None = None,
+        *,
+        timeframe: int = 60,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        include_forming: bool = False,
+    ) -> Iterator[tuple[str, dict]]:
+        """`(symbol, bar)` for every bar of [start, end) of each symbol, oldest first, across as
+        many pages as it takes: a range of any length, nothing lost or repeated. A bar still
+        forming at the end of the range is left out unless `include_forming`."""
+        for symbol in _symbol_list(symbols):
+            pager = _Pager(self.base_url, symbol, start, end, timeframe, page_size)
+            while pager.request is not None:
+                path, params = pager.request
+                for bar in _bars_of_page(
+                    pager, self._request("GET", path, params=params, keep=False), include_forming
+                ):
+                    yield symbol, bar
 
     def live_status(self) -> dict:
         return self._request("GET", "/api/live/status")
@@ -535,19 +674,19 @@ class AsyncChartApiClient(_Base):
     async def __aexit__(self, *exc):
         await self.aclose()
 
-    async def _request(self, method: str, path: str, *, params=None, json_body=None) -> dict:
+    async def _request(self, method: str, path: str, *, params=None, json_body=None, keep=True) -> dict:
         for attempt in itertools.count(1):
             request = self._http.build_request(
                 method, path, params=params, json=json_body, headers=self._headers()
             )
-            cached = self._conditional(request)
+            cached = self._conditional(request) if keep else None
             try:
                 response = await self._http.send(request)
             except httpx.TransportError as exc:
                 await asyncio.sleep(self._retry_wait(method, path, attempt, exc))
                 continue
             if response.is_success or response.status_code == 304:
-                return self._answer(response, cached)
+                return self._answer(response, cached, keep)
             await asyncio.sleep(self._retry_wait(method, path, attempt, response))
 
     async def verify(self) -> dict:
@@ -571,6 +710,43 @@ class AsyncChartApiClient(_Base):
 
     async def timing(self, symbol: str, timeframe: int = 60) -> dict:
         return await self._request("GET", "/api/timing", params={"symbol": symbol, "timeframe": timeframe})
+
+    async def iter_candle_pages(
+        self,
+        symbols: str | Iterable[str],
+        start: int,
+        end: int | None = None,
+        *,
+        timeframe: int = 60,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> AsyncIterator[dict]:
+        """`async for page in client.iter_candle_pages(...)`: see ChartApiClient.iter_candle_pages."""
+        for symbol in _symbol_list(symbols):
+            pager = _Pager(self.base_url, symbol, start, end, timeframe, page_size)
+            while pager.request is not None:
+                path, params = pager.request
+                page = await self._request("GET", path, params=params, keep=False)
+                yield page
+                pager.take(page)
+
+    async def iter_candles(
+        self,
+        symbols: str | Iterable[str],
+        start: int,
+        end: int | None = None,
+        *,
+        timeframe: int = 60,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        include_forming: bool = False,
+    ) -> AsyncIterator[tuple[str, dict]]:
+        """`async for symbol, bar in client.iter_candles(...)`: see ChartApiClient.iter_candles."""
+        for symbol in _symbol_list(symbols):
+            pager = _Pager(self.base_url, symbol, start, end, timeframe, page_size)
+            while pager.request is not None:
+                path, params = pager.request
+                page = await self._request("GET", path, params=params, keep=False)
+                for bar in _bars_of_page(pager, page, include_forming):
+                    yield symbol, bar
 
     async def live_status(self) -> dict:
         return await self._request("GET", "/api/live/status")
