@@ -3,6 +3,7 @@
 python -m tradowix_bot.cli collect --source tradowix --token-file …   the real upstream
 python -m tradowix_bot.cli collect --source synthetic                 offline / demos
 python -m tradowix_bot.cli collect --source replay --replay-dir DIR   original files
+python -m tradowix_bot.cli collect --source ccxt --exchange binance --markets BTC/USDT,ETH/USDT
 """
 
 from __future__ import annotations
@@ -49,7 +50,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def add_source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--source", choices=("tradowix", "synthetic", "replay"), help="default: tradowix if a token is set"
+        "--source",
+        choices=("tradowix", "synthetic", "replay", "ccxt"),
+        help="default: tradowix if a token is set",
+    )
+    p.add_argument("--exchange", help="--source ccxt: a ccxt exchange id, e.g. binance, kraken, okx")
+    p.add_argument(
+        "--markets",
+        help="--source ccxt: markets, e.g. BTC/USDT,ETH/USDT (stored as BTC-USDT; A/B=NAME to rename)",
     )
     p.add_argument("--symbols", help="comma-separated symbols (default: all the source offers)")
     p.add_argument(
@@ -94,6 +102,12 @@ def build_source(args: argparse.Namespace, clock):
         from tradowix_bot.collector.synthetic import SyntheticSource
 
         return SyntheticSource(clock)
+    if kind == "ccxt":
+        from tradowix_bot.collector.ccxt_source import CcxtSource, parse_markets
+
+        if not args.exchange or not args.markets:
+            raise SystemExit("error: --source ccxt needs --exchange and --markets (e.g. binance BTC/USDT)")
+        return CcxtSource(args.exchange, parse_markets(args.markets), clock)
     if kind == "replay":
         from tradowix_bot.collector.replay import ReplaySource
 
