@@ -259,14 +259,22 @@ def test_collect_with_the_ccxt_source_needs_exchange_and_markets(capsys, monkeyp
         main(["collect", "--source", "ccxt", "--exchange", "binance"])
 
 
-def test_a_failing_exchange_at_start_is_a_source_error():
+def test_a_failing_exchange_at_start_is_a_source_error_and_releases_its_session():
+    closed = []
+
     async def main_():
         source, recording = recorded_source(FakeClock(END))
         recording.down = True
-        try:
-            await source.start()
-        finally:
-            await source.close()
+        real_close = source._exchange.close
+
+        async def close():
+            closed.append(True)
+            await real_close()
+
+        source._exchange.close = close
+        await source.start()  # the caller (archive) does not close a source whose start failed
 
     with pytest.raises(SourceError, match="binance: loading markets: RequestTimeout"):
         asyncio.run(main_())
+    # ccxt's HTTP session is released (no "Unclosed client session" at exit)
+    assert closed == [True]

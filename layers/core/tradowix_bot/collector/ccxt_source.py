@@ -105,13 +105,19 @@ class CcxtSource(Source):
                     f"unknown exchange {self.exchange_id!r} (ccxt knows e.g. binance, kraken, okx)"
                 )
             self._exchange = getattr(ccxt_async, self.exchange_id)({"enableRateLimit": True})
-        await self._call("loading markets", self._exchange.load_markets())
-        unknown = [m for m in self.markets.values() if m not in self._exchange.markets]
-        if unknown:
-            raise BadRequest(
-                f"{self.exchange_id} has no market {', '.join(unknown)} "
-                f"(markets look like {next(iter(self._exchange.markets), 'BTC/USDT')})"
-            )
+        try:
+            await self._call("loading markets", self._exchange.load_markets())
+            unknown = [m for m in self.markets.values() if m not in self._exchange.markets]
+            if unknown:
+                raise BadRequest(
+                    f"{self.exchange_id} has no market {', '.join(unknown)} "
+                    f"(markets look like {next(iter(self._exchange.markets), 'BTC/USDT')})"
+                )
+        except BaseException:
+            # Callers may not close a source whose start failed: release ccxt's HTTP session here.
+            with contextlib.suppress(Exception):
+                await self._exchange.close()
+            raise
         self.status.connected = self.status.authenticated = True
 
     async def close(self) -> None:
