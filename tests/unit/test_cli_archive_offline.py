@@ -28,3 +28,18 @@ def test_archive_without_an_upstream_is_one_line_and_writes_nothing(tmp_path, ca
     assert not candles.exists()
     # and the token is not echoed
     assert "X\n" not in err and "session-token" not in err
+
+
+def test_the_collector_container_has_what_collect_checks_for():
+    # given the collector container's requirements (it installs the package with --no-deps)
+    from pathlib import Path
+
+    from tradowix_bot.cli.__main__ import EXTRA_OF_COMMAND, REQUIRED_OF_EXTRA
+
+    root = Path(__file__).resolve().parents[2]
+    lines = (root / "infra/collector/requirements.txt").read_text().splitlines()
+    lines += (root / "layers/core/requirements.txt").read_text().splitlines()
+    names = {line.split(">")[0].split("=")[0].split("[")[0].strip().lower() for line in lines}
+    installed = {n.replace("-", "_") for n in names if n and not n.startswith(("#", "-r"))}
+    # then every module `collect` checks for before running is installed there
+    assert set(REQUIRED_OF_EXTRA[EXTRA_OF_COMMAND["collect"]]) <= installed

@@ -64,8 +64,13 @@ def missing_extra(exc: ModuleNotFoundError) -> str | None:
     return EXTRA_OF_MODULE.get((exc.name or "").split(".")[0])
 
 
+# What the owner's commands import from their extra, checked before they run. Only these: the
+# collector's container installs the server side without the API's fastapi/mangum.
+REQUIRED_OF_EXTRA = {"server": ("boto3", "aws_lambda_powertools"), "local": ("moto", "uvicorn", "yaml")}
+
+
 def absent_modules(extra: str) -> list[str]:
-    return sorted(m for m, e in EXTRA_OF_MODULE.items() if e == extra and importlib.util.find_spec(m) is None)
+    return [m for m in REQUIRED_OF_EXTRA[extra] if importlib.util.find_spec(m) is None]
 
 
 def needs_extra(command: str, extra: str, module: str) -> int:
