@@ -190,6 +190,7 @@ def test_client_only_install_names_the_extra_each_command_needs(client_only, can
     one_line_error(
         client_only.run(client_only.tradowix, "collect", "--source", "synthetic", cwd=tmp_path), "[server]"
     )
+    one_line_error(client_only.run(client_only.tradowix, "chart", "--no-browser", cwd=tmp_path), "[local]")
     assert list(tmp_path.iterdir()) == []
 
 
