@@ -222,3 +222,16 @@ def test_the_cli_refuses_a_url_without_a_scheme_in_one_line(capsys):
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("error: chart URL 'tradowixapi.site' must start with https://")
     assert err.count("\n") == 1
+
+
+def test_the_kept_answers_are_bounded_to_the_most_recent_urls(clock):
+    # given a bot that polls more distinct queries than the client keeps
+    server = EtagServer(clock)
+    client = ChartApiClient("https://h", KEY, transport=httpx.MockTransport(server))
+    for limit in range(1, chart_client.ETAG_CACHE_ENTRIES + 2):
+        client.candles("BTCUSD-OTC", limit=limit)
+    # when it polls the oldest and the newest again
+    client.candles("BTCUSD-OTC", limit=1)
+    client.candles("BTCUSD-OTC", limit=chart_client.ETAG_CACHE_ENTRIES + 1)
+    # then only the newest is still conditional: memory stays bounded
+    assert [r.headers.get("if-none-match") for r in server.requests[-2:]] == [None, 'W/"2"']

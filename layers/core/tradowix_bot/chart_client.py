@@ -232,7 +232,7 @@ def _from_cache(response: httpx.Response, cached: tuple[str, bytes, float] | Non
     data = json.loads(cached[1])
     timing = data.get("timing") if isinstance(data, dict) else None
     if isinstance(timing, dict) and isinstance(timing.get("timeframe"), int) and timing["timeframe"] > 0:
-        data["timing"] = _timing_at(timing["symbol"], timing["timeframe"], time.time() + cached[2])
+        data["timing"] = _timing_at(timing.get("symbol"), timing["timeframe"], time.time() + cached[2])
     return data
 
 
@@ -305,6 +305,7 @@ class _Base:
         self.max_retry_wait = max_retry_wait
         # GET URL -> (ETag, answer bytes, server clock skew), most recently used last
         self._etag_cache: OrderedDict[str, tuple[str, bytes, float]] = OrderedDict()
+        self._etag_lock = threading.Lock()  # a sync client may be shared by threads
 
     def __repr__(self) -> str:  # never shows the key
         return f"{type(self).__name__}({self.base_url!r}, api_key={'***' if self.api_key else None})"
@@ -319,7 +320,8 @@ class _Base:
         """Adds If-None-Match to a GET whose answer is kept; returns the kept entry."""
         if request.method != "GET":
             return None
-        cached = self._etag_cache.get(str(request.url))
+        with self._etag_lock:
+            cached = self._etag_cache.get(str(request.url))
         if cached is not None:
             request.headers["If-None-Match"] = cached[0]
         return cached
@@ -333,10 +335,11 @@ class _Base:
         etag = response.headers.get("etag")
         if keep and response.request.method == "GET" and response.status_code == 200 and etag:
             url = str(response.request.url)
-            self._etag_cache[url] = (etag, response.content, _server_skew(data))
-            self._etag_cache.move_to_end(url)
-            while len(self._etag_cache) > ETAG_CACHE_ENTRIES:
-                self._etag_cache.popitem(last=False)
+            with self._etag_lock:
+                self._etag_cache[url] = (etag, response.content, _server_skew(data))
+                self._etag_cache.move_to_end(url)
+                while len(self._etag_cache) > ETAG_CACHE_ENTRIES:
+                    self._etag_cache.popitem(last=False)
         return data
 
     def _retry_wait(self, method: str, path: str, attempt: int, failure) -> float:
