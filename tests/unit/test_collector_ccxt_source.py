@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -19,6 +20,7 @@ import ccxt.async_support as ccxt_async
 import pytest
 from tradowix_bot.candles import Bar
 from tradowix_bot.cli.__main__ import main
+from tradowix_bot.collector import Clock
 from tradowix_bot.collector.archive import StoreTarget, archive
 from tradowix_bot.collector.ccxt_source import CcxtSource, parse_markets
 from tradowix_bot.collector.sources import Linked, SourceError, Tick, Unlinked
@@ -278,3 +280,66 @@ def test_a_failing_exchange_at_start_is_a_source_error_and_releases_its_session(
         asyncio.run(main_())
     # ccxt's HTTP session is released (no "Unclosed client session" at exit)
     assert closed == [True]
+
+
+class RecordingTimeClock(Clock):
+    """Market time running `speed`x from `start` (inside the recording), for the collector."""
+
+    def __init__(self, start: float, speed: float):
+        super().__init__(speed)
+        self.start, self.began = start, time.monotonic()
+
+    def now(self) -> float:
+        return self.start + (time.monotonic() - self.began) * self.speed
+
+
+def minute_ohlc_of_trades(symbol: str) -> dict[int, tuple]:
+    """Open = first trade of the minute, high, low, close = last: what ticks make."""
+    out: dict[int, list] = {}
+    for t in json.loads((RECORDED / f"aggTrades_{symbol}.json").read_text()):
+        out.setdefault(t["T"] // 1000 // 60 * 60, []).append(float(t["p"]))
+    return {m: (m, p[0], max(p), min(p), p[-1]) for m, p in out.items()}
+
+
+def test_the_collector_stores_bars_built_from_the_exchanges_trades(aws_env):
+    # given the collector on the ccxt source, 7 minutes before the recording ends, at 60x
+    from tradowix_bot.collector import Collector
+    from tradowix_bot.state import StateStore
+    from tradowix_bot.store import CandleStore
+
+    clock = RecordingTimeClock(END - 420, 60.0)
+    store = CandleStore(aws_env["CandlesBucket"])
+    source, _ = recorded_source(clock, "BTC/USDT")
+    collector = Collector(
+        source,
+        store,
+        StateStore(aws_env["StateTable"]),
+        clock=clock,
+        backfill_days=20 / 1440,
+        lease_seconds=3.0,
+        forming_interval=0.2,
+        status_interval=0.5,
+    )
+
+    async def run():
+        stop = asyncio.Event()
+        task = asyncio.create_task(collector.run(stop))
+        while clock.now() < END - 10:  # ~7 market minutes: ~7 s
+            await asyncio.sleep(0.2)
+        stop.set()
+        await asyncio.wait_for(task, 20)
+
+    asyncio.run(run())
+    bars = {b[0]: tuple(b[:5]) for b in store.read("BTC-USDT", T0)}
+    from_trades = minute_ohlc_of_trades("BTCUSDT")
+    linked_minute = (END - 420) // 60 * 60
+    # then the minutes before the link came from the exchange's 1m history (gap repair) ...
+    history = {b.time: tuple(b) for b in recorded_bars("BTCUSDT")}
+    repaired = [t for t in bars if t < linked_minute]
+    assert repaired and all(bars[t] == history[t] for t in repaired)
+    # ... and the minutes after it were built from its trades, one tick per trade (the minute of
+    # the first trade after the link saw only part of its trades: that one comes from history)
+    streamed = sorted(t for t in bars if t > linked_minute)
+    assert len(streamed) >= 3, sorted(bars)
+    assert bars[streamed[0]] in (from_trades[streamed[0]], history[streamed[0]])
+    assert all(bars[t] == from_trades[t] for t in streamed[1:])
