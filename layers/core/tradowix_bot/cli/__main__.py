@@ -89,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     from .target import NoTarget
 
     extra = EXTRA_OF_COMMAND.get(args.command)
+    if args.command == "admin" and getattr(args, "action", None) == "unlock":
+        extra = "server"  # talks to the stack's state table; runs no local stack
     absent = absent_modules(extra) if extra else []
     if absent:
         return needs_extra(args.command, extra, absent[0])
