@@ -105,6 +105,7 @@ def test_first_set_up_says_what_and_how_long_then_repeats_run_nothing(project, m
     bootstrap.ensure_venv("dev")
     assert project[-1][-1].endswith("[ccxt,dev,local,server,strategy]")
     assert json.loads((bootstrap.VENV / ".tradowix-installed").read_text())["extras"] == [
+        "ccxt",
         "dev",
         "local",
         "server",
