@@ -1,6 +1,6 @@
-"""The client's range helper against a real local stack (issue 13 item 2): the seeded week of
-every symbol comes back whole across many pages, sync and async, by following the server's
-own `next` links."""
+"""Given the session's local stack (a seeded week of every symbol), when the client's range
+helper reads it (issue 13 item 2), sync and async, then every bar comes back whole across many
+pages, by following the server's own `next` links."""
 
 from __future__ import annotations
 

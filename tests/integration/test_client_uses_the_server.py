@@ -1,6 +1,7 @@
-"""The partner client against a real local stack uses what the server offers (issue 13 item 4):
-a repeated poll is answered 304 and still gives the bars, large answers come gzip-compressed,
-and a stack that is not there is a network failure, not an HTTP status."""
+"""Given the partner client and a real local stack (issue 13 item 4), when it polls, reads large
+answers or calls a stack that is not there, then it uses what the server offers: a repeated poll
+is answered 304 and still gives the bars, large answers come gzip-compressed, and a stack that is
+not there is a network failure, not an HTTP status."""
 
 from __future__ import annotations
 

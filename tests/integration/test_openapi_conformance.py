@@ -1,6 +1,6 @@
-"""Schemathesis, a real client nobody here wrote, runs every check it has over the OpenAPI
-document the session's local stack publishes, with a valid key (issue 11 item 12): every
-answer must be what the document says, and every request the document allows must be
+"""Given the OpenAPI document the session's local stack publishes and a valid key, when
+Schemathesis (a real client nobody here wrote) runs every check it has over it (issue 11 item
+12), then every answer is what the document says, and every request the document allows is
 served (and every request it forbids refused). Bounded so it stays quick: a fixed seed and a
 few examples per operation (the coverage phase adds the boundary cases of every parameter)."""
 

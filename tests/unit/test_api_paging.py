@@ -1,5 +1,5 @@
-"""Paging /api/candles the way bots do (issue 13 item 2), through the API Gateway event the
-deployed API receives: `limit` keeps meaning "the last N bars of the range", `page_size`
+"""Given stored history, when bots page /api/candles (issue 13 item 2), through the API Gateway
+event the deployed API receives, then: `limit` keeps meaning "the last N bars of the range", `page_size`
 pages forward, every answer says whether bars were left out (`has_more`) and where they are
 (`next`), and where stored history begins and ends (`available_from` / `available_to`)."""
 

@@ -1,5 +1,5 @@
-"""Issue 11 items 10 and 12, attacked as an outsider would, through the API Gateway event the
-deployed API receives: login CSRF on POST /api/auth/verify, loosely written integers, 405s
+"""Given the partner API, called through the API Gateway event the deployed API receives, when it
+is attacked as an outsider would (issue 11 items 10 and 12), then it holds against: login CSRF on POST /api/auth/verify, loosely written integers, 405s
 without `Allow`, and an OpenAPI document that must say what the server really does."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The partner installs, as the README gives them, each in a fresh venv:
+"""Given a fresh venv for each partner install the README gives, when the partner installs and
+runs it, then:
 
 - `pip install tradowix-bot` (the client alone) gives a working ChartApiClient (HTTP and live)
   and none of the server's dependencies; the `tradowix` CLI starts, and every command that

@@ -1,6 +1,7 @@
-"""The client's range helper (issue 13 item 2): `iter_candles` / `iter_candle_pages` walk a range of
-any length across pages and symbols by following the server's `next` links, lose nothing, repeat
-nothing, never send the key to another host and never loop.
+"""Given a server that pages (and servers that misbehave), when the client's range helper (issue 13
+item 2) `iter_candles` / `iter_candle_pages` walks a range of any length across pages and
+symbols by following the server's `next` links, then it loses nothing, repeats nothing, never
+sends the key to another host and never loops.
 
 The server is a fake transport that speaks the paging contract decided for /api/candles:
 `page_size=N` with `start`/`end` answers the first N bars at or after `start`; every answer has

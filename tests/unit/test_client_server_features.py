@@ -1,6 +1,7 @@
-"""The client uses what the server offers (issue 13 item 4): conditional GETs (ETag → 304),
-gzip, a typed error for 500, network failures that are not "HTTP 503", and base URLs without
-a scheme refused clearly.
+"""Given a server that offers conditional GETs and gzip (or fails), when the client calls it
+(issue 13 item 4), then it uses what the server offers: conditional GETs (ETag → 304), gzip, a
+typed error for 500, network failures that are not "HTTP 503", and base URLs without a scheme
+refused clearly.
 
 The server is faked with httpx.MockTransport: each test says what the server answers."""
 

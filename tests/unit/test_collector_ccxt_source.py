@@ -1,5 +1,6 @@
-"""The ccxt source (issue 13 item 8): named markets of a ccxt exchange stream trades as ticks and
-answer 1m history, into the same 1m store as every other source.
+"""Given a ccxt exchange (Binance's real adapter, answered offline), when the ccxt source (issue 13
+item 8) collects named markets, then their trades stream as ticks and their 1m history lands in
+the same 1m store as every other source.
 
 Offline: ccxt's real Binance adapter runs (market loading, request building, parsing), and only
 its one HTTP seam, `Exchange.fetch(url, ...)`, is answered from the files in `recorded/binance/`:

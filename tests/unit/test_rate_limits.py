@@ -1,5 +1,5 @@
-"""Per-key rate limits (issue 13 item 3), through the API Gateway event the deployed API
-receives, on an injected clock: X-RateLimit-* headers on every keyed answer, 429
+"""Given per-key rate limits (issue 13 item 3) and an injected clock, when keyed requests arrive
+through the API Gateway event the deployed API receives, then: X-RateLimit-* headers on every keyed answer, 429
 `rate_limited` with Retry-After, the owner's per-key setting (domain, admin API, CLI) and the
 deployment default, one exact count across concurrent Lambdas, and subscribe floods on the
 WebSocket."""

@@ -1,5 +1,6 @@
-"""Signals that do not jump ahead (issue 13 item 6): `signal` never decides on a bar that has not
-closed; the backtest can count a tie as a loss; its sweep warns about picking the best row."""
+"""Given candles whose last bar may still be forming, when `signal` and the backtest run (issue 13
+item 6), then `signal` never decides on a bar that has not closed, the backtest can count a tie
+as a loss, and its sweep warns about picking the best row."""
 
 from __future__ import annotations
 

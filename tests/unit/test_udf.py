@@ -1,6 +1,6 @@
-"""The TradingView UDF datafeed under /udf/ (issue 13 item 7), driven by a client that does
-what TradingView's published UDF adapter does (udf_reference_client.py), through the API
-Gateway event the deployed API receives. The bars must be the REST API's bars (same market
+"""Given the TradingView UDF datafeed under /udf/ (issue 13 item 7), when a client that does what
+TradingView's published UDF adapter does (udf_reference_client.py) drives it through the API
+Gateway event the deployed API receives, then it answers as the library expects. The bars must be the REST API's bars (same market
 code, no second resampler)."""
 
 from __future__ import annotations
