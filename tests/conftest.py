@@ -160,10 +160,14 @@ def pytest_runtest_teardown(item, nextitem):
     """The last test of a session stack's group has run (its tests run one after the other, on
     one worker): stop the stack now rather than at the end of the run, since an idle stack still
     collects, writes and snapshots (seconds of CPU a minute)."""
-    group = _xdist_group(item)
+    stack = _session_stack(item)
     grouped = not hasattr(item.config, "workerinput") or getattr(item.config.option, "loadgroup", False)
-    if group in _running_session_stacks and grouped and (nextitem is None or _xdist_group(nextitem) != group):
-        stop_stack(_running_session_stacks.pop(group))
+    if (
+        stack in _running_session_stacks
+        and grouped
+        and (nextitem is None or _session_stack(nextitem) != stack)
+    ):
+        stop_stack(_running_session_stacks.pop(stack))
 
 
 @pytest.fixture
@@ -204,14 +208,35 @@ def _given_when_then(item) -> bool:
     return bool(_GIVEN_WHEN_THEN.search(source))
 
 
-def _xdist_group(item) -> str | None:
-    """Tests that share a session stack run on one worker, so each stack starts once."""
+def _session_stack(item) -> str | None:
     return next((name for name in SESSION_STACKS if name in item.fixturenames), None)
+
+
+def _uses_module_fixture(item) -> bool:
+    defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    return any(d.scope in ("module", "package") for fixturedefs in defs.values() for d in fixturedefs)
+
+
+_files_with_module_fixtures: set[Path] = set()  # filled at collection
+
+
+def _xdist_group(item) -> str | None:
+    """Tests that share a session stack run on one worker, so each stack starts once; so do the
+    tests of a file where module-scoped fixtures are used (a venv, a key): each worker that ran
+    one of them would set them up again."""
+    stack = _session_stack(item)
+    if stack:
+        return stack
+    if item.path in _files_with_module_fixtures:
+        return "module:" + str(item.path.relative_to(ROOT))
+    return None
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     undeclared = set()
+    # (a test may take its module fixture by name at run time: the whole file counts)
+    _files_with_module_fixtures.update(item.path for item in items if _uses_module_fixture(item))
     for item in items:
         layer = _layer(item)
         if layer == "unit":
@@ -232,15 +257,18 @@ def pytest_collection_modifyitems(config, items):
         )
     # Longest work first, so that no worker ends with a long test while the others idle: the
     # session-stack groups (the biggest units xdist hands out), then the other integration and
-    # browser tests (most start processes of their own), then the unit tests, small units that
-    # fill the gaps at the end. The sort is stable: files keep their order within each rank.
+    # browser tests (most start processes of their own), then unit files that share a module
+    # fixture (one unit each), then the other unit tests, small units that fill the gaps at the
+    # end. The sort is stable: files keep their order within each rank.
     rank = {name: i for i, name in enumerate(SESSION_STACKS)}
 
     def longest_first(item) -> int:
-        group = _xdist_group(item)
-        if group:
-            return rank[group]
-        return len(rank) + (1 if _layer(item) == "unit" else 0)
+        stack = _session_stack(item)
+        if stack:
+            return rank[stack]
+        if _layer(item) != "unit":
+            return len(rank)
+        return len(rank) + (1 if _xdist_group(item) else 2)
 
     items.sort(key=longest_first)
 
