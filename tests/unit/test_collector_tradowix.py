@@ -134,7 +134,8 @@ def test_a_refused_token_is_reported_and_retried_only_after_minutes(aws_env, ups
     collector, store, state = collector_for(aws_env, upstream, token="expired-token", symbols=["EURUSD-OTC"])
     asyncio.run(run_for(collector, 3))
     status = state.upstream_status()
-    assert status["authenticated"] is False and "refused" in status["last_error"]
+    assert status["authenticated"] is False and status["error"] == "upstream_auth_failed"
+    assert "refused" in status["last_error"]  # the owner's detail
     assert "expired-token" not in json.dumps(status)
     assert upstream.auth_attempts == 1  # no hot loop: the next try is auth_backoff (60 s) away
 
@@ -148,15 +149,17 @@ def test_a_token_the_owner_replaces_is_used_within_seconds_without_a_restart(aws
     collector.source.token_recheck_seconds = 0.5
 
     async def replace_token():
-        await asyncio.sleep(2)
+        assert await wait_until(
+            lambda: (state.upstream_status() or {}).get("error") == "upstream_auth_failed", 5
+        )
         assert state.upstream_status()["authenticated"] is False  # refused, backing off (60 s)
         stored["token"] = "good-token"  # when the owner stores a fresh token
+        # then, long before the 60 s back-off was over, it authenticated and collected
+        assert await wait_until(lambda: state.upstream_status()["authenticated"], 10)
+        assert await wait_until(lambda: store.read("EURUSD-OTC"), 10), "no bars after the new token"
 
-    asyncio.run(run_for(collector, 5, during=replace_token))
-    # then, long before the 60 s back-off was over, it authenticated and collected
+    asyncio.run(run_for(collector, 0, during=replace_token))
     status = state.upstream_status()
-    assert status["authenticated"] is True, status["last_error"]
-    assert store.read("EURUSD-OTC"), "no bars after the new token"
     assert "good-token" not in json.dumps(status) and "expired-token" not in json.dumps(status)
 
 
@@ -165,7 +168,8 @@ def test_an_upstream_that_never_confirms_the_session_is_reported(aws_env, upstre
     collector, store, state = collector_for(aws_env, upstream, auth_timeout=1.0, symbols=["EURUSD-OTC"])
     asyncio.run(run_for(collector, 2.5))
     status = state.upstream_status()
-    assert status["authenticated"] is False and "did not confirm" in status["last_error"]
+    assert status["authenticated"] is False and status["error"] == "upstream_auth_failed"
+    assert "did not confirm" in status["last_error"]
     assert upstream.connections == 1
 
 
@@ -247,12 +251,13 @@ async def lag_until_a_minute_closes(collector, store, upstream) -> int:
     a minute on (the link stays up) until the collector has closed that minute on time, without
     the held-back ticks. Returns that minute."""
     clock = upstream.clock
-    assert await wait_until(lambda: store.read("EURUSD-OTC") and not collector.repair_due, 10)
+    t = collector.tracked
+    assert await wait_until(lambda: store.read("EURUSD-OTC") and t["EURUSD-OTC"].repair is None, 10)
     assert await wait_until(lambda: 20 <= clock.now() % 60 <= 30, 5)
     upstream.paused = True
     now = clock.now()
     minute = int(now) - int(now) % 60
-    assert await wait_until(lambda: collector.builders["EURUSD-OTC"].closed_through > minute, 5)
+    assert await wait_until(lambda: collector.tracked["EURUSD-OTC"].bars.closed_through > minute, 5)
     return minute
 
 

@@ -15,9 +15,6 @@ from .store import CandleStore
 from .symbols import DEFAULT_SYMBOLS, SymbolInfo, categories
 from .timing import bar_timing
 
-# A status record older than this means the collector is gone, whatever it last said.
-STATUS_STALE_SECONDS = 90
-
 
 class MarketData:
     def __init__(
@@ -63,7 +60,7 @@ class MarketData:
         # read up to the end of the last bucket that starts before `end`.
         read_end = None if end is None else (end - 1) - (end - 1) % timeframe + timeframe
         bars = self.store.read(symbol, start, read_end)
-        bars = self._with_forming(symbol, bars, start, read_end)
+        bars, forming = self._with_forming(symbol, bars, start, read_end)
         if bars is None:
             raise NotFound(
                 f"no stored data for {symbol} (run the archive, or wait for live history)", code="no_data"
@@ -76,34 +73,41 @@ class MarketData:
         if limit is not None:
             out = out[-limit:]
         now = self.clock()
+        # The newest bar is closed once its bucket is over and no forming minute is part of it:
+        # a forming bar is never reported closed, even after its minute (its writer decides).
+        last_closed = not out or (
+            out[-1][0] + timeframe <= now and not (forming is not None and forming[0] >= out[-1][0])
+        )
         return {
             "symbol": symbol,
             "timeframe": timeframe,
             "base_timeframe": BASE_TIMEFRAME,
             "count": len(out),
             "candles": as_dicts(out),
-            "last_closed": not out or out[-1][0] + timeframe <= now,
+            "last_closed": last_closed,
             "timing": bar_timing(symbol, timeframe, now),
         }
 
     def _with_forming(self, symbol: str, bars: list | None, start: int | None, end: int | None):
         """Append the collector's forming bar (DynamoDB) when it is newer than the last stored
-        minute; a stored (closed) bar of the same minute wins. A state-store hiccup only costs
-        the forming bar, never the answer."""
+        minute; a stored (closed) bar of the same minute wins. The record is only there while
+        its writer is alive and linked (it renews it; a dropped link or a stop deletes it).
+        Returns (bars, the forming bar appended or None). A state-store hiccup only costs the
+        forming bar, never the answer."""
         if self.state is None:
-            return bars
+            return bars, None
         try:
             forming = self.state.forming_bar(symbol, self.clock())
         except Unavailable:
-            return bars
+            return bars, None
         if forming is None:
-            return bars
+            return bars, None
         t = int(forming[0])
         if (start is not None and t < start) or (end is not None and t >= end):
-            return bars
+            return bars, None
         if bars and bars[-1][0] >= t:
-            return bars
-        return [*(bars or []), tuple(forming)]
+            return bars, None
+        return [*(bars or []), tuple(forming)], forming
 
     def timing(self, key: KeyRecord | None, symbol: str | None, timeframe: int | None) -> dict:
         symbol = validate_symbol(symbol)
@@ -130,10 +134,23 @@ class MarketData:
     def live_status(
         self, key: KeyRecord | None, raw_key: str | None, session_token: str | None = None
     ) -> dict:
-        status = self.state.upstream_status() or {}
-        age = self.clock() - float(status.get("updated_at", 0)) if status else None
-        fresh = age is not None and age <= STATUS_STALE_SECONDS
-        live = bool(fresh and status.get("connected"))
+        """The collectors' status records merged, as a partner may see them: flags, codes
+        (never upstream text) and only the symbols the key may read. A record its collector
+        stopped renewing (stopped, killed) reads as not live."""
+        now = self.clock()
+        records = sorted(self.state.collector_statuses(), key=lambda r: float(r.get("updated_at", 0)))
+        fresh = [r for r in records if float(r.get("valid_until", 0)) >= now and not r.get("stopped")]
+        newest = records[-1] if records else None
+        symbols: dict[str, dict] = {}
+        for record in fresh:  # a symbol's freshest report wins (a lease may just have moved)
+            for symbol, info in (record.get("symbols") or {}).items():
+                if key is None or key.may_read(symbol):
+                    symbols[symbol] = {
+                        "state": info.get("state"),
+                        "last_tick_age": info.get("last_tick_age"),
+                        "error": info.get("error"),
+                    }
+        errors = [r.get("error") for r in (fresh or records[-1:]) if r.get("error")]
         ws_url = self.ws_url
         if ws_url and raw_key:
             ws_url += ("&" if "?" in ws_url else "?") + "api_key=" + raw_key
@@ -141,16 +158,18 @@ class MarketData:
             # A browser signed in by cookie has no raw key to give: it gets a signed session
             # token instead (the cookie's format), because the WebSocket host may not see the cookie.
             ws_url += ("&" if "?" in ws_url else "?") + "session=" + session_token
+        connected = any(r.get("connected") for r in fresh)
         return {
-            "live": live,
+            "live": connected,
             "ws_url": ws_url or None,
             "upstream": {
-                "connected": bool(fresh and status.get("connected")),
-                "authenticated": bool(fresh and status.get("authenticated")),
-                "source": status.get("source"),
-                "last_error": status.get("last_error"),
-                "status_age_seconds": None if age is None else round(age, 1),
-                "symbols": status.get("symbols", {}) if fresh else {},
+                "connected": connected,
+                "authenticated": any(r.get("authenticated") for r in fresh),
+                "source": newest.get("source") if newest else None,
+                "last_error": errors[-1] if errors else None,
+                "status_age_seconds": None if newest is None else round(now - float(newest["updated_at"]), 1),
+                "collectors": len(fresh),
+                "symbols": dict(sorted(symbols.items())),
             },
-            "server_time": round(self.clock(), 3),
+            "server_time": round(now, 3),
         }

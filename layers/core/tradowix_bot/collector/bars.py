@@ -22,6 +22,27 @@ class BadTick(ValueError):
     """A tick that cannot be used; the message says why."""
 
 
+def valid_bar(b) -> bool:
+    """A sane 1m bar `(t, o, h, l, c)` or `(t, o, h, l, c, volume)`."""
+    try:
+        if len(b) not in (5, 6):
+            return False
+        t, o, h, lo, c = b[:5]
+        return (
+            isinstance(t, int | float)
+            and t % MINUTE == 0
+            and all(
+                isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) and x > 0
+                for x in (o, h, lo, c)
+            )
+            and h >= max(o, c, lo)
+            and lo <= min(o, c)
+            and (len(b) == 5 or (isinstance(b[5], int) and not isinstance(b[5], bool) and b[5] >= 0))
+        )
+    except (TypeError, ValueError):
+        return False
+
+
 def validate_tick(price, timestamp_ms, now: float, max_age: float = MAX_TICK_AGE) -> tuple[float, float]:
     """Return (unix seconds, price) of a raw upstream tick, or raise BadTick."""
     if isinstance(price, bool) or not isinstance(price, int | float):
@@ -103,10 +124,18 @@ class MinuteBars:
         """The link dropped: forget the forming bar. Returns the bars not known to be whole, for
         the caller to mark partial: the forming bar, and the last closed bar if the clock closed
         it and no later tick came since (its tail may have been in flight on the dead link; a
-        tick of a later minute would have proved it whole, as a link's ticks come in order)."""
+        tick of a later minute would have proved it whole, as a link's ticks come in order).
+
+        The forming bar's minute stays open: a link back within that minute goes on building
+        it (see `continue_from`), and history replaces it once the minute is over."""
         unproven = [b for b in (self.unproven_closed, self.bar) if b is not None]
-        if self.bar is not None:
-            self.closed_through = self.bar.time + MINUTE
         self.bar = None
         self.last_closed = None  # nothing after a dropped link may amend a bar
         return unproven
+
+    def continue_from(self, earlier: Bar) -> None:
+        """The forming bar goes on from `earlier`: the same minute's bar as it stood when the
+        link dropped (its open and extremes), so a fast reconnect does not restart the minute."""
+        b = self.bar
+        if b is not None and b.time == earlier.time:
+            self.bar = Bar(b.time, earlier.open, max(b.high, earlier.high), min(b.low, earlier.low), b.close)

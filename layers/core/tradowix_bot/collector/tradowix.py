@@ -23,7 +23,6 @@ import contextlib
 import itertools
 import json
 import random
-import time
 from asyncio import FIRST_COMPLETED
 from collections.abc import Callable
 
@@ -33,7 +32,7 @@ from websockets.asyncio.client import connect
 from ..candles import Bar, validate_symbol
 from ..errors import BadRequest
 from ..logs import get_logger
-from ..redact import redact
+from ..redact import redact, register_secret
 from ..symbols import SymbolInfo
 from .sources import MAX_HISTORY_MINUTES, AuthFailed, Linked, Source, SourceError, Tick, Unlinked
 
@@ -64,7 +63,7 @@ class _Link:
         while True:
             await asyncio.sleep(self.source.ping_interval)
             with contextlib.suppress(SourceError):
-                await self.send({"type": "ping", "requestId": f"ping-{int(time.time() * 1000)}"})
+                await self.send({"type": "ping", "requestId": f"ping-{int(self.source.clock.now() * 1000)}"})
 
     async def _read(self) -> None:
         try:
@@ -112,6 +111,7 @@ class TradowixSource(Source):
         super().__init__()
         self.url = url
         self._token = token
+        register_secret(token)  # scrubbed from every log line and stored status from now on
         # Where the token is stored (SSM, token file): re-read while the upstream refuses the
         # current one, so a token the owner replaces in the admin panel is used within
         # `token_recheck_seconds`, with no restart.
@@ -151,7 +151,9 @@ class TradowixSource(Source):
                 max_size=16 * 1024 * 1024,
             )
         except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:
-            raise SourceError(f"cannot connect to the upstream: {type(exc).__name__}: {exc}") from None
+            raise SourceError(
+                f"cannot connect to the upstream: {type(exc).__name__}: {redact(str(exc))}"
+            ) from None
         try:
             await self._handshake(ws)
         except BaseException:
@@ -159,32 +161,29 @@ class TradowixSource(Source):
                 await ws.close()
             raise
         self.status.connected = self.status.authenticated = True
-        self.status.last_error = None
+        self.status.clear_error()
         return _Link(self, ws, label)
 
     async def _handshake(self, ws) -> None:
-        deadline = time.monotonic() + self.auth_timeout
         sent = False
         try:
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError
-                raw = await asyncio.wait_for(ws.recv(), timeout=remaining)
-                try:
-                    msg = json.loads(raw)
-                except (TypeError, ValueError):
-                    self.status.reject("not_json")
-                    continue
-                kind = msg.get("type") if isinstance(msg, dict) else None
-                if kind == "authRequired" and not sent:
-                    await ws.send(json.dumps({"type": "authenticate", "token": self._token}))
-                    sent = True
-                elif kind == "authenticated" and sent:
-                    return
-                elif sent and kind not in ("timeSync", "pong"):
-                    self.status.authenticated = False
-                    raise AuthFailed(f"the upstream refused the session token (answered {kind!r})")
+            async with asyncio.timeout(self.auth_timeout):  # wall time: it waits on the network
+                while True:
+                    raw = await ws.recv()
+                    try:
+                        msg = json.loads(raw)
+                    except (TypeError, ValueError):
+                        self.status.reject("not_json")
+                        continue
+                    kind = msg.get("type") if isinstance(msg, dict) else None
+                    if kind == "authRequired" and not sent:
+                        await ws.send(json.dumps({"type": "authenticate", "token": self._token}))
+                        sent = True
+                    elif kind == "authenticated" and sent:
+                        return
+                    elif sent and kind not in ("timeSync", "pong"):
+                        self.status.authenticated = False
+                        raise AuthFailed(f"the upstream refused the session token (answered {kind!r})")
         except TimeoutError:
             self.status.authenticated = False
             step = "confirm the session" if sent else "ask for authentication"
@@ -197,26 +196,27 @@ class TradowixSource(Source):
         """Wait `seconds` after a refused token, or until a new token is stored (re-read every
         `token_recheck_seconds`, once for all links)."""
         refused = self._token
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
+        deadline = self.clock.now() + seconds
+        while (left := deadline - self.clock.now()) > 0:
             if self._token != refused or await self._reload_token():
                 return
-            await asyncio.sleep(min(left, self.token_recheck_seconds))
+            await self.clock.sleep(min(left, self.token_recheck_seconds))
 
     async def _reload_token(self) -> bool:
         """Whether the stored token changed (then it is used from now on)."""
         if (
             self.reload_token is None
-            or time.monotonic() - self._token_checked_at < self.token_recheck_seconds
+            or self.clock.now() - self._token_checked_at < self.token_recheck_seconds
         ):
             return False
-        self._token_checked_at = time.monotonic()
+        self._token_checked_at = self.clock.now()
         try:
             stored = await asyncio.to_thread(self.reload_token)
         except Exception as exc:  # noqa: BLE001 - keep the current token; one line, never a value
             log.warning("cannot re-read the session token", extra={"error": type(exc).__name__})
             return False
         if stored and stored != self._token:
+            register_secret(stored)
             self._token = stored
             log.info("a new session token is stored; reconnecting")  # once, not once per link
             return True
@@ -324,17 +324,18 @@ class TradowixSource(Source):
                 backoff = 1.0
                 await link.wait_closed()
                 self.emit(Unlinked(symbol, "link dropped"))
-                self.status.last_error = f"link for {symbol} dropped"
-                wait = random.uniform(0.2, 1.0)  # a dropped link reconnects at once, with jitter
+                self.status.fail("upstream_link_dropped", f"link for {symbol} dropped")
+                # A dropped link reconnects at once, with jitter (wall time: network, not market).
+                wait = self.clock.slack(random.uniform(0.2, 1.0))
             except AuthFailed as exc:
-                self.status.last_error = str(exc)
+                self.status.fail("upstream_auth_failed", str(exc))
                 log.error(
                     "upstream refused the session token",
                     extra={"symbol": symbol, "retry_in": self.auth_backoff},
                 )
                 wait = None  # until auth_backoff is over or a new token is stored
             except SourceError as exc:
-                self.status.last_error = str(exc)
+                self.status.fail("upstream_unreachable", str(exc))
                 wait = backoff * random.uniform(0.5, 1.5)
                 backoff = min(backoff * 2, self.backoff_max)
                 log.warning(
@@ -355,7 +356,7 @@ class TradowixSource(Source):
             if wait is None:
                 await self.wait_for_new_token(self.auth_backoff)
             else:
-                await asyncio.sleep(wait)
+                await self.clock.sleep(wait)
 
     # -- frames ----------------------------------------------------------------------------
     def handle_frame(self, raw) -> None:
@@ -387,7 +388,11 @@ class TradowixSource(Source):
             if self._instruments and not self._instruments.done():
                 self._instruments.set_result(data if isinstance(data, list) else [])
         elif kind == "error":
-            self.status.last_error = redact(f"upstream error: {str(msg.get('message') or data)[:200]}")
+            # Upstream text may quote anything (a session token included): the owner gets it
+            # scrubbed, partners only the code.
+            self.status.fail(
+                "upstream_error", redact(f"upstream error: {str(msg.get('message') or data)[:200]}")
+            )
         elif kind in HOUSEKEEPING:
             pass
         elif kind in ("tickUpdate", "quote"):
