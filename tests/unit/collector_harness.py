@@ -106,3 +106,20 @@ def assert_continuous(bars) -> None:
     times = [b[0] for b in bars]
     assert times == sorted(set(times)), "duplicate or unordered minutes"
     assert all(b - a == 60 for a, b in zip(times, times[1:], strict=False)), "a minute is missing"
+
+
+def as_tuple(candle: dict) -> tuple:
+    return tuple(candle[k] for k in ("time", "open", "high", "low", "close"))
+
+
+def wrong_closed_bars(answer: dict, symbol: str, market=MARKET) -> list[dict]:
+    """The bars of a /api/candles answer (1m) that it presents as closed yet differ from the
+    market's own bars: every bar but a last one marked `last_closed: false`."""
+    candles = answer["candles"]
+    closed = candles if answer["last_closed"] else candles[:-1]
+    wrong = []
+    for c in closed:
+        truth = market.bar(symbol, c["time"])
+        if truth is None or as_tuple(c) != tuple(truth):
+            wrong.append(c)
+    return wrong
