@@ -114,12 +114,17 @@ class StateStore:
         now = time.time() if now is None else now
         self.write_collector_status(str(status.get("owner") or "unknown"), status, now, 90)
 
-    def heartbeat(self, owner: str, seconds: float, now: float) -> list[str]:
-        """Say `owner` runs for `seconds` more; returns the owners of every running collector."""
-        self.put("collector", owner, {"expires_at": _dynamo(float(now + seconds))})
-        return sorted(
-            str(item["sk"]) for item in self._query("collector") if float(item.get("expires_at", 0)) >= now
+    def heartbeat(self, owner: str, seconds: float, now: float, symbols=()) -> dict[str, list[str]]:
+        """Say `owner` runs for `seconds` more, for `symbols`; returns every running collector
+        with its symbols."""
+        self.put(
+            "collector", owner, {"expires_at": _dynamo(float(now + seconds)), "symbols": sorted(symbols)}
         )
+        return {
+            str(item["sk"]): list(item.get("symbols") or [])
+            for item in self._query("collector")
+            if float(item.get("expires_at", 0)) >= now
+        }
 
     def forming_bar(self, symbol: str, now: float | None = None) -> tuple | None:
         """The forming bar of `symbol`, or None when there is none or its writer stopped renewing it."""

@@ -115,7 +115,7 @@ class Collector:
         )
         self.repairer = GapRepair(source, store, self.clock, backfill_days=backfill_days)
         self.tracked: dict[str, TrackedSymbol] = {}
-        self.alive: list[str] = [self.owner]  # running collectors, as of the last heartbeat
+        self.alive: dict[str, list[str]] = {}  # running collectors → their symbols (last heartbeat)
         self.rejected: dict[str, int] = {}
         self.repairs = 0
         self.backfilled = asyncio.Event()  # set once every leased symbol's first repair is done
@@ -307,12 +307,12 @@ class Collector:
 
     async def _balance(self) -> None:
         now = self.clock.now()
+        symbols = sorted(self.symbols or [], key=lambda s: _preference(self.owner, s))
         try:
-            self.alive = await self._io(self.state.heartbeat, self.owner, self.lease_seconds, now)
+            self.alive = await self._io(self.state.heartbeat, self.owner, self.lease_seconds, now, symbols)
         except Unavailable:
             pass  # keep the last count
-        symbols = sorted(self.symbols or [], key=lambda s: _preference(self.owner, s))
-        share = math.ceil(len(symbols) / max(1, len(self.alive)))
+        share = self.share(symbols)
         for symbol in [s for s in symbols if s in self.tracked]:
             await self._renew(symbol, now)
         held = [s for s in symbols if s in self.tracked]
@@ -330,6 +330,17 @@ class Collector:
             holder = leases.get(symbol)
             if symbol not in self.tracked and (holder is None or holder[1] < now):
                 await self._acquire(symbol, now)
+
+    def share(self, symbols: list[str]) -> int:
+        """How many of its symbols this collector writes: each symbol counts for 1/n of a
+        collector when n running collectors could write it."""
+        writers = dict.fromkeys(symbols, 1)  # this one, even before its first heartbeat is read
+        for owner, theirs in self.alive.items():
+            if owner != self.owner:
+                for s in theirs:
+                    if s in writers:
+                        writers[s] += 1
+        return math.ceil(round(sum(1 / n for n in writers.values()), 6))
 
     async def _acquire(self, symbol: str, now: float) -> None:
         try:
