@@ -82,15 +82,17 @@ class GapRepair:
             if start <= t and t not in history:
                 result.bars.append(tuple(bar[:5]))  # the upstream has nothing better for that minute
         for day in sorted(tracked.corrupt_days):
-            result.rebuilt[day] = await self._rebuild(symbol, day, job.end)
+            result.rebuilt[day] = await self._rebuild(symbol, day, floor, job.end)
         result.skipped = self._skipped(symbol, floor, last, job.end)
         return result
 
-    async def _rebuild(self, symbol: str, day: str, end: int) -> list[tuple]:
+    async def _rebuild(self, symbol: str, day: str, floor: int, end: int) -> list[tuple]:
+        """The day's bars from history (within the backfill window: older ones are due for
+        retention anyway), and the whole bars still readable where history has none."""
         first = day_start(day)
-        history = await page_history(self.source, symbol, first, min(first + DAY, end))
+        history = await page_history(self.source, symbol, max(first, floor), min(first + DAY, end))
         salvaged = await asyncio.to_thread(self.store.salvage, symbol, day)
-        bars = {int(b[0]): tuple(b) for b in salvaged if day_start(day) <= b[0] < first + DAY}
+        bars = {int(b[0]): tuple(b) for b in salvaged if first <= b[0] < first + DAY}
         bars.update(history)  # history wins where it reaches
         return [bars[t] for t in sorted(bars)]
 
