@@ -123,3 +123,17 @@ def wrong_closed_bars(answer: dict, symbol: str, market=MARKET) -> list[dict]:
         if truth is None or as_tuple(c) != tuple(truth):
             wrong.append(c)
     return wrong
+
+
+def partner_get(path: str, query: dict | None = None, headers: dict | None = None):
+    """GET through the partner API as API Gateway calls it, on an event loop of its own (Mangum
+    runs one; the thread's may be closed by an earlier asyncio.run, or be running)."""
+    from unit_helpers import get
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        return get(path, query, headers)
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()

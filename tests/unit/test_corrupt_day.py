@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import boto3
 import pytest
-from collector_harness import MARKET, START, Harness, assert_continuous, expected
+from collector_harness import MARKET, START, Harness, assert_continuous, expected, partner_get
 from tradowix_bot import aws
 from tradowix_bot.collector import Collector, ManualClock
 from tradowix_bot.collector.replay import ReplaySource
@@ -23,7 +23,7 @@ from tradowix_bot.collector.synthetic import SyntheticSource
 from tradowix_bot.market import MarketData
 from tradowix_bot.state import StateStore
 from tradowix_bot.store import DAY, CandleStore, day_of, day_start, object_key
-from unit_helpers import T0, get
+from unit_helpers import T0
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "functions" / "ws"))
@@ -41,13 +41,13 @@ def test_partners_get_the_other_days_when_one_day_object_is_truncated(api):
     # given two stored days of BTCUSD-OTC, the first one's object cut in half
     truncate(api["CandlesBucket"], "BTCUSD-OTC", day_of(T0))
     # when a partner asks for the candles
-    answer = get("/api/candles", {"symbol": "BTCUSD-OTC"})
+    answer = partner_get("/api/candles", {"symbol": "BTCUSD-OTC"})
     # then the answer is 200 with the second day, whole, and nothing of the damaged one
     assert answer.status == 200, answer.body
     times = [c["time"] for c in answer.json()["candles"]]
     assert times[0] == T0 + DAY and len(times) == 1440
     # and 5-minute bars too
-    assert get("/api/candles", {"symbol": "BTCUSD-OTC", "timeframe": "300"}).status == 200
+    assert partner_get("/api/candles", {"symbol": "BTCUSD-OTC", "timeframe": "300"}).status == 200
 
 
 def test_a_websocket_subscribe_gets_its_history_when_a_day_object_is_truncated(aws_env, monkeypatch):
