@@ -137,3 +137,13 @@ def partner_get(path: str, query: dict | None = None, headers: dict | None = Non
     finally:
         asyncio.set_event_loop(None)
         loop.close()
+
+
+def assert_market_bars(symbol: str, bars, market=MARKET) -> None:
+    """Every stored bar is the market's own: OHLC from its ticks, and where the bar carries a
+    volume (built from the ticks), the number of the minute's ticks."""
+    assert [tuple(b[:5]) for b in bars] == [
+        tuple(b) for b in market.bars(symbol, bars[0][0], bars[-1][0] + 60)
+    ]
+    for b in bars:
+        assert len(b) == 5 or b[5] == len(market.minute_ticks(symbol, b[0])), b

@@ -10,7 +10,14 @@ import asyncio
 
 import boto3
 import pytest
-from collector_harness import START, Harness, assert_continuous, expected, wrong_closed_bars
+from collector_harness import (
+    START,
+    Harness,
+    assert_continuous,
+    assert_market_bars,
+    expected,
+    wrong_closed_bars,
+)
 from tradowix_bot.collector import Collector, ManualClock
 from tradowix_bot.collector.synthetic import SyntheticSource
 from tradowix_bot.market import MarketData
@@ -169,7 +176,7 @@ def test_a_link_back_within_0_6_s_keeps_every_minute_and_the_next_one_whole(aws_
     assert repairs == 2  # the reconnect's (nothing missing) and the dropped minute's
     bars = store.read(SYMBOL)
     assert_continuous(bars)
-    assert [tuple(b[:5]) for b in bars] == expected(SYMBOL, bars[0][0], bars[-1][0] + 60)
+    assert_market_bars(SYMBOL, bars)
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EndpointConnectionError
-from collector_harness import START, Harness, assert_continuous, expected
+from collector_harness import START, Harness, assert_continuous, assert_market_bars, expected
 from tradowix_bot import aws
 from tradowix_bot.collector import Collector, ManualClock
 from tradowix_bot.collector.synthetic import SyntheticSource
@@ -64,7 +64,7 @@ def test_closed_minutes_match_the_ticks_and_forming_bar_is_served(aws_env):
     for symbol in SYMBOLS:
         bars = store.read(symbol)
         assert_continuous(bars)
-        assert bars == expected(symbol, bars[0][0], bars[-1][0] + 60)
+        assert_market_bars(symbol, bars)
         assert bars[-1][0] == now - now % 60 - 60 and bars[0][0] <= START - 29 * 60
     # and the REST answer mid-minute carried the forming bar, newer than the last stored minute
     assert answer["last_closed"] is False
@@ -76,6 +76,41 @@ def test_closed_minutes_match_the_ticks_and_forming_bar_is_served(aws_env):
     # and the sink saw forming updates and closes
     assert any(c[2] for c in sink.calls) and any(not c[2] for c in sink.calls)
     assert {c[0] for c in sink.calls} == set(SYMBOLS)
+
+
+def test_minutes_built_from_ticks_store_their_tick_count_and_history_bars_none(aws_env):
+    # given a collector streaming EURUSD-OTC from 20 s into a minute
+    clock = ManualClock(START)
+    collector, store, state = make(aws_env, clock, symbols=["EURUSD-OTC"])
+    market = MarketData(store, state, clock=clock.now)
+
+    async def scenario():
+        run = Harness(clock, collector)
+        await run.start()
+        # when three more minutes pass
+        await run.advance(190)
+        forming = state.forming_bar("EURUSD-OTC", clock.now())
+        await run.stop()
+        return forming
+
+    forming = asyncio.run(scenario())
+    bars = store.read("EURUSD-OTC")
+    first_whole = START - START % 60 + 60  # the minute the stream started in is partial
+    # then the minutes from the ticks carry their tick count; repaired ones (history) none
+    assert {len(b) for b in bars if b[0] < first_whole} == {5}
+    whole = [b for b in bars if b[0] >= first_whole]
+    assert len(whole) == 2 and {len(b) for b in whole} == {6}
+    assert_market_bars("EURUSD-OTC", bars)  # (each volume is the market's tick count)
+    # and the forming bar has its count so far
+    assert len(forming) == 6 and 0 < forming[5] <= len(expected_ticks("EURUSD-OTC", forming[0]))
+    # and answers mixing both stay readable, resampled too
+    assert market.candles(None, "EURUSD-OTC", timeframe=300)["count"] >= 7
+
+
+def expected_ticks(symbol, minute):
+    from collector_harness import MARKET
+
+    return MARKET.minute_ticks(symbol, minute)
 
 
 def test_s3_unavailable_for_a_while_buffers_bars_and_writes_them_all_later(aws_env):
@@ -108,7 +143,7 @@ def test_s3_unavailable_for_a_while_buffers_bars_and_writes_them_all_later(aws_e
     assert failing["refused"] >= 3
     bars = store.read("EURUSD-OTC")
     assert_continuous(bars)
-    assert bars == expected("EURUSD-OTC", bars[0][0], bars[-1][0] + 60)
+    assert_market_bars("EURUSD-OTC", bars)
     now = int(clock.now())
     assert bars[-1][0] == now - now % 60 - 60
     assert collector.writer.backlog == 0
@@ -178,7 +213,7 @@ def test_a_second_collector_leaves_leased_symbols_alone_and_takes_over_when_the_
     assert took <= 30 + 10 + 1
     bars = store.read("EURUSD-OTC")
     assert_continuous(bars)
-    assert bars == expected("EURUSD-OTC", bars[0][0], bars[-1][0] + 60)
+    assert_market_bars("EURUSD-OTC", bars)
     assert second.writer.puts > 0
 
 

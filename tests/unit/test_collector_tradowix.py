@@ -7,6 +7,7 @@ import asyncio
 import json
 
 import pytest
+from collector_harness import assert_market_bars, expected
 from tradowix_bot.collector import Collector
 from tradowix_bot.collector.archive import FilesTarget, StoreTarget, archive
 from tradowix_bot.collector.sources import SourceError
@@ -47,10 +48,6 @@ async def wait_until(condition, timeout: float, step: float = 0.05) -> bool:
             return False
         await asyncio.sleep(step)
     return True
-
-
-def expected(symbol, start, end):
-    return [tuple(b) for b in SyntheticMarket().bars(symbol, start, end)]
 
 
 def assert_continuous(bars):
@@ -106,7 +103,7 @@ def test_collects_from_the_upstream_and_survives_garbage_frames(aws_env, upstrea
     for symbol in checked:
         bars = store.read(symbol)
         assert_continuous(bars)
-        assert bars == expected(symbol, bars[0][0], bars[-1][0] + 60)
+        assert_market_bars(symbol, bars)
         assert bars[-1][0] >= after_backfill[0]
     # and the garbage was counted, not fatal
     rejected = collector.status_record()["rejected"]
@@ -127,7 +124,7 @@ def test_history_pages_overlapping_stored_bars_change_nothing_stored(aws_env, up
     assert_continuous(bars)
     assert bars[: len(mine)] == mine  # stored minutes untouched
     after = bars[len(mine) :]
-    assert after == expected("EURUSD-OTC", after[0][0], after[-1][0] + 60)
+    assert_market_bars("EURUSD-OTC", after)
 
 
 def test_a_refused_token_is_reported_and_retried_only_after_minutes(aws_env, upstream):
@@ -186,7 +183,7 @@ def test_a_dropped_link_reconnects_and_the_gap_is_repaired(aws_env, upstream):
     assert upstream.connections >= 4  # control + stream, then both again
     bars = store.read("EURUSD-OTC")
     assert_continuous(bars)
-    assert bars == expected("EURUSD-OTC", bars[0][0], bars[-1][0] + 60)
+    assert_market_bars("EURUSD-OTC", bars)
     assert bars[-1][0] >= upstream.clock.now() - 3 * 60
 
 
@@ -243,7 +240,7 @@ def test_a_stream_that_starts_a_minute_late_after_a_garbage_tick_keeps_that_minu
     assert collector.status_record()["rejected"]["bad_tick"] == 1
     bars = store.read("EURUSD-OTC")
     assert_continuous(bars)
-    assert bars == expected("EURUSD-OTC", bars[0][0], bars[-1][0] + 60)
+    assert_market_bars("EURUSD-OTC", bars)
 
 
 async def lag_until_a_minute_closes(collector, store, upstream) -> int:
@@ -280,7 +277,7 @@ def test_a_minute_closed_while_the_upstream_lagged_is_repaired_when_the_link_the
     bars = store.read("EURUSD-OTC")
     assert lagging_minute[0] in [b[0] for b in bars]
     assert_continuous(bars)
-    assert bars == expected("EURUSD-OTC", bars[0][0], bars[-1][0] + 60)
+    assert_market_bars("EURUSD-OTC", bars)
 
 
 def test_a_history_request_on_a_link_that_dies_fails_at_once(upstream):
@@ -321,4 +318,4 @@ def test_a_minute_closed_while_the_upstream_lagged_is_right_when_the_collector_t
     bars = store.read("EURUSD-OTC")
     assert bars[-1][0] == lagging_minute[0]
     assert_continuous(bars)
-    assert bars == expected("EURUSD-OTC", bars[0][0], bars[-1][0] + 60)
+    assert_market_bars("EURUSD-OTC", bars)

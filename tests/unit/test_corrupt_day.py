@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import boto3
 import pytest
-from collector_harness import MARKET, START, Harness, assert_continuous, expected, partner_get
+from collector_harness import MARKET, START, Harness, assert_continuous, assert_market_bars, partner_get
 from tradowix_bot import aws
 from tradowix_bot.collector import Collector, ManualClock
 from tradowix_bot.collector.replay import ReplaySource
@@ -158,7 +158,7 @@ def test_a_day_damaged_while_the_collector_runs_is_rebuilt_when_it_next_writes(a
     assert status["rebuilt_days"] == [today] and status["state"] == "live"
     bars = store.read(SYMBOL)
     assert_continuous(bars)
-    assert [tuple(b[:5]) for b in bars] == expected(SYMBOL, bars[0][0], bars[-1][0] + 60)
+    assert_market_bars(SYMBOL, bars)
     now = int(clock.now())
     assert bars[-1][0] == now - now % 60 - 60
 

@@ -35,7 +35,7 @@ def resample(bars: Sequence[tuple], timeframe: int) -> list[tuple]:
     out: list[tuple] = []
     bucket = None
     o = h = lo = c = 0.0
-    for t, bo, bh, bl, bc in bars:
+    for t, bo, bh, bl, bc, *_ in bars:  # a stored bar may carry its volume (6th)
         start = t - t % timeframe
         if start != bucket:
             if bucket is not None:

@@ -1,4 +1,5 @@
-"""Ticks → 1-minute bars. Open is the first tick of the minute, close the last.
+"""Ticks → 1-minute bars. Open is the first tick of the minute, close the last, volume the
+number of ticks (FX "tick volume": the upstream has no traded volume).
 
 Every tick is checked before it can touch a bar: the price must be a positive finite
 number and the timestamp near the clock (a feed replaying stale or future data must not
@@ -10,12 +11,28 @@ next minute) amends that closed bar, which is then written again; older ticks ar
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
-from ..candles import MINUTE, Bar
+from ..candles import MINUTE
 
 # How far a tick's timestamp may be from the collector's clock (seconds).
 MAX_TICK_AGE = 120.0
 MAX_TICK_LEAD = 10.0
+
+
+class Bar(NamedTuple):
+    """A 1m bar built from ticks: the stored `[t, o, h, l, c, v]`. Only a bar built from all
+    of its minute's ticks is stored with its volume; others lose it (`ohlc`)."""
+
+    time: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: int
+
+    def ohlc(self) -> tuple:
+        return tuple(self[:5])
 
 
 class BadTick(ValueError):
@@ -86,7 +103,7 @@ class MinuteBars:
                 # amend that bar; the caller writes it again, replacing the minute.
                 self.last_ts = ts
                 self.last_closed = Bar(
-                    last.time, last.open, max(last.high, price), min(last.low, price), price
+                    last.time, last.open, max(last.high, price), min(last.low, price), price, last.volume + 1
                 )
                 self.amended += 1
                 return self.last_closed, True
@@ -97,10 +114,10 @@ class MinuteBars:
         if self.bar is not None and minute != self.bar.time:
             closed = self._close()
         if self.bar is None:
-            self.bar = Bar(minute, price, price, price, price)
+            self.bar = Bar(minute, price, price, price, price, 1)
         else:
             b = self.bar
-            self.bar = Bar(b.time, b.open, max(b.high, price), min(b.low, price), price)
+            self.bar = Bar(b.time, b.open, max(b.high, price), min(b.low, price), price, b.volume + 1)
         return closed, True
 
     def close_due(self, now: float, grace: float) -> Bar | None:
@@ -138,4 +155,11 @@ class MinuteBars:
         link dropped (its open and extremes), so a fast reconnect does not restart the minute."""
         b = self.bar
         if b is not None and b.time == earlier.time:
-            self.bar = Bar(b.time, earlier.open, max(b.high, earlier.high), min(b.low, earlier.low), b.close)
+            self.bar = Bar(
+                b.time,
+                earlier.open,
+                max(b.high, earlier.high),
+                min(b.low, earlier.low),
+                b.close,
+                b.volume + earlier.volume,  # not all of them: the bar stays partial
+            )

@@ -44,13 +44,13 @@ import uuid
 import zlib
 from collections.abc import Iterable
 
-from ..candles import MINUTE, Bar
+from ..candles import MINUTE
 from ..errors import MalformedCandles, Unavailable
 from ..logs import get_logger
 from ..redact import redact
 from ..state import StateStore
 from ..store import DAY, CandleStore, day_of
-from .bars import MAX_TICK_AGE, BadTick, valid_bar, validate_tick
+from .bars import MAX_TICK_AGE, BadTick, Bar, valid_bar, validate_tick
 from .clock import Clock
 from .repair import GapRepair
 from .sources import AuthFailed, Linked, Source, SourceError, Tick, Unlinked
@@ -195,7 +195,7 @@ class Collector:
         async def check(t: TrackedSymbol, bar: Bar) -> None:
             for b in await self.source.history(t.name, bar.time + MINUTE, 1):
                 if valid_bar(b) and int(b[0]) == bar.time:
-                    self.writer.closed(t.name, [tuple(b)])
+                    self.writer.closed(t.name, [tuple(b)])  # history's: its tick count is unproven
                     self._notify(t.name, tuple(b), True)
 
         jobs = [check(t, t.bars.unproven_closed) for t in self.tracked.values() if t.bars.unproven_closed]

@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..candles import MINUTE, Bar
-from .bars import MinuteBars
+from ..candles import MINUTE
+from .bars import Bar, MinuteBars
 
 NEVER = math.inf
 
