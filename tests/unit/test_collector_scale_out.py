@@ -119,3 +119,56 @@ def test_three_collectors_share_the_symbols_and_take_over_a_dead_ones_without_lo
 @pytest.fixture(autouse=True)
 def _quiet_boto():
     boto3.set_stream_logger("botocore", level=40)
+
+
+def test_a_collector_whose_lease_ran_out_while_it_stalled_does_not_overwrite_the_new_writer(aws_env):
+    from tradowix_bot.errors import Unavailable
+
+    # given a collector writing a symbol, and a second one waiting for its lease
+    clock = ManualClock(START)
+    first, store, state = make(aws_env, clock, "first", ["S00-OTC"])
+    second, _, _ = make(aws_env, clock, "second", ["S00-OTC"])
+    s3_down = {"on": False}
+    real_write = first.store.write
+
+    def write(*args, **kw):
+        if s3_down["on"]:
+            raise Unavailable("the candle store (S3) cannot be reached right now")
+        return real_write(*args, **kw)
+
+    first.store.write = write
+
+    async def stall():  # its lease renewals stop coming (a paused process, a starved loop)
+        return None
+
+    async def scenario():
+        run = Harness(clock, first)
+        await run.start()
+        await run.advance(90)
+        await run.start(second)
+        # when the first stalls: no renewals, and its S3 writes fail (closed bars wait in memory)
+        first._balance = stall
+        s3_down["on"] = True
+        await run.advance(60)
+        # and its link goes too; the second takes the symbol over once the lease ran out
+        first.source.drop_link("S00-OTC", 10_000)
+        await run.until(lambda: "S00-OTC" in second.tracked, limit=3 * LEASE)
+        await run.advance(120)
+        # and then the first's S3 comes back (5 s into a minute: the second's next write is 55 s
+        # away; the first's retry at most 30 s)
+        await run.to_second(5)
+        s3_down["on"] = False
+        await run.advance(35)
+        bars = store.read("S00-OTC")
+        await run.stop()
+        return bars
+
+    bars = asyncio.run(scenario())
+    # then the first wrote nothing over the second's minutes: the series is whole and right
+    assert_continuous(bars)
+    market = SyntheticMarket(INFOS)
+    assert [tuple(b[:5]) for b in bars] == [
+        tuple(b) for b in market.bars("S00-OTC", bars[0][0], bars[-1][0] + 60)
+    ]
+    now = int(clock.now())
+    assert bars[-1][0] >= now - now % 60 - 60

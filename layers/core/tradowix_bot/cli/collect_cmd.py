@@ -110,7 +110,11 @@ def build_source(args: argparse.Namespace, clock):
     # A token the owner replaces (admin panel → SSM, or the token file) is picked up while the
     # upstream refuses the current one; an explicit --token or TRADOWIX_SESSION_TOKEN still wins.
     return TradowixSource(
-        args.url, token, clock, reload_token=functools.partial(load_token, args.token, data_dir=data_dir())
+        args.url,
+        token,
+        clock,
+        reload_token=functools.partial(load_token, args.token, data_dir=data_dir()),
+        auth_backoff=getattr(args, "auth_backoff", 300.0),  # its links wait as long as the collector
     )
 
 

@@ -106,13 +106,18 @@ class Collector:
         self.build_retention_days = build_retention_days
         self.trim = trim
         self.close_grace = close_grace
-        self.status_interval = status_interval
+        # On a compressed clock (tests, benchmarks) a write still costs wall time: the records are
+        # written at most every 0.1 / 0.2 wall seconds there, whatever the speed.
+        forming_interval = max(forming_interval, self.clock.slack(0.1))
+        forming_valid = max(forming_valid, 6 * forming_interval)
+        self.status_interval = max(status_interval, self.clock.slack(0.2))
         self.auth_backoff = auth_backoff
         self.check_interval = check_interval
         self.repair_attempts = repair_attempts
         self.writer = BarWriter(
             store, state, self.clock, forming_interval=forming_interval, forming_valid=forming_valid
         )
+        self.writer.may_write = self._lease_surely_ours
         self.repairer = GapRepair(source, store, self.clock, backfill_days=backfill_days)
         self.tracked: dict[str, TrackedSymbol] = {}
         self.alive: dict[str, list[str]] = {}  # running collectors → their symbols (last heartbeat)
@@ -204,6 +209,11 @@ class Collector:
                 await asyncio.wait_for(asyncio.gather(*jobs), timeout)
             except (SourceError, Unavailable, TimeoutError) as exc:
                 log.warning("last closed bars not checked against history", extra={"error": redact(str(exc))})
+
+    def _lease_surely_ours(self, symbol: str) -> bool:
+        """Our lease on `symbol` runs for a while yet (a sixth of a lease: time for a write)."""
+        t = self.tracked.get(symbol)
+        return t is not None and self.clock.now() < t.lease_until - self.lease_seconds / 6
 
     def _crashed(self, task: asyncio.Task, stop: asyncio.Event) -> None:
         """A loop that dies is a bug: stop loudly (the supervisor restarts us) instead of limping."""
@@ -302,19 +312,23 @@ class Collector:
     # -- leases: who writes which symbol -----------------------------------------------------
     async def _lease_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            started = self.clock.now()
             await self._balance()
-            await self.clock.wait(stop, self.lease_seconds / 3)
+            # Every third of a lease from the start of the last round, however long it took.
+            await self.clock.wait(stop, started + self.lease_seconds / 3 - self.clock.now())
 
     async def _balance(self) -> None:
         now = self.clock.now()
         symbols = sorted(self.symbols or [], key=lambda s: _preference(self.owner, s))
+        # Renewals go out together: a round must take well under a lease, however many symbols.
+        await asyncio.gather(*(self._renew(s, now) for s in symbols if s in self.tracked))
+        # The heartbeat after the renewals: when it runs out, this collector's leases have too,
+        # so the others can take them over in the same round they count it gone.
         try:
             self.alive = await self._io(self.state.heartbeat, self.owner, self.lease_seconds, now, symbols)
         except Unavailable:
             pass  # keep the last count
         share = self.share(symbols)
-        for symbol in [s for s in symbols if s in self.tracked]:
-            await self._renew(symbol, now)
         held = [s for s in symbols if s in self.tracked]
         for symbol in held[share:]:  # another collector joined: hand over what exceeds our share
             await self._hand_over(symbol)
@@ -324,12 +338,10 @@ class Collector:
             leases = await self._io(self.state.leases)
         except Unavailable:
             return
-        for symbol in symbols:
-            if len(self.tracked) >= share:
-                break
-            holder = leases.get(symbol)
-            if symbol not in self.tracked and (holder is None or holder[1] < now):
-                await self._acquire(symbol, now)
+        free = [s for s in symbols if s not in self.tracked and (leases.get(s) is None or leases[s][1] < now)]
+        while free and len(self.tracked) < share:  # most preferred first; another may win some
+            batch, free = free[: share - len(self.tracked)], free[share - len(self.tracked) :]
+            await asyncio.gather(*(self._acquire(s, now) for s in batch))
 
     def share(self, symbols: list[str]) -> int:
         """How many of its symbols this collector writes: each symbol counts for 1/n of a
@@ -451,10 +463,11 @@ class Collector:
             now = self.clock.now()
             # The grace covers network and scheduling delays: wall time, whatever the clock speed.
             grace = self.clock.slack(self.close_grace)
-            for t in list(self.tracked.values()):
-                closed = t.bars.close_due(now, grace)
-                if closed is not None:
-                    self._on_close(t, closed)
+            if self.source.events.empty():  # else ticks of the minute may be waiting their turn
+                for t in list(self.tracked.values()):
+                    closed = t.bars.close_due(now, grace)
+                    if closed is not None:
+                        self._on_close(t, closed)
             while self.writer.corrupt_found:
                 symbol, day = self.writer.corrupt_found.popleft()
                 self._found_corrupt(symbol, {day})
@@ -478,7 +491,7 @@ class Collector:
             if now - self._last_check >= self.check_interval:
                 self._last_check = now
                 self._spawn(self._check_store(now), "store-check")
-            await self.clock.sleep(CLOCK_STEP)
+            await self.clock.sleep(max(CLOCK_STEP, self.clock.slack(0.005)))
 
     def _spawn(self, coro, name: str) -> None:
         task = asyncio.create_task(coro, name=name)

@@ -104,4 +104,4 @@ class SyntheticSource(Source):
                     self._watched[symbol] = ticks[-1][0]
             # Ticks come about every second of market time; wake a few times per tick.
             self._wake.clear()
-            await self.clock.wait(self._wake, 0.25)
+            await self.clock.wait(self._wake, max(0.25, self.clock.slack(0.01)))

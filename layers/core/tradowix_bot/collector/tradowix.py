@@ -325,8 +325,7 @@ class TradowixSource(Source):
                 await link.wait_closed()
                 self.emit(Unlinked(symbol, "link dropped"))
                 self.status.fail("upstream_link_dropped", f"link for {symbol} dropped")
-                # A dropped link reconnects at once, with jitter (wall time: network, not market).
-                wait = self.clock.slack(random.uniform(0.2, 1.0))
+                wait = random.uniform(0.2, 1.0)  # a dropped link reconnects at once, with jitter
             except AuthFailed as exc:
                 self.status.fail("upstream_auth_failed", str(exc))
                 log.error(

@@ -60,6 +60,9 @@ class BarWriter:
         self.written_callbacks: list = []  # called (symbol, bars) after a successful S3 write
         self.forming_callbacks: list = []  # called (bars by symbol) after a forming write
         self.corrupt_found: collections.deque = collections.deque()  # (symbol, day) for the collector
+        # Whether this writer may still write a symbol (its lease is surely still running): a
+        # collector whose lease ran out while it was stalled must not overwrite the new writer's.
+        self.may_write = lambda symbol: True
         self._replace: dict[str, set[str]] = {}  # symbol → days to write whole (corrupt ones)
         self._changed: set[str] = set()  # forming bars not written since they changed
         self._unform: set[str] = set()  # forming records to delete
@@ -139,12 +142,16 @@ class BarWriter:
         while not stop.is_set():
             self._wake.clear()
             await self.flush_once()
-            await self.clock.wait(self._wake, 0.1)
+            await self.clock.wait(self._wake, max(0.1, self.clock.slack(0.005)))
 
     async def flush_once(self, *, final: bool = False) -> None:
         loop = asyncio.get_running_loop()
         now = self.clock.now()
-        due = [s for s, bars in self.pending.items() if bars and (final or self._retry_at.get(s, 0) <= now)]
+        due = [
+            s
+            for s, bars in self.pending.items()
+            if bars and (final or self._retry_at.get(s, 0) <= now) and self.may_write(s)
+        ]
         jobs = [self._job(loop, self._s3_pool, self._write_closed, s) for s in due]
         if final or (now - self._last_forming >= self.forming_interval and now >= self._forming_retry_at):
             if self._due_forming(now) or self._unform or self.status:
@@ -187,12 +194,12 @@ class BarWriter:
             self._in_flight -= 1
 
     async def drain(self, timeout: float = 10.0) -> bool:
-        """Write everything pending (shutdown). True when nothing is left. The bound is wall
-        time: it only limits how long a stop waits for S3."""
+        """Write everything pending that this writer may still write (shutdown). True when
+        nothing is left. The bound is wall time: it only limits how long a stop waits for S3."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await self.flush_once(final=True)
-                while self.backlog:
+                while any(bars and self.may_write(s) for s, bars in self.pending.items()):
                     await asyncio.sleep(0.2)
                     await self.flush_once(final=True)
         return not self.backlog
