@@ -35,6 +35,10 @@ class Clock:
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds) / self.speed)
 
+    async def sleep_until(self, when: float) -> None:
+        """Sleep until the clock reads `when` (at once if it already does)."""
+        await self.sleep(when - self.now())
+
     def wall(self, seconds: float) -> float:
         """Wall seconds that `seconds` of clock time take."""
         return seconds / self.speed
@@ -76,13 +80,24 @@ class ManualClock(Clock):
         return wall_seconds  # no real delay passes on this clock
 
     async def sleep(self, seconds: float) -> None:
-        if seconds <= 0:
-            await asyncio.sleep(0)
-            return
+        await self._sleep_until(self._now + seconds)
+
+    async def sleep_until(self, when: float) -> None:
+        # The deadline is taken as given: a sleeper on another thread that read the time before
+        # the clock moved still wakes (a relative sleep would start from the new time).
+        await self._sleep_until(when)
+
+    async def _sleep_until(self, when: float) -> None:
         future = asyncio.get_running_loop().create_future()
         with self._lock:
-            heapq.heappush(self._sleepers, (self._now + seconds, next(self._order), future))
-        await future
+            if when <= self._now:
+                future = None
+            else:
+                heapq.heappush(self._sleepers, (when, next(self._order), future))
+        if future is None:
+            await asyncio.sleep(0)
+        else:
+            await future
 
     def set(self, when: float) -> None:
         """Move to `when` (never backwards) and wake everyone whose time has come."""

@@ -46,10 +46,11 @@ HOUSEKEEPING = {"pong", "timeSync", "balanceUpdate", "subscribed", "authRequired
 class _Link:
     """One authenticated WebSocket connection and its reader."""
 
-    def __init__(self, source: TradowixSource, ws, label: str):
+    def __init__(self, source: TradowixSource, ws, label: str, frames: list[int]):
         self.source = source
         self.ws = ws
         self.label = label
+        self.frames = frames  # [sent, received] since the connection opened
         self.reader = asyncio.create_task(self._read(), name=f"read-{label}")
         self.pinger = asyncio.create_task(self._ping(), name=f"ping-{label}")
 
@@ -58,6 +59,7 @@ class _Link:
             await self.ws.send(json.dumps(message))
         except websockets.ConnectionClosed as exc:
             raise SourceError(f"link closed: {exc}") from None
+        self.frames[0] += 1
 
     async def _ping(self) -> None:
         while True:
@@ -70,6 +72,7 @@ class _Link:
             while True:
                 # No frame for 3 pings' time: the link is dead even if TCP has not noticed.
                 raw = await asyncio.wait_for(self.ws.recv(), timeout=3 * self.source.ping_interval)
+                self.frames[1] += 1
                 self.source.handle_frame(raw)
         except (websockets.ConnectionClosed, TimeoutError, OSError):
             pass
@@ -126,6 +129,7 @@ class TradowixSource(Source):
         self.auth_backoff = auth_backoff
         self.origin = origin
         self.connects = 0
+        self.connecting = 0  # links being opened (connect and handshake)
         self._control: _Link | None = None
         self._control_lock = asyncio.Lock()
         self._streams: dict[str, asyncio.Task] = {}
@@ -140,6 +144,24 @@ class TradowixSource(Source):
     # -- connecting ------------------------------------------------------------------------
     async def _open(self, label: str) -> _Link:
         self.connects += 1
+        self.connecting += 1
+        try:
+            return await self._connect(label)
+        finally:
+            self.connecting -= 1
+
+    def link_frames(self) -> dict[int, tuple[int, int]]:
+        """Open links by local port: (frames sent, frames received). With the upstream's own
+        count, a test tells when everything sent has arrived (nothing left in flight)."""
+        links = [self._control, *self._links.values()]
+        return {
+            link.ws.local_address[1]: (link.frames[0], link.frames[1])
+            for link in links
+            if link is not None and not link.reader.done()
+        }
+
+    async def _connect(self, label: str) -> _Link:
+        frames = [0, 0]
         try:
             ws = await connect(
                 self.url,
@@ -155,21 +177,22 @@ class TradowixSource(Source):
                 f"cannot connect to the upstream: {type(exc).__name__}: {redact(str(exc))}"
             ) from None
         try:
-            await self._handshake(ws)
+            await self._handshake(ws, frames)
         except BaseException:
             with contextlib.suppress(Exception):
                 await ws.close()
             raise
         self.status.connected = self.status.authenticated = True
         self.status.clear_error()
-        return _Link(self, ws, label)
+        return _Link(self, ws, label, frames)
 
-    async def _handshake(self, ws) -> None:
+    async def _handshake(self, ws, frames: list[int]) -> None:
         sent = False
         try:
             async with asyncio.timeout(self.auth_timeout):  # wall time: it waits on the network
                 while True:
                     raw = await ws.recv()
+                    frames[1] += 1
                     try:
                         msg = json.loads(raw)
                     except (TypeError, ValueError):
@@ -178,6 +201,7 @@ class TradowixSource(Source):
                     kind = msg.get("type") if isinstance(msg, dict) else None
                     if kind == "authRequired" and not sent:
                         await ws.send(json.dumps({"type": "authenticate", "token": self._token}))
+                        frames[0] += 1
                         sent = True
                     elif kind == "authenticated" and sent:
                         return
