@@ -1,8 +1,8 @@
 """The suite's shared fixtures and rules (tests/README.md explains them).
 
-- Markers by folder: tests/unit/* are `unit`; every file under tests/integration and tests/e2e
-  must declare `pytestmark = pytest.mark.integration` / `pytest.mark.e2e` itself (collection
-  fails, naming the file, when one does not), so `-m` filtering always works.
+- Markers by folder: tests/unit/* are `unit`; every file under tests/integration, tests/faults
+  and tests/e2e must declare `pytestmark = pytest.mark.integration` (`.e2e` for tests/e2e)
+  itself (collection fails, naming the file, when one does not), so `-m` filtering always works.
 - `aws_env`: in-process moto with the template's buckets and tables (unit tests).
 - `local_stack`, `stack_without_fanout`: one real local stack each for the whole session (per
   xdist worker; every test that uses one runs on the same worker, see `_xdist_group`).
@@ -177,6 +177,8 @@ def stacks():
 
 
 # -- markers, groups and order ----------------------------------------------------------------
+# Folders whose files must declare their marker (tests/faults: collector processes and stacks).
+MARKER_OF_FOLDER = {"integration": "integration", "faults": "integration", "e2e": "e2e"}
 # The more specific first: test_ws_live.py points its `local_stack` at `stack_without_fanout`.
 SESSION_STACKS = ("stack_without_fanout", "local_stack")
 
@@ -241,8 +243,10 @@ def pytest_collection_modifyitems(config, items):
         layer = _layer(item)
         if layer == "unit":
             item.add_marker(pytest.mark.unit)
-        elif layer in ("integration", "e2e") and not _declares(item.module, layer):
-            undeclared.add(f"{item.path.relative_to(ROOT)}: pytestmark = pytest.mark.{layer}")
+        elif layer in MARKER_OF_FOLDER and not _declares(item.module, MARKER_OF_FOLDER[layer]):
+            undeclared.add(
+                f"{item.path.relative_to(ROOT)}: pytestmark = pytest.mark.{MARKER_OF_FOLDER[layer]}"
+            )
         group = _xdist_group(item)
         if group:
             item.add_marker(pytest.mark.xdist_group(group))
