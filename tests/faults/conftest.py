@@ -7,10 +7,10 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
+from polling import eventually
 from rig import Rig
 
 CREDENTIALS = {
@@ -36,14 +36,16 @@ def emulator_endpoint():
         stderr=subprocess.DEVNULL,
     )
     endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
+
+    def answers() -> bool:
+        assert process.poll() is None, "the emulator exited"
         try:
             urllib.request.urlopen(endpoint + "/moto-api/", timeout=1)
-            break
         except OSError:
-            assert process.poll() is None and time.monotonic() < deadline, "the emulator did not start"
-            time.sleep(0.1)
+            return False
+        return True
+
+    eventually(answers, 60, "the emulator answering")
     yield endpoint
     process.terminate()
     process.wait(10)

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from polling import eventually
 from tradowix_bot.collector.clock import Clock
 from tradowix_bot.synthetic import SyntheticMarket
 
@@ -76,11 +77,11 @@ class CollectorProcess:
         return self.log.read_text(errors="replace")
 
     def wait_for(self, needle: str, count: int = 1, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while self.text().count(needle) < count:
+        def logged() -> bool:
             assert self.process.poll() is None, f"{self.name} exited:\n{self.text()[-3000:]}"
-            assert time.monotonic() < deadline, f"{self.name}: no {needle!r} x{count}:\n{self.text()[-3000:]}"
-            time.sleep(0.05)
+            return self.text().count(needle) >= count
+
+        eventually(logged, timeout, f"{self.name}: {needle!r} x{count} in its log", interval=0.05)
 
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)

@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from polling import eventually  # noqa: E402
 from upstream_standin import StandinUpstream  # noqa: E402
 
 pytestmark = pytest.mark.integration
@@ -57,13 +58,15 @@ def test_a_frozen_gateway_costs_the_bot_no_closed_bar(tmp_path, stacks):
     failures: list[BaseException] = []
     try:
         # given a bot streaming closed 1m bars through the stack's gateway
-        deadline = time.monotonic() + 60
-        while (
-            httpx.get(f"{stack.api_url}/api/candles", params={"symbol": SYMBOL, "limit": 1}).status_code
-            != 200
-        ):
-            assert time.monotonic() < deadline, "no bars collected from the stand-in upstream"
-            time.sleep(0.5)
+        eventually(
+            lambda: (
+                httpx.get(f"{stack.api_url}/api/candles", params={"symbol": SYMBOL, "limit": 1}).status_code
+                == 200
+            ),
+            60,
+            "bars collected from the stand-in upstream",
+            interval=0.5,
+        )
         client = ChartApiClient(stack.api_url, timeout=2.0)
         options = LiveOptions(
             keepalive=1.0, pong_timeout=1.0, backoff=0.2, max_backoff=1.0, max_backoff_unreachable=1.0
@@ -89,11 +92,11 @@ def test_a_frozen_gateway_costs_the_bot_no_closed_bar(tmp_path, stacks):
             return [m for m in got if m.get("type") == "bar" and m.get("closed")]
 
         def wait_for_closes(n: int, seconds: float) -> None:
-            deadline = time.monotonic() + seconds
-            while len(closes()) < n:
+            def closed() -> bool:
                 assert not failures, failures
-                assert time.monotonic() < deadline, f"{len(closes())} closed bars, expected {n}"
-                time.sleep(0.1)
+                return len(closes()) >= n
+
+            eventually(closed, seconds, f"{n} closed bars at the bot")
 
         wait_for_closes(2, 60)
         # when the gateway freezes across three minute closes, then resumes
@@ -108,11 +111,12 @@ def test_a_frozen_gateway_costs_the_bot_no_closed_bar(tmp_path, stacks):
         market_now = Clock(SPEED, anchor).now()
         due = int(market_now) - int(market_now) % 60  # every minute before this one has closed
         # then the bot gets every minute that closed while frozen (and after) once the gateway is back
-        deadline = time.monotonic() + 60
-        while max(c["candle"]["time"] for c in closes()) < due + 60 * 2:
+
+        def caught_up() -> bool:
             assert not failures, failures
-            assert time.monotonic() < deadline, "the stream did not come back after the gateway resumed"
-            time.sleep(0.1)
+            return max(c["candle"]["time"] for c in closes()) >= due + 60 * 2
+
+        eventually(caught_up, 60, "the stream back after the gateway resumed")
         # the first moment the bot held every minute that closed before the resume
         held: set[int] = set()
         whole_again = None
