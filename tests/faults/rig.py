@@ -129,7 +129,13 @@ class Partner:
             )
             composition_root.reset()
         self.monkeypatch = monkeypatch
-        logging.getLogger("tradowix-api").setLevel(logging.WARNING)  # a line per request is noise here
+        # A line per request is noise here. Put back after the test: the level is the process's,
+        # and later tests (tests/unit/test_api_logs.py) read those lines.
+        import partner_api.app  # noqa: F401 - its logger configured first (Powertools does it once)
+
+        api_logger = logging.getLogger("tradowix-api")
+        self._api_log_level = api_logger.level
+        api_logger.setLevel(logging.WARNING)
         self._template = json.loads((EVENTS / "candles_get.json").read_text())
         self._local = threading.local()
 
@@ -358,6 +364,7 @@ class Rig:
         for c in self.collectors:
             c.stop()
         self.upstream.stop()
+        logging.getLogger("tradowix-api").setLevel(self.partner._api_log_level)
 
 
 def record(figures: Figures) -> None:
