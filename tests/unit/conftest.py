@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from unit_helpers import T0, synthetic_bars
+
+
+@pytest.fixture(autouse=True)
+def _an_event_loop_as_lambdas_thread_has():
+    """Lambda's runtime thread always has an event loop (Mangum runs the app on it). An earlier
+    test of the same process that ran asyncio.run() leaves the main thread without one, so a
+    test calling a handler directly would fail depending on which tests ran before it."""
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
 
 # What the `api` fixture stores: 2 days of BTCUSD-OTC 1m bars and an hour of EURUSD-OTC.
 API_SEED = {"BTCUSD-OTC": synthetic_bars(T0, 2 * 1440), "EURUSD-OTC": synthetic_bars(T0, 60)}
