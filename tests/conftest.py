@@ -148,6 +148,13 @@ def start_stack(data_dir: Path, *extra: str, timeout: float = 90, env: dict | No
     raise RuntimeError(f"local stack not ready after {timeout}s:\n{stack.log()}")
 
 
+def assert_no_access_denied(stack: RunningStack) -> None:
+    """The stack enforces template.yaml's IAM: a call a role may not make is a bug even when the
+    caller swallows the AccessDenied, so the session's stacks must have refused none."""
+    refused = sorted({line for line in stack.log().splitlines() if "AccessDenied:" in line})
+    assert not refused, "calls the template does not allow:\n" + "\n".join(refused)
+
+
 def stop_stack(stack: RunningStack) -> int:
     if stack.process.poll() is None:
         stack.process.send_signal(signal.SIGINT)
@@ -165,6 +172,7 @@ def local_stack(tmp_path_factory):
     stack = start_stack(tmp_path_factory.mktemp("stack") / "data")
     yield stack
     stop_stack(stack)
+    assert_no_access_denied(stack)
 
 
 @pytest.fixture(scope="session")
@@ -174,6 +182,7 @@ def stack_without_fanout(tmp_path_factory):
     stack = start_stack(tmp_path_factory.mktemp("quiet-stack") / "data", env={"TRADOWIX_LIVE_FANOUT": "off"})
     yield stack
     stop_stack(stack)
+    assert_no_access_denied(stack)
 
 
 @pytest.fixture

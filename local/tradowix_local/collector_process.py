@@ -26,11 +26,13 @@ class CollectorProcess:
         backfill_days: float | None,
         log,
         token_parameter: str = "",
+        environment: dict[str, str] | None = None,
     ):
         self.data_dir = data_dir
         self.source = source
         self.token = token
         self.token_parameter = token_parameter
+        self.environment = environment or {}  # the collector role's credentials
         self.backfill_days = backfill_days
         self.log = log
         self.process: subprocess.Popen | None = None
@@ -61,6 +63,7 @@ class CollectorProcess:
     def _spawn(self) -> None:
         env = dict(os.environ)
         env["TRADOWIX_DATA_DIR"] = str(self.data_dir)
+        env.update(self.environment)
         if self.token:
             env["TRADOWIX_SESSION_TOKEN"] = self.token  # never on the command line (ps shows it)
         if self.token_parameter:  # the admin panel's stored token (SSM in the emulator)

@@ -65,7 +65,7 @@ class LocalStack:
         self.options = options
         self.data_dir = options.data_dir.resolve()
         self.template = Template()
-        self.emulator = Emulator(options.endpoint, host=options.host)
+        self.emulator = Emulator(options.endpoint, host=options.host, template=self.template, log=_log)
         self.names: dict[str, str] = {}
         self.kinds: dict[str, str] = {}
         self._stop = threading.Event()
@@ -153,7 +153,10 @@ class LocalStack:
             "api_url": self.api_url,
             "ws_url": f"ws://{self.options.host}:{self.options.ws_port}",
             "endpoint_url": self.emulator.endpoint_url,
-            "aws_env": {k: os.environ[k] for k in LOCAL_CREDENTIALS},
+            "aws_env": {  # the owner's credentials (this file is the owner's only)
+                **{k: os.environ[k] for k in LOCAL_CREDENTIALS},
+                **self.emulator.endpoint_environment(),
+            },
             "candles_bucket": self.names["CandlesBucket"],
             "keys_table": self.names["KeysTable"],
             "state_table": self.names["StateTable"],
@@ -180,7 +183,10 @@ class LocalStack:
                 _log(f"snapshot failed: {exc}")
 
     def apps(self) -> list[tuple[object, int]]:
-        functions = {name: LocalFunction(fn) for name, fn in self.functions.items()}
+        functions = {
+            name: LocalFunction(fn, self.emulator.principal_environment(name))
+            for name, fn in self.functions.items()
+        }
         http = HttpGateway(self.template.http_routes(), functions)
         if self.options.admin_only:  # the admin panel alone: no partner API, no live WebSocket
             from .admin_only import AdminOnly
@@ -189,7 +195,7 @@ class LocalStack:
         apps = [(http, self.options.port)]
         ws_api = self.template.websocket_api()
         if ws_api is not None:
-            apps.append((WsGateway(ws_api, functions), self.options.ws_port))
+            apps.append((WsGateway(ws_api, functions, iam=self.emulator.iam), self.options.ws_port))
         return apps
 
     async def _serve(self) -> None:
@@ -273,6 +279,7 @@ class LocalStack:
             token_parameter=token_parameter,
             backfill_days=self.options.backfill_days,
             log=_log,
+            environment=self.emulator.principal_environment("CollectorTaskRole"),
         )
         self.collector.start()
         if not self.collector.wait_backfilled(StateStore(self.names["StateTable"]), timeout=120):

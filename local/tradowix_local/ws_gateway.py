@@ -68,8 +68,10 @@ class WsGateway:
         *,
         idle_seconds: float = IDLE_SECONDS,
         max_life_seconds: float = MAX_LIFE_SECONDS,
+        iam=None,
     ):
         self.api = api
+        self.iam = iam  # LocalIam: checks @connections calls against the caller's policy
         self.functions = functions
         self.idle_seconds = idle_seconds
         self.max_life_seconds = max_life_seconds
@@ -279,8 +281,11 @@ class WsGateway:
             return await _respond(send, 404, {"message": "Not Found"})
         conn = self.connections.get(parts[1])
         method = scope["method"]
+        body = await _read_body(receive)
+        refusal = self._authorize(scope, body)
+        if refusal is not None:
+            return await _send_refusal(send, refusal)
         if method == "POST":
-            body = await _read_body(receive)
             if len(body) > MAX_MESSAGE_BYTES:
                 return await _respond(
                     send, 413, {"message": "Request entity too large"}, "PayloadTooLargeException"
@@ -304,6 +309,29 @@ class WsGateway:
             await self._close(conn, 1000, "")
             return await _respond(send, 204, None)
         return await _respond(send, 404, {"message": "Not Found"})
+
+    def _authorize(self, scope, body: bytes):
+        """SigV4 and the caller's execute-api:ManageConnections permission (iam.py)."""
+        if self.iam is None:
+            return None
+        from .iam import SignedRequest
+
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        query = scope.get("query_string", b"")
+        url = f"http://{headers.get('host', 'localhost')}{raw_path.decode('latin-1')}"
+        if query:
+            url += "?" + query.decode("latin-1")
+        request = SignedRequest(scope["method"], url, headers, body)
+        request.service = "execute-api"
+        return self.iam.check(request)
+
+
+async def _send_refusal(send, refusal) -> None:
+    headers = [(k.lower().encode(), v.encode()) for k, v in refusal.headers]
+    headers.append((b"content-length", str(len(refusal.body)).encode()))
+    await send({"type": "http.response.start", "status": refusal.status, "headers": headers})
+    await send({"type": "http.response.body", "body": refusal.body})
 
 
 async def _read_body(receive) -> bytes:

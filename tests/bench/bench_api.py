@@ -218,7 +218,7 @@ IMPORT_PROBE = textwrap.dedent(
     clients = 0
     if "tradowix_bot.aws" in sys.modules:
         aws = sys.modules["tradowix_bot.aws"]
-        clients = aws.client.cache_info().currsize + aws.resource.cache_info().currsize
+        clients = aws.clients_made()
     print(elapsed, len(connects), clients)
     """
 )

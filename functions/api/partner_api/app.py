@@ -6,14 +6,12 @@ happens lazily in `context` on first use instead.
 
 from __future__ import annotations
 
-import time
-
 import tradowix_bot
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from mangum import Mangum
 
-from . import admin_routes, docs, errors, pages
+from . import docs, errors, observability, pages
 from .responses import JSONBody
 from .routes import router
 
@@ -30,7 +28,6 @@ app = FastAPI(
 app.add_middleware(GZipMiddleware, minimum_size=2048)
 errors.install(app)
 app.include_router(router)
-app.include_router(admin_routes.router)
 app.include_router(pages.router)
 
 
@@ -43,21 +40,5 @@ def api_docs():
     return JSONBody(docs.catalog(app))
 
 
-@app.middleware("http")
-async def access_log(request: Request, call_next):
-    started = time.perf_counter()
-    response = await call_next(request)
-    logger.info(
-        "request",
-        extra={
-            "method": request.method,
-            "path": request.url.path,
-            "query": request.url.query,  # redacted by the formatter (api_key=***)
-            "status": response.status_code,
-            "ms": round((time.perf_counter() - started) * 1000, 1),
-        },
-    )
-    return response
-
-
-handler = Mangum(app, lifespan="off")
+observability.install(app, logger, "api")
+handler = observability.lambda_handler(Mangum(app, lifespan="off"), "api")

@@ -34,7 +34,8 @@ def live() -> LiveSocket:
         ConnectionStore(s.connections_table),
         market,
         ConnectionPoster(s.ws_management_endpoint),
-        sessions=lambda: SessionSigner(state.cookie_secret(), s.cookie_max_age),
+        # Read only: the partner API creates the secret at the first gate sign-in.
+        sessions=lambda: SessionSigner(state.cookie_secret(create=False), s.cookie_max_age),
     )
 
 

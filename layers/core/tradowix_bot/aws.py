@@ -1,22 +1,60 @@
-"""boto3 clients, created lazily and once per process (a warm Lambda container reuses them).
+"""boto3 clients, created once per process and principal (a warm Lambda container reuses them).
 
-No AWS call happens at import. The endpoint comes from AWS_ENDPOINT_URL when set (boto3
-reads it natively), which is how the local stack points everything at its emulator.
+No AWS call happens at import. The endpoint comes from AWS_ENDPOINT_URL (or a service's own
+AWS_ENDPOINT_URL_<SERVICE>) when set (boto3 reads both natively), which is how the local stack
+points everything at its emulator.
+
+Credentials: on AWS each process has one principal (the function's or the task's role, from the
+environment). The local stack runs several functions in one process, each with its own role's
+credentials: it runs each invocation inside `acting_as(...)`, and clients follow.
 """
 
 from __future__ import annotations
 
-import functools
+import contextlib
+import contextvars
 import threading
 
 _lock = threading.Lock()
+_principal: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
+    "tradowix_aws_principal", default=None
+)
+_sessions: dict = {}
+_clients: dict = {}
+_resources: dict = {}
 
 
-@functools.cache
-def _session():
+@contextlib.contextmanager
+def acting_as(access_key: str, secret_key: str):
+    """Make AWS calls in this context (and the threads and tasks it starts) with these credentials."""
+    token = _principal.set((access_key, secret_key))
+    try:
+        yield
+    finally:
+        _principal.reset(token)
+
+
+def current_principal() -> tuple[str, str] | None:
+    return _principal.get()
+
+
+def _session(principal=None):
     import boto3
 
-    return boto3.session.Session()
+    principal = principal or _principal.get()
+    session = _sessions.get(principal)
+    if session is None:
+        with _lock:
+            session = _sessions.get(principal)
+            if session is None:
+                if principal is None:
+                    session = boto3.session.Session()
+                else:
+                    session = boto3.session.Session(
+                        aws_access_key_id=principal[0], aws_secret_access_key=principal[1]
+                    )
+                _sessions[principal] = session
+    return session
 
 
 def _config():
@@ -26,23 +64,45 @@ def _config():
     return Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2, "mode": "standard"})
 
 
-@functools.cache
 def client(service: str):
-    with _lock:
-        return _session().client(service, config=_config())
+    key = (service, _principal.get())
+    found = _clients.get(key)
+    if found is None:
+        with _lock:
+            found = _clients.get(key)
+        if found is None:
+            found = _session(key[1]).client(service, config=_config())
+            with _lock:
+                found = _clients.setdefault(key, found)
+    return found
 
 
-@functools.cache
 def resource(service: str):
-    with _lock:
-        return _session().resource(service, config=_config())
+    key = (service, _principal.get())
+    found = _resources.get(key)
+    if found is None:
+        found = _session(key[1]).resource(service, config=_config())
+        with _lock:
+            found = _resources.setdefault(key, found)
+    return found
+
+
+def credentials():
+    """The current principal's botocore credentials (for requests boto3 does not make itself)."""
+    return _session().get_credentials()
+
+
+def clients_made() -> int:
+    """How many clients and resources this process holds (benchmarks check when they are made)."""
+    return len(_clients) + len(_resources)
 
 
 def reset() -> None:
     """Forget cached clients (tests switch endpoints between sessions)."""
-    client.cache_clear()
-    resource.cache_clear()
-    _session.cache_clear()
+    with _lock:
+        _clients.clear()
+        _resources.clear()
+        _sessions.clear()
 
 
 def unavailable_errors() -> tuple[type[BaseException], ...]:

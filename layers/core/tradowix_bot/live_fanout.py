@@ -123,7 +123,9 @@ class LivePublisher:
         return cls(
             ConnectionStore(s.connections_table),
             ConnectionPoster(s.ws_management_endpoint),
-            KeyRegistry(s.keys_table, cache_seconds=min(s.key_cache_seconds, REVALIDATE_SECONDS)),
+            KeyRegistry(
+                s.keys_table, cache_seconds=min(s.key_cache_seconds, REVALIDATE_SECONDS), record_use=False
+            ),
             store=CandleStore(s.candles_bucket),
             throttle_seconds=s.live_throttle_seconds,
         )
