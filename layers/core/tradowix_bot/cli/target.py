@@ -75,8 +75,8 @@ def _from_local() -> Target:
     if not _pid_alive(int(info["pid"])):
         raise NoTarget(f"the local stack recorded in {path} is not running; start it again")
     os.environ["AWS_ENDPOINT_URL"] = info["endpoint_url"]
-    for name, value in info.get("aws_env", {}).items():
-        os.environ.setdefault(name, value)
+    for name, value in info.get("aws_env", {}).items():  # the stack's own credentials win:
+        os.environ[name] = value  # its emulator accepts no others
     return Target(
         f"local stack at {info['api_url']}",
         info["keys_table"],
