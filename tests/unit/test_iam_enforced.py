@@ -179,7 +179,7 @@ def test_manage_connections_is_checked_at_the_local_connections_api(roles):
             async with httpx.AsyncClient(transport=transport) as http:
                 return await http.request(method, httpx.URL(url), content=b"{}", headers=headers)
 
-        return asyncio.run(send())
+        return run_async(send())
 
     # the collector (live publisher) and the WebSocket function may post: the unknown id is 410
     assert post("CollectorTaskRole").status_code == 410
@@ -422,7 +422,17 @@ def test_the_collector_role_builds_bars_and_runs_the_fan_out(roles):
             stop.set()
             await asyncio.wait_for(task, 20)
 
-    asyncio.run(run())
+    run_async(run())
     assert StateStore(roles.names["StateTable"]).upstream_status()["backfilled"] is True
     assert CandleStore(roles.names["CandlesBucket"]).read("ETHUSD-OTC")
     assert roles.denials() == []
+
+
+def run_async(coroutine):
+    """Like asyncio.run, but leaves the thread's current event loop alone (Mangum, used by
+    other tests in this process, needs the main thread's)."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.close()

@@ -1,7 +1,8 @@
 """Logs and metrics of the HTTP functions (partner API and admin API), in one place.
 
 - Every log line of an invocation carries `request_id` (Lambda's) and `correlation_id` (API
-  Gateway's request id, the one in the stage's access log) and the function name.
+  Gateway's request id, the one in the stage's access log) and the function name; AWS calls
+  are budgeted within the invocation's remaining time (tradowix_bot.invocation).
 - One access-log line per request (the query string redacted by the formatter).
 - Metrics (tradowix_bot.metrics): Requests, Requests4xx, Requests5xx per function, and
   KeyAuthFailures (401 answers: missing, wrong, disabled key or expired session) for the partner
@@ -13,16 +14,8 @@ from __future__ import annotations
 import time
 
 from fastapi import FastAPI, Request
-from tradowix_bot import logs
-from tradowix_bot.metrics import MetricsRecorder
-
-_recorders: dict[str, MetricsRecorder] = {}
-
-
-def recorder(service: str) -> MetricsRecorder:
-    if service not in _recorders:
-        _recorders[service] = MetricsRecorder(service)
-    return _recorders[service]
+from tradowix_bot.invocation import invocation
+from tradowix_bot.metrics import recorder
 
 
 def install(app: FastAPI, logger, service: str = "api") -> None:
@@ -54,20 +47,11 @@ def install(app: FastAPI, logger, service: str = "api") -> None:
 
 
 def lambda_handler(inner, service: str = "api"):
-    """The Lambda entry point around Mangum: ids on every log line, metrics flushed per invocation."""
+    """The Lambda entry point around Mangum (tradowix_bot.invocation: ids, time budget, metrics)."""
     metrics = recorder(service)
 
     def handler(event: dict, context) -> dict:
-        request_context = (event or {}).get("requestContext") or {}
-        with logs.bind(
-            request_id=getattr(context, "aws_request_id", None),
-            correlation_id=request_context.get("requestId"),
-            function=getattr(context, "function_name", None),
-        ):
-            try:
-                return inner(event, context)
-            finally:
-                if metrics.pending():
-                    metrics.flush()
+        with invocation(event, context, metrics):
+            return inner(event, context)
 
     return handler

@@ -10,6 +10,7 @@ from tradowix_bot.live_connections import ConnectionStore
 from tradowix_bot.live_poster import ConnectionPoster
 from tradowix_bot.live_socket import LiveSocket
 from tradowix_bot.market import MarketData
+from tradowix_bot.metrics import CountedPoster, recorder
 from tradowix_bot.sessions import SessionSigner
 from tradowix_bot.state import StateStore
 from tradowix_bot.store import CandleStore
@@ -33,7 +34,7 @@ def live() -> LiveSocket:
         KeyRegistry(s.keys_table, cache_seconds=s.key_cache_seconds),
         ConnectionStore(s.connections_table),
         market,
-        ConnectionPoster(s.ws_management_endpoint),
+        CountedPoster(ConnectionPoster(s.ws_management_endpoint), recorder("ws")),
         # Read only: the partner API creates the secret at the first gate sign-in.
         sessions=lambda: SessionSigner(state.cookie_secret(create=False), s.cookie_max_age),
     )

@@ -1,5 +1,12 @@
 """boto3 clients, created once per process and principal (a warm Lambda container reuses them).
 
+Time budget: inside a Lambda invocation (`budget(context)`), an AWS call attempt only starts
+when the rest of the invocation's time can hold a whole attempt (connect + read timeout);
+otherwise it fails at once with `CallBudgetExceeded`, which storage_errors turns into the
+designed 503 with Retry-After. So a slow S3 or DynamoDB can no longer run the function into
+its timeout (a bare 5xx from API Gateway): boto3's own retries (2 attempts x 7 s + backoff)
+allowed ~15 s per call against a 10 s function.
+
 No AWS call happens at import. The endpoint comes from AWS_ENDPOINT_URL (or a service's own
 AWS_ENDPOINT_URL_<SERVICE>) when set (boto3 reads both natively), which is how the local stack
 points everything at its emulator.
@@ -14,6 +21,50 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import threading
+import time
+
+# Short enough that a whole attempt fits a 10 s function more than twice; DynamoDB and S3
+# answer in milliseconds when healthy (a retry covers a lost packet).
+CONNECT_TIMEOUT = 1
+READ_TIMEOUT = 3
+MAX_ATTEMPTS = 2  # one retry
+ATTEMPT_SECONDS = CONNECT_TIMEOUT + READ_TIMEOUT  # the longest one attempt can take
+ANSWER_RESERVE_SECONDS = 0.5  # kept back to answer (503) before the function times out
+
+_clock = time.monotonic  # tests drive the budget through this
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "tradowix_aws_deadline", default=None
+)
+
+
+class CallBudgetExceeded(Exception):
+    """Not enough of the invocation's time is left for another AWS call attempt."""
+
+
+@contextlib.contextmanager
+def budget(lambda_context):
+    """AWS calls in this context must end before the Lambda invocation's time runs out."""
+    remaining = getattr(lambda_context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        yield
+        return
+    token = _deadline.set(_clock() + remaining() / 1000 - ANSWER_RESERVE_SECONDS)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def _check_budget(**_kwargs) -> None:
+    deadline = _deadline.get()
+    if deadline is None:
+        return
+    left = deadline - _clock()
+    if left < ATTEMPT_SECONDS:
+        raise CallBudgetExceeded(
+            f"{max(left, 0):.1f} s of the invocation left; an AWS call attempt may take {ATTEMPT_SECONDS} s"
+        )
+
 
 _lock = threading.Lock()
 _principal: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
@@ -61,7 +112,11 @@ def _config():
     from botocore.config import Config
 
     # Fail fast: a partner waiting on a dead endpoint should get a 503, not a Lambda timeout.
-    return Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2, "mode": "standard"})
+    return Config(
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
+        retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"},
+    )
 
 
 def client(service: str):
@@ -72,6 +127,7 @@ def client(service: str):
             found = _clients.get(key)
         if found is None:
             found = _session(key[1]).client(service, config=_config())
+            found.meta.events.register_first("before-send", _check_budget)
             with _lock:
                 found = _clients.setdefault(key, found)
     return found
@@ -82,6 +138,7 @@ def resource(service: str):
     found = _resources.get(key)
     if found is None:
         found = _session(key[1]).resource(service, config=_config())
+        found.meta.client.meta.events.register_first("before-send", _check_budget)
         with _lock:
             found = _resources.setdefault(key, found)
     return found
@@ -110,7 +167,13 @@ def unavailable_errors() -> tuple[type[BaseException], ...]:
     from botocore.exceptions import ConnectionError as BotoConnectionError
     from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 
-    return (BotoConnectionError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError)
+    return (
+        BotoConnectionError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        ReadTimeoutError,
+        CallBudgetExceeded,
+    )
 
 
 THROTTLE_CODES = {

@@ -117,12 +117,13 @@ class LivePublisher:
         """Built from the same environment as the functions (CONNECTIONS_TABLE,
         WS_MANAGEMENT_ENDPOINT, KEYS_TABLE, CANDLES_BUCKET, LIVE_THROTTLE_SECONDS)."""
         from .config import Settings
+        from .metrics import CountedPoster, recorder
         from .store import CandleStore
 
         s = Settings.from_env()
         return cls(
             ConnectionStore(s.connections_table),
-            ConnectionPoster(s.ws_management_endpoint),
+            CountedPoster(ConnectionPoster(s.ws_management_endpoint), recorder("collector")),
             KeyRegistry(
                 s.keys_table, cache_seconds=min(s.key_cache_seconds, REVALIDATE_SECONDS), record_use=False
             ),

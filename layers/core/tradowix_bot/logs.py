@@ -20,13 +20,14 @@ from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from .redact import redact
 
 _bound: contextvars.ContextVar[dict] = contextvars.ContextVar("tradowix_log_context", default={})  # noqa: B039 - never mutated
+_process: dict = {}  # keys of the whole process (every thread): the collector's run id
 
 
 class RedactingFormatter(LambdaPowertoolsFormatter):
     """Redacts the final serialized line, so message, extras and exceptions are all covered."""
 
     def serialize(self, log: dict) -> str:
-        bound = _bound.get()
+        bound = {**_process, **_bound.get()}
         if bound:
             log = {**log, **{k: v for k, v in bound.items() if k not in log}}
         return redact(super().serialize(log))
@@ -47,8 +48,9 @@ def bind(**keys):
 
 
 def bind_process(**keys) -> None:
-    """For a long-running process (the collector): keys on every line from now on."""
-    _bound.set({**_bound.get(), **{k: v for k, v in keys.items() if v is not None}})
+    """For a long-running process (the collector): keys on every line from now on, from every
+    thread (threads do not inherit context variables)."""
+    _process.update({k: v for k, v in keys.items() if v is not None})
 
 
 def bound() -> dict:

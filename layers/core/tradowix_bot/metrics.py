@@ -106,6 +106,47 @@ class MetricsRecorder:
         return documents
 
 
+_recorders: dict[str, MetricsRecorder] = {}
+
+
+def recorder(service: str) -> MetricsRecorder:
+    """The process's recorder for `service` (one per function, one for the collector)."""
+    found = _recorders.get(service)
+    if found is None:
+        found = _recorders.setdefault(service, MetricsRecorder(service))
+    return found
+
+
+class CountedPoster:
+    """An @connections poster that counts what it sends: WsPosts (delivered), WsPostFailures
+    (refused or unreachable; a client that is gone, 410, is neither)."""
+
+    def __init__(self, poster, metrics: MetricsRecorder):
+        self.poster = poster
+        self.metrics = metrics
+
+    def _count(self, results) -> None:
+        ok = sum(1 for r in results if r == "ok")
+        failed = sum(1 for r in results if r == "failed")
+        if ok:
+            self.metrics.count("WsPosts", ok)
+        if failed:
+            self.metrics.count("WsPostFailures", failed)
+
+    def post(self, connection_id, message):
+        result = self.poster.post(connection_id, message)
+        self._count([result])
+        return result
+
+    def post_many(self, posts):
+        results = self.poster.post_many(posts)
+        self._count(results)
+        return results
+
+    def __getattr__(self, name):  # delete, close, endpoint_url, ...
+        return getattr(self.poster, name)
+
+
 def emf_values(document: dict) -> list[tuple[str, str, float, dict[str, str], float]]:
     """(name, unit, value, dimensions, timestamp) of each metric in an EMF document."""
     meta = document.get("_aws", {})

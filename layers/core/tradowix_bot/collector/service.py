@@ -42,7 +42,7 @@ from ..state import StateStore
 from ..store import DAY, CandleStore, day_of, day_start
 from .bars import MAX_TICK_AGE, BadTick, MinuteBars, validate_tick
 from .clock import Clock
-from .sources import AuthFailed, Linked, Source, SourceError, Tick, Unlinked
+from .sources import AuthFailed, Linked, Source, SourceError, Tick, TokenMissing, Unlinked
 from .writer import BarWriter
 
 log = get_logger("collector")
@@ -224,7 +224,10 @@ class Collector:
             except AuthFailed as exc:
                 wait = self.auth_backoff
                 self.source.status.last_error = str(exc)
-                log.error("upstream refused the session token; backing off", extra={"retry_in": wait})
+                if isinstance(exc, TokenMissing):  # a fresh deployment: status says so, no exit
+                    log.warning("no session token stored yet; waiting for one", extra={"retry_in": wait})
+                else:
+                    log.error("upstream refused the session token; backing off", extra={"retry_in": wait})
                 pause = self.source.wait_for_new_token(wait)  # or less: a new token is stored
             except SourceError as exc:
                 wait = backoff

@@ -61,8 +61,11 @@ def load_token(explicit: str | None = None, *, data_dir: Path | None = None) -> 
     if parameter:
         from .. import aws
 
+        ssm = aws.client("ssm")
         try:
-            resp = aws.client("ssm").get_parameter(Name=parameter, WithDecryption=True)
+            resp = ssm.get_parameter(Name=parameter, WithDecryption=True)
+        except ssm.exceptions.ParameterNotFound:
+            return None  # not stored yet (a fresh deployment): the collector waits for it
         except Exception as exc:  # noqa: BLE001 - one clear line, never the value
             raise TokenError(f"cannot read SSM parameter {parameter}: {type(exc).__name__}") from None
         return resp["Parameter"]["Value"].strip() or None
