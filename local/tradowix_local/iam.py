@@ -301,11 +301,21 @@ def s3_calls(request: SignedRequest) -> list[Call]:
     return [Call("s3:PutObject", object_arn)]  # POST: multipart upload steps
 
 
-def query_protocol_calls(request: SignedRequest) -> list[Call]:
-    """STS, CloudFormation, ...: Action=... in the form body or the query."""
-    params = parse_qs((request.body or b"").decode("utf-8", "replace")) or request.params
-    operation = (params.get("Action") or [""])[0]
-    return [Call(f"{request.service}:{operation}", "*")]
+# The IAM prefix of services whose signing name differs from it.
+_IAM_PREFIX = {"monitoring": "cloudwatch"}
+
+
+def other_calls(request: SignedRequest) -> list[Call]:
+    """Any other service (STS, CloudFormation, CloudWatch, ...) by its operation, on "*": our
+    templates give these no resource-level permissions. The operation is in X-Amz-Target (JSON
+    protocols), in the path (Smithy RPC v2: /service/<S>/operation/<Op>) or Action= (query)."""
+    operation = request.headers.get("x-amz-target", "").rpartition(".")[2]
+    if not operation and "/operation/" in request.path:
+        operation = request.path.rpartition("/")[2]
+    if not operation:
+        params = parse_qs((request.body or b"").decode("utf-8", "replace")) or request.params
+        operation = (params.get("Action") or [""])[0]
+    return [Call(f"{_IAM_PREFIX.get(request.service, request.service)}:{operation}", "*")]
 
 
 # -- answers ----------------------------------------------------------------------------------
@@ -406,7 +416,7 @@ class LocalIam:
             return s3_calls(request)
         if request.service == "execute-api":
             return [Call("execute-api:ManageConnections", self.connections_arn(request))]
-        return query_protocol_calls(request)
+        return other_calls(request)
 
     def connections_arn(self, request: SignedRequest) -> str:
         """arn:aws:execute-api:<region>:<account>:<api id>/<stage>/<METHOD>/@connections/<id>"""

@@ -38,9 +38,11 @@ class LambdaContext:
 
 
 class LocalFunction:
-    def __init__(self, fn: Function, credentials: dict[str, str] | None = None):
+    def __init__(self, fn: Function, credentials: dict[str, str] | None = None, observer=None):
         self.fn = fn
         self.credentials = credentials or {}  # AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY of its role
+        # observer(function, event, result, error, seconds): what Lambda's own metrics would count
+        self.observer = observer
         self._handler = None
         self._lock = threading.Lock()
 
@@ -73,8 +75,18 @@ class LocalFunction:
             aws_request_id=str(uuid.uuid4()),
             _deadline=time.monotonic() + self.fn.timeout,
         )
-        with self._role():
-            return handler(event, context)
+        started = time.monotonic()
+        result = error = None
+        try:
+            with self._role():
+                result = handler(event, context)
+            return result
+        except Exception as exc:
+            error = exc
+            raise
+        finally:
+            if self.observer is not None:
+                self.observer(self.fn.logical_id, event, result, error, time.monotonic() - started)
 
 
 def _ensure_event_loop() -> None:

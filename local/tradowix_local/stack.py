@@ -88,6 +88,7 @@ class LocalStack:
         endpoint = self.emulator.start()
         _log(f"data services: {'embedded moto' if self.emulator.embedded else 'external'} at {endpoint}")
         self.names = create_resources(self.emulator, self.template)
+        self._prepare_cloudwatch()
         self.kinds = {
             k: ("bucket" if self.template.resources[k]["Type"] == "AWS::S3::Bucket" else "table")
             for k in self.names
@@ -101,6 +102,17 @@ class LocalStack:
             os.environ.update(fn.environment)
         self._prepare_parameters()
         self._import_and_seed()
+
+    def _prepare_cloudwatch(self) -> None:
+        """The template's alarms and the functions' metrics in the emulator's CloudWatch."""
+        from tradowix_bot import metrics
+
+        from .cloudwatch import LocalCloudWatch
+
+        self.cloudwatch = LocalCloudWatch(self.emulator, self.template, log=_log)
+        self.cloudwatch.create_alarms()
+        metrics.add_sink(self.cloudwatch.emf)
+        os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"  # stored above, not printed on the console
 
     def _prepare_parameters(self) -> None:
         from .parameters import ensure_admin_secret, parameter_names, restore_parameters
@@ -184,7 +196,9 @@ class LocalStack:
 
     def apps(self) -> list[tuple[object, int]]:
         functions = {
-            name: LocalFunction(fn, self.emulator.principal_environment(name))
+            name: LocalFunction(
+                fn, self.emulator.principal_environment(name), observer=self.cloudwatch.invoked
+            )
             for name, fn in self.functions.items()
         }
         http = HttpGateway(self.template.http_routes(), functions)
@@ -279,7 +293,12 @@ class LocalStack:
             token_parameter=token_parameter,
             backfill_days=self.options.backfill_days,
             log=_log,
-            environment=self.emulator.principal_environment("CollectorTaskRole"),
+            environment={
+                **self.emulator.principal_environment("CollectorTaskRole"),
+                "POWERTOOLS_METRICS_DISABLED": "false",  # it prints EMF; its supervisor stores it
+                "TRADOWIX_METRICS_SECONDS": os.environ.get("TRADOWIX_METRICS_SECONDS", "10"),
+            },
+            emf_sink=self.cloudwatch.emf,
         )
         self.collector.start()
         if not self.collector.wait_backfilled(StateStore(self.names["StateTable"]), timeout=120):
@@ -294,11 +313,13 @@ class LocalStack:
             self._start_collector()
         snapshots = threading.Thread(target=self._snapshot_loop, name="snapshot", daemon=True)
         snapshots.start()
+        self.cloudwatch.start()  # evaluates the template's alarms every minute
         try:
             with asyncio.Runner(loop_factory=new_event_loop) as runner:  # uvloop where installed
                 runner.run(self._serve())
         finally:
             self._stop.set()
+            self.cloudwatch.stop()
             if self.collector is not None:
                 self.collector.stop()
             with contextlib.suppress(FileNotFoundError):

@@ -5,7 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import archive_cmd, backtest_cmd, candles_cmd, collect_cmd, keys_cmd, live_cmd, signal_cmd, stack_cmd
+from . import (
+    archive_cmd,
+    backtest_cmd,
+    candles_cmd,
+    collect_cmd,
+    keys_cmd,
+    live_cmd,
+    signal_cmd,
+    stack_cmd,
+    status_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     live_cmd.register(sub)
     collect_cmd.register(sub)
     archive_cmd.register(sub)
+    status_cmd.register(sub)
     return parser
 
 
