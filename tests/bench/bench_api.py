@@ -251,11 +251,11 @@ def bench_cold_start(runs: int) -> None:
         f"{ms(statistics.median(handler_times))} / {ms(statistics.median(baseline_times))}",
     )
     row("  ratio", f"{ratio:.2f}x", "<= 1.3x", ratio <= 1.3)
-    row(
+    row(  # clients are made during init on purpose (issue 16 item 2): Lambda runs init at full CPU
         "  AWS calls (connects) / boto3 clients made at import",
         f"{connects} / {clients}",
-        "0 / 0",
-        connects == 0 and clients == 0,
+        "0 / >0",
+        connects == 0 and clients > 0,
     )
 
 

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from mangum import Mangum
 
-from . import docs, errors, observability, pages
+from . import context, docs, errors, observability, pages
 from .responses import JSONBody
 from .routes import router
 
@@ -42,3 +42,4 @@ def api_docs():
 
 observability.install(app, logger, "api")
 handler = observability.lambda_handler(Mangum(app, lifespan="off"), "api")
+context.warm()  # clients during Lambda's init, not on the first request
