@@ -30,8 +30,11 @@ def test_the_handlers_init_makes_the_clients_and_calls_nothing():
     with socket.socket() as s:  # a port nobody listens on: any call would show as a connect
         s.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    from tradowix_local.template import Template
+
     env = {
         **os.environ,
+        **Template().functions()["ApiFunction"].environment,
         "PYTHONPATH": str(ROOT / "functions" / "api"),
         "AWS_ENDPOINT_URL": closed,
         "AWS_DEFAULT_REGION": "us-east-1",

@@ -12,7 +12,7 @@ import tradowix_bot
 from fastapi import FastAPI
 from mangum import Mangum
 
-from . import admin_routes, errors, health_routes, observability
+from . import admin_routes, context, errors, health_routes, observability
 
 app = FastAPI(
     title="Tradowix admin API",
@@ -27,3 +27,4 @@ app.include_router(health_routes.router)
 observability.install(app, errors.logger, "admin")
 
 handler = observability.lambda_handler(Mangum(app, lifespan="off"), "admin")
+context.settings()  # validated at init: a missing bucket or table stops here, named

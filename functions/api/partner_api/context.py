@@ -72,9 +72,11 @@ def warm() -> None:
     """Create the boto3 clients and the singletons now, at import, as AWS recommends: Lambda
     runs init at full CPU and before the first request's clock starts; creating clients lazily
     made the first request after a cold start 2.5x the floor's (tests/bench/bench_coldstart.py).
-    No AWS call happens here. Anything missing (no region configured, say) is left to first use."""
+    No AWS call happens here. The settings are validated first and a bad one stops init with a
+    message naming it; anything else missing (no region configured, say) is left to first use."""
     from tradowix_bot import aws
 
+    settings()
     try:
         aws.client("s3")
         aws.resource("dynamodb")

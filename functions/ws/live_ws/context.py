@@ -18,7 +18,7 @@ from tradowix_bot.store import CandleStore
 
 @functools.cache
 def settings() -> Settings:
-    return Settings.from_env()
+    return Settings.from_env(require=("CONNECTIONS_TABLE", "WS_MANAGEMENT_ENDPOINT"))
 
 
 @functools.cache

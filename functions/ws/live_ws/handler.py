@@ -13,6 +13,7 @@ from . import context
 
 logger = get_logger("tradowix-ws")
 metrics = recorder("ws")
+context.settings()  # validated at init: a missing table or endpoint stops here, named
 
 
 def _raw_key(event: dict) -> str | None:

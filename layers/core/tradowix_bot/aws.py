@@ -144,6 +144,29 @@ def resource(service: str):
     return found
 
 
+_providers: dict = {}
+
+
+def parameter(name: str, *, max_age: int) -> str | None:
+    """A SecureString from SSM, decrypted, cached for `max_age` seconds per process and principal
+    (Powertools Parameters). None when the parameter does not exist (not cached: it may be put
+    any moment). Other failures are boto3's own exceptions (storage_errors maps them to 503)."""
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+    ssm = client("ssm")
+    provider = _providers.get(id(ssm))
+    if provider is None:
+        provider = _providers.setdefault(id(ssm), SSMProvider(boto3_client=ssm))
+    try:
+        return provider.get(name, decrypt=True, max_age=max_age)
+    except GetParameterError as exc:
+        cause = exc.__context__  # Powertools wraps boto3's error; the cause tells what happened
+        if isinstance(cause, ssm.exceptions.ParameterNotFound):
+            return None
+        raise (cause or exc) from None
+
+
 def credentials():
     """The current principal's botocore credentials (for requests boto3 does not make itself)."""
     return _session().get_credentials()
@@ -160,6 +183,7 @@ def reset() -> None:
         _clients.clear()
         _resources.clear()
         _sessions.clear()
+        _providers.clear()
 
 
 def unavailable_errors() -> tuple[type[BaseException], ...]:

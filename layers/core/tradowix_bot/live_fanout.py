@@ -120,7 +120,7 @@ class LivePublisher:
         from .metrics import CountedPoster, recorder
         from .store import CandleStore
 
-        s = Settings.from_env()
+        s = Settings.from_env(require=("CONNECTIONS_TABLE", "WS_MANAGEMENT_ENDPOINT"))
         return cls(
             ConnectionStore(s.connections_table),
             CountedPoster(ConnectionPoster(s.ws_management_endpoint), recorder("collector")),

@@ -91,10 +91,11 @@ def resolve(stack: str | None = None) -> Target:
     if stack:
         return _from_stack(stack)
     if os.environ.get("KEYS_TABLE"):
-        return Target(
-            "environment",
-            os.environ["KEYS_TABLE"],
-            os.environ.get("STATE_TABLE", ""),
-            os.environ.get("CANDLES_BUCKET", ""),
-        )
+        from tradowix_bot.config import Settings, SettingsError
+
+        try:  # all three names or none: never a default bucket or table
+            settings = Settings.from_env()
+        except SettingsError as exc:
+            raise NoTarget(str(exc)) from None
+        return Target("environment", settings.keys_table, settings.state_table, settings.candles_bucket)
     return _from_local()

@@ -16,6 +16,7 @@ from pathlib import Path
 from ..errors import DomainError
 
 TOKEN_FILE = "session-token"
+TOKEN_CACHE_SECONDS = 5  # Powertools Parameters' cache: links re-reading at once cost one SSM call
 
 
 class TokenError(DomainError):
@@ -61,14 +62,11 @@ def load_token(explicit: str | None = None, *, data_dir: Path | None = None) -> 
     if parameter:
         from .. import aws
 
-        ssm = aws.client("ssm")
-        try:
-            resp = ssm.get_parameter(Name=parameter, WithDecryption=True)
-        except ssm.exceptions.ParameterNotFound:
-            return None  # not stored yet (a fresh deployment): the collector waits for it
+        try:  # None: not stored yet (a fresh deployment): the collector waits for it
+            value = aws.parameter(parameter, max_age=TOKEN_CACHE_SECONDS)
         except Exception as exc:  # noqa: BLE001 - one clear line, never the value
             raise TokenError(f"cannot read SSM parameter {parameter}: {type(exc).__name__}") from None
-        return resp["Parameter"]["Value"].strip() or None
+        return (value or "").strip() or None
     if data_dir is not None:
         return read_token_file(token_file(data_dir))
     return None
