@@ -57,6 +57,7 @@ def ws(aws_env, monkeypatch):
     for k, v in Template().functions()["WsFunction"].environment.items():
         monkeypatch.setenv(k, v)
     from live_ws import context, handler  # its settings are validated at import, as at Lambda's init
+
     poster = RecordingPoster()
     monkeypatch.setattr(context, "ConnectionPoster", lambda endpoint: poster)
     context.reset()
