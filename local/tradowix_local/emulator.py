@@ -146,6 +146,18 @@ class Emulator:
         self.check_external_services()
         return self.endpoint_url
 
+    def describe(self) -> str:
+        """One line: where each service lives."""
+        places: dict[str, list[str]] = {}
+        for service in SERVICES:
+            where = (
+                f"the embedded emulator ({self.embedded_url}, IAM enforced)"
+                if self.embeds(service)
+                else f"{self.service_endpoints[service]} (yours)"
+            )
+            places.setdefault(where, []).append(SERVICE_NAMES[service])
+        return "; ".join(f"{' and '.join(names)} on {where}" for where, names in places.items())
+
     def owner_environment(self) -> dict[str, str]:
         """The credentials of the stack itself and the CLI (the owner: unrestricted)."""
         if self.iam is not None:

@@ -85,16 +85,16 @@ class LocalStack:
     # -- start-up ------------------------------------------------------------------------
     def prepare(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        endpoint = self.emulator.start()
-        _log(f"data services: {'embedded moto' if self.emulator.embedded else 'external'} at {endpoint}")
+        self.emulator.start()
+        _log(f"data services: {self.emulator.describe()}")
         self.names = create_resources(self.emulator, self.template)
         self._prepare_cloudwatch()
         self.kinds = {
             k: ("bucket" if self.template.resources[k]["Type"] == "AWS::S3::Bucket" else "table")
             for k in self.names
         }
-        if self.emulator.embedded:
-            loaded = restore(self.emulator, self.names, self.snapshot_dir)
+        if self._embedded_names():  # a service the user runs keeps its own data
+            loaded = restore(self.emulator, self._embedded_names(), self.snapshot_dir)
             if loaded:
                 _log(f"restored {loaded} records from {self.snapshot_dir}")
         self.functions = self.template.functions(self._overrides())
@@ -102,6 +102,11 @@ class LocalStack:
             os.environ.update(fn.environment)
         self._prepare_parameters()
         self._import_and_seed()
+
+    def _embedded_names(self) -> dict[str, str]:
+        """The buckets and tables the embedded emulator holds (saved in the data dir)."""
+        service = {"bucket": "s3", "table": "dynamodb"}
+        return {k: v for k, v in self.names.items() if self.emulator.embeds(service[self.kinds[k]])}
 
     def _prepare_cloudwatch(self) -> None:
         """The template's alarms and the functions' metrics in the emulator's CloudWatch."""
@@ -120,7 +125,7 @@ class LocalStack:
         self.parameter_names = sorted(
             {n for fn in self.functions.values() for n in parameter_names(fn.environment).values()}
         )
-        if self.emulator.embedded:
+        if self.emulator.embeds("ssm"):
             restore_parameters(self.emulator, self.data_dir)
         admin_parameter = os.environ.get("ADMIN_SECRET_PARAMETER")
         if admin_parameter:
@@ -181,8 +186,9 @@ class LocalStack:
 
     # -- running -------------------------------------------------------------------------
     def _snapshot(self) -> None:
-        if self.emulator.embedded:
-            save(self.emulator, self.names, self.kinds, self.snapshot_dir)
+        if self._embedded_names():
+            save(self.emulator, self._embedded_names(), self.kinds, self.snapshot_dir)
+        if self.emulator.embeds("ssm"):
             from .parameters import save_parameters
 
             save_parameters(self.emulator, self.parameter_names, self.data_dir)
