@@ -6,7 +6,9 @@ template's alarms every minute. Locally:
 
 - `emf(document)` stores an EMF document's metrics in the emulator's CloudWatch (the functions
   hand them over in-process through tradowix_bot.metrics' sink; the collector prints them and
-  its supervisor passes its EMF lines here);
+  its supervisor passes its EMF lines here); like CloudWatch's own ingestion this is
+  asynchronous: figures are buffered and stored every FLUSH_SECONDS by the stack's thread, so a
+  request never waits on it;
 - `invoked(...)` publishes what Lambda and API Gateway would for each local invocation
   (AWS/Lambda Invocations, Errors, Duration; AWS/ApiGateway Count, 4xx, 5xx);
 - the template's alarms are created in the emulator, and a thread evaluates them every minute
@@ -29,6 +31,7 @@ from tradowix_bot.metrics import emf_values
 from .template import Template
 
 EVALUATE_EVERY_SECONDS = 60.0
+FLUSH_SECONDS = 2.0
 
 
 class LocalCloudWatch:
@@ -40,6 +43,8 @@ class LocalCloudWatch:
         self._client = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._pending: list[tuple[str, dict]] = []
+        self._pending_lock = threading.Lock()
         self.http_api_id = next(
             (template.physical_name(k) for k in template.of_type("AWS::Serverless::HttpApi")), "local"
         )
@@ -81,12 +86,22 @@ class LocalCloudWatch:
         )
 
     def _put(self, namespace: str, data: list[dict]) -> None:
-        if not namespace or not data:
-            return
+        if namespace and data:
+            with self._pending_lock:
+                self._pending.extend((namespace, datum) for datum in data)
+
+    def flush(self) -> None:
+        """Store the buffered figures (the thread does it every FLUSH_SECONDS)."""
+        with self._pending_lock:
+            pending, self._pending = self._pending, []
+        by_namespace: dict[str, list[dict]] = {}
+        for namespace, datum in pending:
+            by_namespace.setdefault(namespace, []).append(datum)
         try:
-            for start in range(0, len(data), 500):
-                self.client.put_metric_data(Namespace=namespace, MetricData=data[start : start + 500])
-        except Exception as exc:  # noqa: BLE001 - metrics must never break a request
+            for namespace, data in by_namespace.items():
+                for start in range(0, len(data), 500):
+                    self.client.put_metric_data(Namespace=namespace, MetricData=data[start : start + 500])
+        except Exception as exc:  # noqa: BLE001 - metrics must never break the stack
             self._log(f"metrics not stored: {type(exc).__name__}: {exc}")
 
     def invoked(self, function_name: str, event: dict, result, error, seconds: float) -> None:
@@ -131,6 +146,7 @@ class LocalCloudWatch:
     def evaluate(self, now: float | None = None) -> dict[str, str]:
         """Evaluate every alarm as CloudWatch does each minute; returns name -> state."""
         now = self._clock() if now is None else now
+        self.flush()
         states = {}
         for alarm in self.alarms():
             state, reason = self._evaluate(alarm, now)
@@ -215,14 +231,21 @@ class LocalCloudWatch:
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(EVALUATE_EVERY_SECONDS - time.time() % EVALUATE_EVERY_SECONDS):
+        next_evaluation = time.time() + EVALUATE_EVERY_SECONDS - time.time() % EVALUATE_EVERY_SECONDS
+        while not self._stop.wait(FLUSH_SECONDS):
             try:
-                self.evaluate()
-            except Exception as exc:  # noqa: BLE001 - keep evaluating next minute
+                if time.time() >= next_evaluation:
+                    next_evaluation += EVALUATE_EVERY_SECONDS
+                    self.evaluate()  # flushes first
+                else:
+                    self.flush()
+            except Exception as exc:  # noqa: BLE001 - keep going next round
                 self._log(f"alarm evaluation failed: {type(exc).__name__}: {exc}")
 
     def stop(self) -> None:
         self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
 
 
 def _without_none(value):

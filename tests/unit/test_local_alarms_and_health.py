@@ -169,7 +169,7 @@ def test_the_health_view_shows_the_figures_and_the_alarms(cloudwatch, local):
     ws.count("KeyAuthFailures", 1)
     for document in api.flush(timestamp=NOW - 100) + ws.flush(timestamp=NOW - 100):
         cloudwatch.emf(document)
-    cloudwatch.evaluate(NOW)
+    cloudwatch.evaluate(NOW)  # stores what was buffered, then evaluates
     # when the owner asks for the health view
     report = health.report(cloudwatch.client, state, alarm_prefix=PREFIX, now=NOW)
     # then it shows the figures the alarms watch
