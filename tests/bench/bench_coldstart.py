@@ -14,6 +14,7 @@ interleaved, medians:
   - import of fastapi + mangum alone (from the built artifact)           the baseline of issue 12
   - import of the handler module (partner_api.app)
   - import + first request (/api/candles, 10,080 bars) of the handler    issue 16 item 2
+    (clients made during init), and the same with the clients made by the first request (before)
   - import + first request of the floor: boto3 + one S3 client, GET the stored day objects,
     decode, encode the same answer
   - the same handler figures from a copy of the build without its .pyc files (read-only, as
@@ -197,6 +198,13 @@ def main() -> int:
             "fastapi + mangum alone (import)": (built, "import fastapi, mangum", "pass", []),
             "handler: import": (built, handler, "pass", []),
             "handler: import + first request": (built, handler, handler_request, []),
+            # as before issue 16 item 2: boto3 clients made by the first request, not during init
+            "handler, lazy clients: import + first request": (
+                built,
+                "import partner_api.context as c; c.warm = lambda: None; " + handler,
+                handler_request,
+                [],
+            ),
             "floor: import + first request": (built, "import boto3, orjson, gzip", floor_request, []),
             "handler without .pyc: import": (no_pyc, handler, "pass", ["-B"]),
             "handler without .pyc: import + first request": (no_pyc, handler, handler_request, ["-B"]),
@@ -225,6 +233,11 @@ def main() -> int:
         ("handler module: import", median("handler: import", "import")),
         ("handler: import + first request", median("handler: import + first request")),
         ("   of which the first request", median("handler: import + first request", "request")),
+        (
+            "handler, clients on the first request (before): import + first request",
+            median("handler, lazy clients: import + first request"),
+        ),
+        ("   of which the first request", median("handler, lazy clients: import + first request", "request")),
         ("floor: import + first request", median("floor: import + first request")),
         ("   of which the first request", median("floor: import + first request", "request")),
         ("without .pyc: fastapi + mangum import", median("fastapi + mangum without .pyc (import)", "import")),
@@ -245,6 +258,10 @@ def main() -> int:
     print(
         "handler (import + first request) / floor's:       "
         f"{median('handler: import + first request') / median('floor: import + first request'):.2f}x"
+    )
+    print(
+        "first request alone, clients at init / lazily:    "
+        f"{median('handler: import + first request', 'request') / median('handler, lazy clients: import + first request', 'request'):.2f}x"
     )
     print(
         "handler import without .pyc / with:               "
