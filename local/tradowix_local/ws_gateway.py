@@ -6,9 +6,12 @@ handler in this process. The same port serves the @connections management API
 (POST/GET/DELETE [/<stage>]/@connections/{id}) with API Gateway's answers: 410 GoneException
 for unknown or closed ids, 413 PayloadTooLargeException over 128 KB.
 
+@connections requests are checked like AWS checks them (iam.py): SigV4 with the stack's own
+credentials, and the caller's execute-api:ManageConnections permission from template.yaml.
+
 Local differences (docs/local-gateway-conformance.md): a refused $connect closes with code
-4401 (401) after the handshake instead of an HTTP 401; no SigV4 check on @connections; frames
-are not limited to 32 KB (messages are, to 128 KB).
+4401 (401) after the handshake instead of an HTTP 401; frames are not limited to 32 KB
+(messages are, to 128 KB).
 """
 
 from __future__ import annotations
