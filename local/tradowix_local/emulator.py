@@ -35,9 +35,10 @@ def service_endpoint_variable(service: str) -> str:
 
 
 class EmbeddedServer:
-    """moto's threaded server with the IAM check in front of it."""
+    """moto's threaded server with the IAM check in front of it, and `middleware` (the local
+    stack's journal) between the two: only requests IAM lets through reach it."""
 
-    def __init__(self, host: str, iam):
+    def __init__(self, host: str, iam, middleware=None):
         from moto.server import ThreadedMotoServer
 
         class _Server(ThreadedMotoServer):
@@ -52,6 +53,8 @@ class EmbeddedServer:
                 from .iam import IamMiddleware
 
                 app = DomainDispatcherApplication(create_backend_app)
+                if middleware is not None:
+                    app = middleware(app)
                 self._server = make_server(
                     self._ip_address,
                     self._port,
@@ -83,6 +86,7 @@ class Emulator:
         service_endpoints: dict[str, str] | None = None,
         enforce_iam: bool = True,
         log=None,
+        middleware=None,
     ):
         self.external = endpoint
         self.host = host
@@ -96,6 +100,7 @@ class Emulator:
         # Where each service lives: the user's endpoint, else the embedded emulator ("" until started).
         self.service_endpoints = {s: service_endpoints.get(s) or endpoint or "" for s in SERVICES}
         self.enforce_iam = enforce_iam
+        self.middleware = middleware  # e.g. the local stack's journal (journal.py)
         self.iam = None  # LocalIam once started with the embedded emulator
         self._log = log
         self._server: EmbeddedServer | None = None
@@ -129,7 +134,7 @@ class Emulator:
                 from .iam import LocalIam
 
                 self.iam = LocalIam(self.template or Template(), log=self._log)
-            self._server = EmbeddedServer(self.host, self.iam)
+            self._server = EmbeddedServer(self.host, self.iam, self.middleware)
             self._server_url = self._server.start()
             self.endpoint_url = self._server_url
             for service in SERVICES:

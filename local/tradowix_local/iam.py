@@ -390,6 +390,26 @@ class LocalIam:
     def principal_of(self, access_key: str) -> str | None:
         return self._by_key.get(access_key)
 
+    def secret_of(self, access_key: str) -> str | None:
+        """The secret of one of the stack's access keys (for a server that checks SigV4 itself)."""
+        principal = self._by_key.get(access_key)
+        return self.credentials[principal].secret_key if principal else None
+
+    def check_policy(self, request: SignedRequest) -> Refusal | None:
+        """For a request whose signature was already verified: its principal's permission only."""
+        principal = self.principal_of(request.access_key)
+        if principal is None:
+            return _refusal(
+                request,
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.",
+            )
+        denial = self.authorize(principal, self.calls(request))
+        if denial is not None:
+            code = "AccessDenied" if request.service == "s3" else "AccessDeniedException"
+            return _refusal(request, code, denial.message, denial)
+        return None
+
     def authorize(self, principal: str, calls: list[Call]) -> Denial | None:
         """The first call the principal's policy does not allow, or None."""
         if principal == OWNER:

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from tradowix_bot.admin import ADMIN_COOKIE_NAME, CSRF_HEADER, AdminSession, upstream_overview
-from tradowix_bot.errors import Forbidden, RateLimited, Unauthorized
+from tradowix_bot.errors import Forbidden, Unauthorized
 
 from . import context
 from .responses import JSONBody
@@ -54,6 +54,11 @@ class LoginBody(BaseModel):
 class NewKeyBody(BaseModel):
     name: str = Field(max_length=1000)
     symbols: list[str] | None = Field(default=None, max_length=1000)
+    rate_limit: int | None = None  # requests per minute; None: the default (range checked by the domain)
+
+
+class RateLimitBody(BaseModel):
+    rate_limit: int | None  # requests per minute; null: back to the deployment's default
 
 
 class SymbolsBody(BaseModel):
@@ -77,15 +82,8 @@ def login(request: Request, body: LoginBody):
     _refuse_partner_keys(request)
     address = _client_address(request)
     throttle = context.login_throttle()
-    throttle.check(address)
+    throttle.claim(address)  # counted before the (slow) check: parallel guesses get no extra tries
     if not context.admin_secret().check(body.secret):
-        lock = throttle.failed(address)
-        if lock:
-            raise RateLimited(
-                f"wrong admin secret; too many wrong secrets from your address, try again in {lock} s",
-                retry_after=lock,
-                code="admin_login_throttled",
-            )
         raise Unauthorized("wrong admin secret", code="wrong_admin_secret")
     throttle.succeeded(address)
     sessions = context.admin_sessions()
@@ -109,7 +107,8 @@ def current_session(session: Reader):
 
 
 @router.post("/logout")
-def logout(_: Writer):
+def logout(session: Writer):
+    context.admin_sessions().revoke(session)  # the cookie stops working wherever it was saved
     response = _json({"ok": True})
     response.delete_cookie(ADMIN_COOKIE_NAME, path=COOKIE_PATH)
     return response
@@ -122,7 +121,7 @@ def list_keys(_: Reader):
 
 @router.post("/keys")
 def create_key(_: Writer, body: NewKeyBody):
-    record, raw = context.keys().create(body.name, body.symbols)
+    record, raw = context.keys().create(body.name, body.symbols, body.rate_limit)
     return _json({"key": raw, "record": record.public()}, status=201)
 
 
@@ -139,6 +138,16 @@ def enable_key(_: Writer, key_id: str):
 @router.put("/keys/{key_id}/symbols")
 def restrict_key(_: Writer, key_id: str, body: SymbolsBody):
     return _json({"record": context.keys().restrict(key_id, body.symbols).public()})
+
+
+@router.put("/keys/{key_id}/rate-limit")
+def set_key_rate_limit(_: Writer, key_id: str, body: RateLimitBody):
+    return _json({"record": context.keys().set_rate_limit(key_id, body.rate_limit).public()})
+
+
+@router.get("/rate-limit")
+def default_rate_limit(_: Reader):
+    return _json({"default_per_minute": context.settings().rate_limit_per_minute})
 
 
 @router.delete("/keys/{key_id}")

@@ -11,6 +11,7 @@ from tradowix_bot.live_poster import ConnectionPoster
 from tradowix_bot.live_socket import LiveSocket
 from tradowix_bot.market import MarketData
 from tradowix_bot.metrics import CountedPoster, recorder
+from tradowix_bot.ratelimit import RateLimiter
 from tradowix_bot.sessions import SessionSigner
 from tradowix_bot.state import StateStore
 from tradowix_bot.store import CandleStore
@@ -37,6 +38,7 @@ def live() -> LiveSocket:
         CountedPoster(ConnectionPoster(s.ws_management_endpoint), recorder("ws")),
         # Read only: the partner API creates the secret at the first gate sign-in.
         sessions=lambda: SessionSigner(state.cookie_secret(create=False), s.cookie_max_age),
+        rate_limiter=RateLimiter(s.state_table, default_per_minute=s.rate_limit_per_minute),
     )
 
 

@@ -75,6 +75,7 @@ class Settings:
     admin_secret_parameter: str = "/tradowix/admin-secret"
     session_token_parameter: str = "/tradowix/session-token"
     admin_session_max_age: int = 8 * 3600
+    rate_limit_per_minute: int = 600  # per key, unless its record says otherwise
 
     @classmethod
     def from_env(cls, *, require: tuple[str, ...] = (), environ=None) -> Settings:
@@ -102,6 +103,7 @@ class Settings:
             admin_secret_parameter=env.text("ADMIN_SECRET_PARAMETER", "/tradowix/admin-secret"),
             session_token_parameter=env.text("SESSION_TOKEN_PARAMETER", "/tradowix/session-token"),
             admin_session_max_age=env.integer("ADMIN_SESSION_MAX_AGE", 8 * 3600, minimum=60),
+            rate_limit_per_minute=env.integer("RATE_LIMIT_PER_MINUTE", 600),
         )
         if env.problems:
             raise SettingsError("invalid settings: " + "; ".join(env.problems) + " (see template.yaml)")
