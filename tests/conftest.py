@@ -43,9 +43,9 @@ def aws_env(monkeypatch):
             boto3.client("dynamodb").create_table(
                 TableName=names[logical_id], BillingMode="PAY_PER_REQUEST", **kwargs
             )
-        fn = template.functions()["ApiFunction"]
-        for k, v in fn.environment.items():
-            monkeypatch.setenv(k, v)
+        for function in ("ApiFunction", "AdminFunction"):  # the HTTP API's two functions
+            for k, v in template.functions()[function].environment.items():
+                monkeypatch.setenv(k, v)
         yield names
         aws.reset()
 
