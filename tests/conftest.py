@@ -26,7 +26,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from local_stacks import start_stack, stop_stack
+from local_stacks import assert_no_access_denied, start_stack, stop_stack
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
@@ -54,7 +54,7 @@ _share_botocore_models()
 
 @functools.cache
 def _template_resources() -> tuple[dict[str, str], dict[str, dict], dict[str, str]]:
-    """template.yaml read once: bucket names, table definitions, the API function's environment."""
+    """template.yaml read once: bucket names, table definitions, the HTTP API functions' environment."""
     from tradowix_local.template import Template
 
     template = Template()
@@ -66,7 +66,10 @@ def _template_resources() -> tuple[dict[str, str], dict[str, dict], dict[str, st
         if props.get("GlobalSecondaryIndexes"):
             kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
         tables[logical_id] = {"TableName": template.physical_name(logical_id), **kwargs}
-    return buckets, tables, dict(template.functions()["ApiFunction"].environment)
+    environment = {}
+    for function in ("ApiFunction", "AdminFunction"):  # the HTTP API's two functions
+        environment.update(template.functions()[function].environment)
+    return buckets, tables, environment
 
 
 @pytest.fixture
@@ -142,6 +145,7 @@ def local_stack(tmp_path_factory):
     _running_session_stacks["local_stack"] = stack
     yield stack
     stop_stack(stack)
+    assert_no_access_denied(stack)
 
 
 @pytest.fixture(scope="session")
@@ -153,6 +157,7 @@ def stack_without_fanout(tmp_path_factory):
     _running_session_stacks["stack_without_fanout"] = stack
     yield stack
     stop_stack(stack)
+    assert_no_access_denied(stack)
 
 
 @pytest.hookimpl(trylast=True)

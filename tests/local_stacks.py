@@ -152,6 +152,13 @@ def start_stack(data_dir: Path, *extra: str, timeout: float = 180, env: dict | N
     return stack
 
 
+def assert_no_access_denied(stack: RunningStack) -> None:
+    """The stack enforces template.yaml's IAM: a call a role may not make is a bug even when the
+    caller swallows the AccessDenied, so the session's stacks must have refused none."""
+    refused = sorted({line for line in stack.log().splitlines() if "AccessDenied:" in line})
+    assert not refused, "calls the template does not allow:\n" + "\n".join(refused)
+
+
 def stop_stack(stack: RunningStack) -> int:
     """Ctrl-C, as a user stops it; SIGKILL for the whole group if it hangs."""
     if stack.process.poll() is None:

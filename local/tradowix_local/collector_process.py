@@ -26,11 +26,15 @@ class CollectorProcess:
         backfill_days: float | None,
         log,
         token_parameter: str = "",
+        environment: dict[str, str] | None = None,
+        emf_sink=None,
     ):
         self.data_dir = data_dir
         self.source = source
         self.token = token
         self.token_parameter = token_parameter
+        self.environment = environment or {}  # the collector role's credentials
+        self.emf_sink = emf_sink  # its EMF metric lines go here (the local CloudWatch), not to the console
         self.backfill_days = backfill_days
         self.log = log
         self.process: subprocess.Popen | None = None
@@ -61,13 +65,34 @@ class CollectorProcess:
     def _spawn(self) -> None:
         env = dict(os.environ)
         env["TRADOWIX_DATA_DIR"] = str(self.data_dir)
+        env.update(self.environment)
         if self.token:
             env["TRADOWIX_SESSION_TOKEN"] = self.token  # never on the command line (ps shows it)
         if self.token_parameter:  # the admin panel's stored token (SSM in the emulator)
             env["TRADOWIX_TOKEN_PARAMETER"] = self.token_parameter
-        self.process = subprocess.Popen(self._command(), env=env)
+        if self.emf_sink is None:
+            self.process = subprocess.Popen(self._command(), env=env)
+        else:
+            self.process = subprocess.Popen(
+                self._command(), env=env, stdout=subprocess.PIPE, text=True, errors="replace", bufsize=1
+            )
+            threading.Thread(target=self._read_output, args=(self.process,), daemon=True).start()
         self.pid_file.write_text(str(self.process.pid))
         self.log(f"collector started (pid {self.process.pid}, source {self.source})")
+
+    def _read_output(self, process: subprocess.Popen) -> None:
+        """Echo the child's output; its EMF lines (metrics) go to the sink instead."""
+        import json
+
+        for line in process.stdout:
+            if line.startswith('{"_aws"'):
+                try:
+                    self.emf_sink(json.loads(line))
+                    continue
+                except ValueError:
+                    pass
+            sys.stdout.write(line)
+            sys.stdout.flush()
 
     def start(self) -> None:
         self._spawn()

@@ -1,12 +1,15 @@
 """Load and invoke a template function's handler in this process, like a warm Lambda container:
-the module is imported once (cold start) and reused for every invocation."""
+the module is imported once (cold start) and reused for every invocation, both with the
+credentials of the function's role (so the emulator checks its calls against its policy)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import os
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -34,27 +37,31 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-def _ensure_event_loop() -> None:
-    """Mangum calls asyncio.get_event_loop(), which only the main thread gets for free; the
-    gateway invokes from worker threads, so each gets its own loop (Lambda runs one at a time)."""
-    try:
-        asyncio.get_event_loop_policy().get_event_loop()
-    except RuntimeError:
-        asyncio.set_event_loop(asyncio.new_event_loop())
-
-
 class LocalFunction:
-    def __init__(self, fn: Function):
+    def __init__(self, fn: Function, credentials: dict[str, str] | None = None, observer=None):
         self.fn = fn
+        self.credentials = credentials or {}  # AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY of its role
+        # observer(function, event, result, error, seconds): what Lambda's own metrics would count
+        self.observer = observer
         self._handler = None
+        self._lock = threading.Lock()
+
+    def _role(self):
+        from tradowix_bot import aws
+
+        if not self.credentials:
+            return contextlib.nullcontext()
+        return aws.acting_as(self.credentials["AWS_ACCESS_KEY_ID"], self.credentials["AWS_SECRET_ACCESS_KEY"])
 
     def _load(self):
         if self._handler is None:
-            os.environ.update(self.fn.environment)
-            if str(self.fn.code_dir) not in sys.path:
-                sys.path.insert(0, str(self.fn.code_dir))
-            module_name, _, attr = self.fn.handler.rpartition(".")
-            self._handler = getattr(importlib.import_module(module_name), attr)
+            with self._lock, self._role():  # init runs with the role's credentials, as on Lambda
+                if self._handler is None:
+                    os.environ.update(self.fn.environment)
+                    if str(self.fn.code_dir) not in sys.path:
+                        sys.path.insert(0, str(self.fn.code_dir))
+                    module_name, _, attr = self.fn.handler.rpartition(".")
+                    self._handler = getattr(importlib.import_module(module_name), attr)
         return self._handler
 
     def invoke(self, event: dict) -> dict:
@@ -68,7 +75,18 @@ class LocalFunction:
             aws_request_id=str(uuid.uuid4()),
             _deadline=time.monotonic() + self.fn.timeout,
         )
-        return handler(event, context)
+        started = time.monotonic()
+        result = error = None
+        try:
+            with self._role():
+                result = handler(event, context)
+            return result
+        except Exception as exc:
+            error = exc
+            raise
+        finally:
+            if self.observer is not None:
+                self.observer(self.fn.logical_id, event, result, error, time.monotonic() - started)
 
 
 def _ensure_event_loop() -> None:

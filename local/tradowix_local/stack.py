@@ -111,7 +111,10 @@ class LocalStack:
         )
         # The emulator listens on 127.0.0.1 whatever --host says: only this machine's stack talks to it.
         self.emulator = Emulator(
-            options.endpoint, middleware=lambda app: JournalMiddleware(app, self.journal, not_journaled)
+            options.endpoint,
+            template=self.template,
+            log=_log,
+            middleware=lambda app: JournalMiddleware(app, self.journal, not_journaled),
         )
         self.public_host = public_host(options.host)  # what URLs handed to partners carry
         self._started = time.monotonic()
@@ -140,14 +143,15 @@ class LocalStack:
     def prepare(self) -> None:
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         make_private(self.data_dir)
-        endpoint = self.emulator.start()
-        _log(f"data services: {'embedded moto' if self.emulator.embedded else 'external'} at {endpoint}")
+        self.emulator.start()
+        _log(f"data services: {self.emulator.describe()}")
         self.names = create_resources(self.emulator, self.template)
+        self._prepare_cloudwatch()
         self.kinds = {
             k: ("bucket" if self.template.resources[k]["Type"] == "AWS::S3::Bucket" else "table")
             for k in self.names
         }
-        if self.emulator.embedded:
+        if self._embedded_names():  # a service the user runs keeps its own data
             self._restore()
         self.functions = self.template.functions(self._overrides())
         for fn in self.functions.values():
@@ -155,10 +159,28 @@ class LocalStack:
         self._prepare_parameters()
         self._import_and_seed()
 
+    def _embedded_names(self) -> dict[str, str]:
+        """The buckets and tables the embedded emulator holds (saved in the data dir)."""
+        service = {"bucket": "s3", "table": "dynamodb"}
+        return {k: v for k, v in self.names.items() if self.emulator.embeds(service[self.kinds[k]])}
+
+    def _prepare_cloudwatch(self) -> None:
+        """The template's alarms and the functions' metrics in the emulator's CloudWatch."""
+        from tradowix_bot import metrics
+
+        from .cloudwatch import LocalCloudWatch
+
+        self.cloudwatch = LocalCloudWatch(self.emulator, self.template, log=_log)
+        self.cloudwatch.create_alarms()
+        metrics.add_sink(self.cloudwatch.emf)
+        os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"  # stored above, not printed on the console
+
     def _restore(self) -> None:
         """The last snapshot, then the journal after it; a damaged state is one line and no start."""
         try:
-            restored = open_state(self.emulator, self.names, self.kinds, self.snapshot_dir, self.journal)
+            restored = open_state(
+                self.emulator, self._embedded_names(), self.kinds, self.snapshot_dir, self.journal
+            )
         except StateFileError as exc:
             raise SystemExit(f"error: {exc}") from None
         if restored.records or restored.replayed:
@@ -215,7 +237,10 @@ class LocalStack:
             "api_url": self.api_url,
             "ws_url": None if self.options.admin_only else self.ws_url,
             "endpoint_url": self.emulator.endpoint_url,
-            "aws_env": {k: os.environ[k] for k in LOCAL_CREDENTIALS},
+            "aws_env": {  # the owner's credentials (this file is the owner's only)
+                **{k: os.environ[k] for k in LOCAL_CREDENTIALS},
+                **self.emulator.endpoint_environment(),
+            },
             "candles_bucket": self.names["CandlesBucket"],
             "keys_table": self.names["KeysTable"],
             "state_table": self.names["StateTable"],
@@ -230,9 +255,9 @@ class LocalStack:
 
     # -- running -------------------------------------------------------------------------
     def _snapshot(self) -> None:
-        if self.emulator.embedded:
+        if self._embedded_names():
             with self._saving:  # the periodic save and the one at shutdown never overlap
-                save(self.emulator, self.names, self.kinds, self.snapshot_dir, self.journal)
+                save(self.emulator, self._embedded_names(), self.kinds, self.snapshot_dir, self.journal)
 
     def _snapshot_loop(self) -> None:
         while not self._stop.wait(SNAPSHOT_SECONDS):
@@ -242,7 +267,12 @@ class LocalStack:
                 _log(f"snapshot failed: {exc}")
 
     def apps(self) -> list[tuple[object, int]]:
-        functions = {name: LocalFunction(fn) for name, fn in self.functions.items()}
+        functions = {
+            name: LocalFunction(
+                fn, self.emulator.principal_environment(name), observer=self.cloudwatch.invoked
+            )
+            for name, fn in self.functions.items()
+        }
         http = HttpGateway(self.template.http_routes(), functions)
         if self.options.admin_only:  # the admin panel alone: no partner API, no live WebSocket
             from .admin_only import AdminOnly
@@ -251,7 +281,7 @@ class LocalStack:
         apps = [(http, self.options.port)]
         ws_api = self.template.websocket_api()
         if ws_api is not None:
-            apps.append((WsGateway(ws_api, functions), self.options.ws_port))
+            apps.append((WsGateway(ws_api, functions, iam=self.emulator.iam), self.options.ws_port))
         return apps
 
     async def _serve(self) -> None:
@@ -349,6 +379,12 @@ class LocalStack:
             token_parameter=token_parameter,
             backfill_days=self.options.backfill_days,
             log=_log,
+            environment={
+                **self.emulator.principal_environment("CollectorTaskRole"),
+                "POWERTOOLS_METRICS_DISABLED": "false",  # it prints EMF; its supervisor stores it
+                "TRADOWIX_METRICS_SECONDS": os.environ.get("TRADOWIX_METRICS_SECONDS", "10"),
+            },
+            emf_sink=self.cloudwatch.emf,
         )
         self.collector.start()
         if not self.collector.wait_backfilled(StateStore(self.names["StateTable"]), timeout=120):
@@ -365,11 +401,13 @@ class LocalStack:
             self._start_collector()
         snapshots = threading.Thread(target=self._snapshot_loop, name="snapshot", daemon=True)
         snapshots.start()
+        self.cloudwatch.start()  # evaluates the template's alarms every minute
         try:
             with asyncio.Runner(loop_factory=new_event_loop) as runner:  # uvloop where installed
                 runner.run(self._serve())
         finally:
             self._stop.set()
+            self.cloudwatch.stop()
             if self.collector is not None:
                 self.collector.stop()
             with contextlib.suppress(FileNotFoundError):

@@ -15,6 +15,18 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
+ACCOUNT_ID = "123456789012"
+# AWS managed policies the template attaches, as far as they matter to our principals (the
+# rest of what they allow is CloudWatch Logs, which the local stack does not emulate).
+AWS_MANAGED_POLICIES = {
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole": [
+        {
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": "*",
+        }
+    ],
+}
 
 
 class _Tag:
@@ -109,11 +121,13 @@ class Template:
         if name == "AWS::StackName":
             return self.stack_name
         if name == "AWS::AccountId":
-            return "123456789012"
+            return ACCOUNT_ID
         if name == "AWS::Partition":
             return "aws"
         if name == "AWS::URLSuffix":
             return "amazonaws.com"
+        if name == "AWS::NoValue":
+            return None
         if name in self.resources:
             return self.physical_name(name)
         raise KeyError(f"template.yaml: cannot resolve Ref {name}")
@@ -130,13 +144,31 @@ class Template:
             )
         if name == "GetAtt":
             logical, attr = arg.split(".", 1) if isinstance(arg, str) else arg
-            return f"arn:aws:local:{self.region}:123456789012:{self.physical_name(logical)}/{attr}"
+            return self.attribute(logical, attr)
         if name == "Join":
             sep, items = arg
             return sep.join(str(self.resolve(i, overrides)) for i in items)
         if name == "If":
             return self.resolve(arg[2], overrides)  # conditions are off locally
         return None
+
+    def attribute(self, logical_id: str, attr: str) -> str:
+        """Fn::GetAtt, as AWS fills it in for the resource types whose ARNs our policies name."""
+        name = self.physical_name(logical_id)
+        kind = self.resources.get(logical_id, {}).get("Type", "")
+        if attr == "Arn":
+            arns = {
+                "AWS::DynamoDB::Table": f"arn:aws:dynamodb:{self.region}:{ACCOUNT_ID}:table/{name}",
+                "AWS::S3::Bucket": f"arn:aws:s3:::{name}",
+                "AWS::Serverless::Function": f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{name}",
+                "AWS::Lambda::Function": f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{name}",
+                "AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT_ID}:role/{name}",
+                "AWS::Logs::LogGroup": f"arn:aws:logs:{self.region}:{ACCOUNT_ID}:log-group:{name}:*",
+                "AWS::SNS::Topic": f"arn:aws:sns:{self.region}:{ACCOUNT_ID}:{name}",
+            }
+            if kind in arns:
+                return arns[kind]
+        return f"arn:aws:local:{self.region}:{ACCOUNT_ID}:{name}/{attr}"
 
     def _sub_name(self, name: str, overrides: dict[str, str]) -> str:
         if "." in name:
@@ -181,6 +213,55 @@ class Template:
 
     def output(self, name: str, overrides: dict[str, str] | None = None) -> str:
         return self.resolve(self.doc["Outputs"][name]["Value"], overrides)
+
+    # -- IAM ------------------------------------------------------------------------------
+    def roles(self) -> dict[str, RolePolicy]:
+        """Every IAM role `sam deploy` creates from this template, with the statements it is
+        allowed, resolved to local names: a function's role holds its SAM policy templates
+        (expanded by aws-sam-translator, as `sam deploy` does) and inline statements; a role's
+        managed policies are taken from the template. Keyed by what runs under the role: the
+        function's logical id, or the role's own (CollectorTaskRole)."""
+        transformed = self._sam_transformed()
+        functions = {f"{fn}Role": fn for fn in self.of_type("AWS::Serverless::Function")}
+        out = {}
+        for role_id, role in transformed["Resources"].items():
+            if role.get("Type") != "AWS::IAM::Role":
+                continue
+            props = role.get("Properties", {})
+            statements: list[dict] = []
+            for policy in props.get("Policies", []):
+                statements += _listed(policy["PolicyDocument"].get("Statement", []))
+            for arn in props.get("ManagedPolicyArns", []):
+                ref = arn.get("Ref") if isinstance(arn, dict) else None
+                if ref and ref in transformed["Resources"]:
+                    document = transformed["Resources"][ref]["Properties"]["PolicyDocument"]
+                    statements += _listed(document.get("Statement", []))
+                else:
+                    statements += AWS_MANAGED_POLICIES.get(self.resolve(arn), [])
+            principal = functions.get(role_id, role_id)
+            out[principal] = RolePolicy(
+                principal=principal,
+                role_arn=f"arn:aws:iam::{ACCOUNT_ID}:role/{self.physical_name(role_id)}",
+                statements=[_drop_no_value(self.resolve(st)) for st in statements],
+            )
+        return out
+
+    def _sam_transformed(self) -> dict:
+        import boto3
+        from samtranslator.parser.parser import Parser
+        from samtranslator.translator.translator import Translator
+        from samtranslator.yaml_helper import yaml_parse
+
+        doc = yaml_parse(self.path.read_text())
+        for res in doc.get("Resources", {}).values():  # code locations do not matter to IAM
+            props = res.get("Properties") or {}
+            for key in ("CodeUri", "ContentUri"):
+                if key in props:
+                    props[key] = "s3://local/code.zip"
+        translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=self.region))
+        return translator.translate(
+            doc, parameter_values={}, get_managed_policy_map=lambda: {"AWSLambdaBasicExecutionRole": _BASIC}
+        )
 
     # -- WebSocket API -------------------------------------------------------------------
     def websocket_apis(self) -> list[WebSocketApi]:
@@ -242,6 +323,29 @@ class WebSocketApi:
     route_selection_expression: str  # e.g. $request.body.type
     stage: str
     routes: dict[str, str]  # route key ($connect, subscribe, ...) -> function logical id
+
+
+_BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+
+
+@dataclass
+class RolePolicy:
+    principal: str  # what runs under the role: ApiFunction, WsFunction, CollectorTaskRole, ...
+    role_arn: str
+    statements: list[dict]
+
+
+def _listed(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _drop_no_value(value):
+    """Remove what `!Ref AWS::NoValue` (resolved as None) leaves behind."""
+    if isinstance(value, dict):
+        return {k: _drop_no_value(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_no_value(v) for v in value if v is not None]
+    return value
 
 
 def _logical_refs(value) -> list[str]:

@@ -8,7 +8,8 @@ for unknown or closed ids, 413 PayloadTooLargeException over 128 KB.
 
 @connections is as strict as AWS: only `/<stage>/@connections/{id}` of this API's stage (else
 403 Forbidden), SigV4-signed for `execute-api` with the stack's credentials (unsigned: 403
-MissingAuthenticationToken; wrong key, signature or a stale date: 403), and GetConnection answers
+MissingAuthenticationToken; wrong key, signature or a stale date: 403), the caller's role must
+allow execute-api:ManageConnections on the connection (template.yaml, iam.py), and GetConnection answers
 `connectedAt`, `identity.sourceIp`, `identity.userAgent`, `lastActiveAt` as boto3 parses them.
 
 Local differences (docs/local-gateway-conformance.md): a refused $connect closes with code
@@ -87,11 +88,15 @@ class WsGateway:
         max_life_seconds: float = MAX_LIFE_SECONDS,
         credentials: Callable[[str], str | None] = environment_credentials,
         region: str | None = None,
+        iam=None,
     ):
         self.api = api
+        self.iam = iam  # LocalIam: each role's credentials, and its ManageConnections permission
         self.functions = functions
         self.idle_seconds = idle_seconds
         self.max_life_seconds = max_life_seconds
+        if iam is not None and credentials is environment_credentials:
+            credentials = iam.secret_of  # every role's credentials, not only this process's
         self.credentials = credentials  # access key id -> secret key, for SigV4 checks
         self.region = region
         self.connections: dict[str, _Connection] = {}
@@ -323,6 +328,9 @@ class WsGateway:
         if refusal is not None:
             status, error_type, message = refusal
             return await _respond(send, status, {"message": message}, error_type)
+        refused = self._not_permitted(scope, body)
+        if refused is not None:
+            return await _send_refusal(send, refused)
         conn = self.connections.get(parts[2])
         method = scope["method"]
         if method == "POST":
@@ -350,6 +358,21 @@ class WsGateway:
             await self._close(conn, 1000, "")
             return await _respond(send, 204, None)
         return await _respond(send, 403, {"message": "Forbidden"}, "ForbiddenException")
+
+    def _not_permitted(self, scope, body: bytes):
+        """The refusal when the (validly signed) caller's role may not ManageConnections on this
+        connection, as template.yaml writes it (iam.py); None when it may."""
+        if self.iam is None:
+            return None
+        from .iam import SignedRequest
+
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        request = SignedRequest(
+            scope["method"], f"http://{headers.get('host', 'localhost')}{raw_path}", headers, body
+        )
+        request.service = "execute-api"
+        return self.iam.check_policy(request)
 
     def _signature_problem(self, scope, body: bytes) -> tuple[int, str, str] | None:
         """None when the request carries a valid SigV4 signature for execute-api; else the 403
@@ -453,6 +476,13 @@ def _error_code(result) -> str:
         return ""
     code = body.get("error") if isinstance(body, dict) else None
     return code[:60] if isinstance(code, str) else ""
+
+
+async def _send_refusal(send, refusal) -> None:
+    headers = [(k.lower().encode(), v.encode()) for k, v in refusal.headers]
+    headers.append((b"content-length", str(len(refusal.body)).encode()))
+    await send({"type": "http.response.start", "status": refusal.status, "headers": headers})
+    await send({"type": "http.response.body", "body": refusal.body})
 
 
 async def _read_body(receive) -> bytes:

@@ -264,7 +264,7 @@ IMPORT_PROBE = textwrap.dedent(
     clients = 0
     if "tradowix_bot.aws" in sys.modules:
         aws = sys.modules["tradowix_bot.aws"]
-        clients = aws.client.cache_info().currsize + aws.resource.cache_info().currsize
+        clients = aws.clients_made()
     print(elapsed, len(connects), clients)
     """
 )
@@ -297,11 +297,11 @@ def bench_cold_start(runs: int) -> None:
         f"{ms(statistics.median(handler_times))} / {ms(statistics.median(baseline_times))}",
     )
     row("  ratio", f"{ratio:.2f}x", "<= 1.3x", ratio <= 1.3)
-    row(
+    row(  # clients are made during init on purpose (issue 16 item 2): Lambda runs init at full CPU
         "  AWS calls (connects) / boto3 clients made at import",
         f"{connects} / {clients}",
-        "0 / 0",
-        connects == 0 and clients == 0,
+        "0 / >0",
+        connects == 0 and clients > 0,
     )
 
 

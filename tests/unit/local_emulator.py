@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import urllib.request
 
 from tradowix_bot import aws
 from tradowix_local.emulator import Emulator, create_resources
@@ -17,7 +16,11 @@ from tradowix_local.template import Template
 
 
 def _reset_moto(emulator) -> None:
-    urllib.request.urlopen(urllib.request.Request(emulator.endpoint_url + "/moto-api/reset", method="POST"))
+    """moto's memory wiped, in this process (the server is ours; its /moto-api/ is not reachable
+    over HTTP: the emulator refuses any request not signed with the stack's credentials)."""
+    from moto.moto_api._internal.models import moto_api_backend
+
+    moto_api_backend.reset()
 
 
 class Node:

@@ -55,8 +55,10 @@ def admin_api(api):
 
 
 def call(method: str, path: str, *, body=None, cookies=None, headers=None, source_ip="203.0.113.7"):
-    """One request to the API function as API Gateway sends it; returns (status, body, cookies)."""
-    from partner_api.app import handler
+    """One request to the API as API Gateway sends it; returns (status, body, cookies)."""
+    from unit_helpers import function_for
+
+    handler = function_for(path)
 
     event = copy.deepcopy(load_event("verify_post.json"))
     event["rawPath"] = event["requestContext"]["http"]["path"] = path

@@ -257,7 +257,10 @@ def test_unusable_market_lists_are_clear_errors(spec, message):
 
 
 def test_collect_with_the_ccxt_source_needs_exchange_and_markets(capsys, monkeypatch):
-    monkeypatch.setenv("KEYS_TABLE", "k")  # a target without a local stack; nothing is written
+    for name, value in (("KEYS_TABLE", "k"), ("STATE_TABLE", "s"), ("CANDLES_BUCKET", "b")):
+        monkeypatch.setenv(
+            name, value
+        )  # a target without a local stack (all three: no defaults); nothing is written
     with pytest.raises(SystemExit, match="--source ccxt needs --exchange and --markets"):
         main(["collect", "--source", "ccxt", "--exchange", "binance"])
 

@@ -51,11 +51,12 @@ def test_partners_get_the_other_days_when_one_day_object_is_truncated(api):
 
 
 def test_a_websocket_subscribe_gets_its_history_when_a_day_object_is_truncated(aws_env, monkeypatch):
-    from live_ws import context, handler
     from tradowix_local.template import Template
 
     for k, v in Template().functions()["WsFunction"].environment.items():
         monkeypatch.setenv(k, v)
+    from live_ws import context, handler  # its settings are validated at import, as at Lambda's init
+
     sent = []
     poster = SimpleNamespace(post=lambda cid, msg: sent.append(msg) or "ok", delete=lambda cid: "ok")
     monkeypatch.setattr(context, "ConnectionPoster", lambda endpoint: poster)

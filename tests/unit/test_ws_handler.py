@@ -51,12 +51,13 @@ class RecordingPoster:
 
 @pytest.fixture
 def ws(aws_env, monkeypatch):
-    from live_ws import context, handler
     from tradowix_bot.store import CandleStore
     from tradowix_local.template import Template
 
     for k, v in Template().functions()["WsFunction"].environment.items():
         monkeypatch.setenv(k, v)
+    from live_ws import context, handler  # its settings are validated at import, as at Lambda's init
+
     poster = RecordingPoster()
     monkeypatch.setattr(context, "ConnectionPoster", lambda endpoint: poster)
     context.reset()

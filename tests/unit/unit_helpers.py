@@ -69,8 +69,9 @@ def invoke(
     body: str | bytes | None = None,
     drop_body: bool = False,
 ) -> GatewayAnswer:
-    """Fill an event template from tests/unit/events and pass it to `partner_api.app.handler`."""
-    from partner_api.app import handler
+    """Fill an event template from tests/unit/events and pass it to the function API Gateway
+    routes it to (template.yaml): the admin API's for /api/admin/*, else the partner API's."""
+    handler = function_for(path or "")
 
     event = copy.deepcopy(load_event(template))
     if path is not None:
@@ -113,6 +114,15 @@ def invoke(
         body=data,
         raw=result,
     )
+
+
+def function_for(path: str):
+    """The handler API Gateway routes `path` to: /api/admin/* is the admin function's."""
+    if path.startswith("/api/admin/"):
+        from partner_api.admin_app import handler
+    else:
+        from partner_api.app import handler
+    return handler
 
 
 def get(path: str, query: dict | None = None, headers: dict | None = None, **kw) -> GatewayAnswer:

@@ -6,14 +6,12 @@ happens lazily in `context` on first use instead.
 
 from __future__ import annotations
 
-import time
-
 import tradowix_bot
 from fastapi import FastAPI, Request
 from fastapi.middleware.gzip import GZipMiddleware
 from mangum import Mangum
 
-from . import admin_routes, context, docs, errors, pages, schemas, udf_routes
+from . import context, docs, errors, observability, pages, schemas, udf_routes
 from .responses import JSONBody
 from .routes import router
 
@@ -34,7 +32,6 @@ app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=GZIP_LEVEL)
 errors.install(app)
 app.include_router(router)
 app.include_router(udf_routes.router)
-app.include_router(admin_routes.router)
 app.include_router(pages.router)
 
 # Query parameters that must be present (FastAPI sees them as optional: the domain answers a
@@ -65,23 +62,15 @@ def api_docs():
 
 
 @app.middleware("http")
-async def access_log(request: Request, call_next):
-    started = time.perf_counter()
+async def rate_limit_headers(request: Request, call_next):
     response = await call_next(request)
     rate = getattr(request.state, "rate_limit", None)
     if rate is not None:  # every answer to a keyed request, errors and 304s included
         response.headers.update(rate.headers())
-    logger.info(
-        "request",
-        extra={
-            "method": request.method,
-            "path": request.url.path,
-            "query": request.url.query,  # redacted by the formatter (api_key=***)
-            "status": response.status_code,
-            "ms": round((time.perf_counter() - started) * 1000, 1),
-        },
-    )
     return response
 
 
-handler = Mangum(app, lifespan="off")
+# The access log and the metrics (outermost: they see every answer as sent).
+observability.install(app, logger, "api")
+handler = observability.lambda_handler(Mangum(app, lifespan="off"), "api")
+context.warm()  # clients during Lambda's init, not on the first request

@@ -1,5 +1,6 @@
-"""Per-container singletons, built lazily on first use: nothing touches AWS at import, and a
-warm container reuses clients, caches and the key snapshot across invocations."""
+"""Per-container singletons: a warm container reuses clients, caches and the key snapshot
+across invocations. `warm()` builds them during Lambda's init (see there); nothing calls AWS
+at import."""
 
 from __future__ import annotations
 
@@ -94,3 +95,20 @@ def reset() -> None:
         session_token,
     ):
         f.cache_clear()
+
+
+def warm() -> None:
+    """Create the boto3 clients and the singletons now, at import, as AWS recommends: Lambda
+    runs init at full CPU and before the first request's clock starts; creating clients lazily
+    made the first request after a cold start 2.5x the floor's (tests/bench/bench_coldstart.py).
+    No AWS call happens here. The settings are validated first and a bad one stops init with a
+    message naming it; anything else missing (no region configured, say) is left to first use."""
+    from tradowix_bot import aws
+
+    settings()
+    try:
+        aws.client("s3")
+        aws.resource("dynamodb")
+        keys(), state(), market()
+    except Exception:  # noqa: BLE001 - init must never fail on this; first use retries
+        pass

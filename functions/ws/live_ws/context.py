@@ -10,6 +10,7 @@ from tradowix_bot.live_connections import ConnectionStore
 from tradowix_bot.live_poster import ConnectionPoster
 from tradowix_bot.live_socket import LiveSocket
 from tradowix_bot.market import MarketData
+from tradowix_bot.metrics import CountedPoster, recorder
 from tradowix_bot.ratelimit import RateLimiter
 from tradowix_bot.sessions import SessionSigner
 from tradowix_bot.state import StateStore
@@ -18,7 +19,7 @@ from tradowix_bot.store import CandleStore
 
 @functools.cache
 def settings() -> Settings:
-    return Settings.from_env()
+    return Settings.from_env(require=("CONNECTIONS_TABLE", "WS_MANAGEMENT_ENDPOINT"))
 
 
 @functools.cache
@@ -34,8 +35,9 @@ def live() -> LiveSocket:
         KeyRegistry(s.keys_table, cache_seconds=s.key_cache_seconds),
         ConnectionStore(s.connections_table),
         market,
-        ConnectionPoster(s.ws_management_endpoint),
-        sessions=lambda: SessionSigner(state.cookie_secret(), s.cookie_max_age),
+        CountedPoster(ConnectionPoster(s.ws_management_endpoint), recorder("ws")),
+        # Read only: the partner API creates the secret at the first gate sign-in.
+        sessions=lambda: SessionSigner(state.cookie_secret(create=False), s.cookie_max_age),
         rate_limiter=RateLimiter(s.state_table, default_per_minute=s.rate_limit_per_minute),
     )
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import orjson
 from tradowix_bot.errors import DomainError
+from tradowix_bot.invocation import invocation
 from tradowix_bot.logs import get_logger
+from tradowix_bot.metrics import recorder
 
 from . import context
 
 logger = get_logger("tradowix-ws")
+metrics = recorder("ws")
+context.settings()  # validated at init: a missing table or endpoint stops here, named
 
 
 def _raw_key(event: dict) -> str | None:
@@ -30,16 +34,25 @@ def _refuse(exc: DomainError) -> dict:
     }
 
 
-def handler(event: dict, _context) -> dict:
+def handler(event: dict, lambda_context) -> dict:
     ctx = event["requestContext"]
     route, connection_id = ctx["routeKey"], ctx["connectionId"]
-    logger.info("ws", extra={"route": route, "connection_id": connection_id})
+    # ids on every line, AWS calls budgeted within the invocation's time, metrics flushed
+    with invocation(event, lambda_context, metrics, connection_id=connection_id):
+        return _route(event, route, connection_id)
+
+
+def _route(event: dict, route: str, connection_id: str) -> dict:
+    # One line per connect/disconnect; per message only at DEBUG (INFO would log every frame).
+    (logger.info if route.startswith("$") else logger.debug)("ws", extra={"route": route})
     live = context.live()
     if route == "$connect":
         try:
             live.connect(connection_id, _raw_key(event), _session_token(event))
         except DomainError as exc:
-            logger.info("connect refused", extra={"connection_id": connection_id, "code": exc.code})
+            logger.info("connect refused", extra={"code": exc.code})
+            if exc.status == 401:
+                metrics.count("KeyAuthFailures")
             return _refuse(exc)
     elif route == "$disconnect":
         live.disconnect(connection_id)

@@ -22,7 +22,6 @@ import hashlib
 import hmac
 import math
 import secrets
-import threading
 import time
 from dataclasses import dataclass
 
@@ -70,29 +69,16 @@ def secret_matches(presented: str, stored: str) -> bool:
 
 
 class AdminSecretStore:
-    """Reads the admin secret parameter (cached briefly: a rotated secret applies within a minute)."""
+    """Reads the admin secret parameter (cached by Powertools Parameters: a rotated secret applies
+    within a minute)."""
 
-    def __init__(self, parameter_name: str, *, cache_seconds: float = 60.0, clock=time.monotonic):
+    def __init__(self, parameter_name: str, *, cache_seconds: int = 60):
         self.parameter_name = parameter_name
         self.cache_seconds = cache_seconds
-        self._clock = clock
-        self._cached: tuple[float, str | None] | None = None
-        self._lock = threading.Lock()
 
     def stored(self) -> str | None:
-        with self._lock:
-            if self._cached and self._clock() - self._cached[0] < self.cache_seconds:
-                return self._cached[1]
-            ssm = aws.client("ssm")
-            with translate("the parameter store (SSM)"):
-                try:
-                    value = ssm.get_parameter(Name=self.parameter_name, WithDecryption=True)["Parameter"][
-                        "Value"
-                    ]
-                except ssm.exceptions.ParameterNotFound:
-                    value = None
-            self._cached = (self._clock(), value)
-            return value
+        with translate("the parameter store (SSM)"):
+            return aws.parameter(self.parameter_name, max_age=self.cache_seconds)
 
     def fingerprint(self) -> str:
         """Changes when the secret is replaced, which ends every admin session."""

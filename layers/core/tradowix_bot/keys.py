@@ -135,9 +135,19 @@ class _Snapshot:
 class KeyRegistry:
     """Reads and manages keys. One instance per process; thread-safe."""
 
-    def __init__(self, table_name: str, *, cache_seconds: float = 30.0, clock=time.monotonic):
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        cache_seconds: float = 30.0,
+        clock=time.monotonic,
+        record_use: bool = True,
+    ):
         self.table_name = table_name
         self.cache_seconds = cache_seconds
+        # False for re-checks that are not a partner's use (the live publisher): they only read,
+        # and the collector's role may not write the keys table.
+        self.record_use = record_use
         self._clock = clock
         self._snapshot = _Snapshot()
         self._lock = threading.Lock()
@@ -229,7 +239,7 @@ class KeyRegistry:
     def _touch(self, record: KeyRecord) -> None:
         """Record last use, at most once a minute per key and process (cost, not precision)."""
         now = self._clock()
-        if now - self._touched.get(record.key_id, float("-inf")) < _TOUCH_SECONDS:
+        if not self.record_use or now - self._touched.get(record.key_id, float("-inf")) < _TOUCH_SECONDS:
             return
         self._touched[record.key_id] = now
         try:

@@ -160,13 +160,16 @@ class LivePublisher:
         """Built from the same environment as the functions (CONNECTIONS_TABLE,
         WS_MANAGEMENT_ENDPOINT, KEYS_TABLE, CANDLES_BUCKET, LIVE_THROTTLE_SECONDS)."""
         from .config import Settings
+        from .metrics import CountedPoster, recorder
         from .store import CandleStore
 
-        s = Settings.from_env()
+        s = Settings.from_env(require=("CONNECTIONS_TABLE", "WS_MANAGEMENT_ENDPOINT"))
         return cls(
             ConnectionStore(s.connections_table),
-            ConnectionPoster(s.ws_management_endpoint),
-            KeyRegistry(s.keys_table, cache_seconds=min(s.key_cache_seconds, REVALIDATE_SECONDS)),
+            CountedPoster(ConnectionPoster(s.ws_management_endpoint), recorder("collector")),
+            KeyRegistry(
+                s.keys_table, cache_seconds=min(s.key_cache_seconds, REVALIDATE_SECONDS), record_use=False
+            ),
             store=CandleStore(s.candles_bucket),
             throttle_seconds=s.live_throttle_seconds,
         )

@@ -31,6 +31,7 @@ from urllib.parse import quote, urlsplit
 
 import orjson
 
+from . import aws
 from .event_loop import new_event_loop
 from .logs import get_logger
 
@@ -130,7 +131,11 @@ class ConnectionPoster:
         self.region = (
             region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         )
-        self._credentials = credentials  # botocore credentials; default: the usual provider chain
+        # botocore credentials; default: the principal this code runs as (aws.acting_as, the local
+        # stack's functions), else the usual provider chain (resolved on first use)
+        if credentials is None and aws.current_principal() is not None:
+            credentials = aws.credentials()
+        self._credentials = credentials
         self._signer = ConnectionsSigner(self.region)
         self._now = now
         self._loop: asyncio.AbstractEventLoop | None = None

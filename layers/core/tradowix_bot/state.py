@@ -55,14 +55,18 @@ class StateStore:
         with translate("the state store (DynamoDB)"):
             self._table.put_item(Item={"pk": pk, "sk": sk, **_dynamo(data)})
 
-    def cookie_secret(self) -> str:
-        """The per-deployment signing secret, created on first use (first writer wins)."""
+    def cookie_secret(self, *, create: bool = True) -> str | None:
+        """The per-deployment signing secret, created on first use (first writer wins). With
+        create=False (readers that may not write, e.g. the WebSocket function), None until the
+        partner API has created it: no session can have been signed before."""
         if self._secret:
             return self._secret
         with self._lock:
             if self._secret:
                 return self._secret
             item = self.get("settings", "cookie-secret")
+            if item is None and not create:
+                return None
             if item is None:
                 candidate = secrets.token_urlsafe(48)
                 table = self._table

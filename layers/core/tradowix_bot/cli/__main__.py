@@ -11,7 +11,17 @@ import argparse
 import importlib.util
 import sys
 
-from . import archive_cmd, backtest_cmd, candles_cmd, collect_cmd, keys_cmd, live_cmd, signal_cmd, stack_cmd
+from . import (
+    archive_cmd,
+    backtest_cmd,
+    candles_cmd,
+    collect_cmd,
+    keys_cmd,
+    live_cmd,
+    signal_cmd,
+    stack_cmd,
+    status_cmd,
+)
 
 # Third-party module (top-level name) -> the extra of pyproject.toml that installs it.
 EXTRA_OF_MODULE = {
@@ -56,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     live_cmd.register(sub)
     collect_cmd.register(sub)
     archive_cmd.register(sub)
+    status_cmd.register(sub)
     return parser
 
 

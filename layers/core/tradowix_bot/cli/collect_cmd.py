@@ -13,6 +13,7 @@ import asyncio
 import functools
 import os
 import signal
+import uuid
 from pathlib import Path
 
 
@@ -116,11 +117,13 @@ def build_source(args: argparse.Namespace, clock):
         return ReplaySource(args.replay_dir, clock)
     from tradowix_bot.collector.tradowix import DEFAULT_URL, TradowixSource
 
-    if not token:
+    if not token and not os.environ.get("TRADOWIX_TOKEN_PARAMETER"):
         raise SystemExit(
             "error: no Tradowix session token: pass --token, set TRADOWIX_SESSION_TOKEN, or store it "
             f"in {data_dir() / 'session-token'} (chmod 600)"
         )
+    # With a token parameter (the container on ECS) a token not stored yet is waited for (the
+    # status record says so): exiting would only make ECS restart the task forever.
     # A token the owner replaces (admin panel → SSM, or the token file) is picked up while the
     # upstream refuses the current one; an explicit --token or TRADOWIX_SESSION_TOKEN still wins.
     return TradowixSource(
@@ -182,12 +185,18 @@ def run(args: argparse.Namespace) -> int:
         sinks=sinks,
     )
 
+    from tradowix_bot import logs
+    from tradowix_bot.collector_metrics import CollectorMetrics
+
+    logs.bind_process(run_id=uuid.uuid4().hex[:12], owner=collector.owner)  # on every log line
+    reporter = CollectorMetrics(collector)  # EMF about once a minute (alarms, health view)
+
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await collector.run(stop)
+        await asyncio.gather(collector.run(stop), reporter.run(stop))
 
     print(f"[collector] source={source.name} owner={collector.owner}", flush=True)
     try:

@@ -91,8 +91,8 @@ def _from_local(directory: Path | None = None) -> Target:
     if not _pid_alive(pid):
         raise NoTarget(f"the local stack recorded in {path} is not running; start it again")
     os.environ["AWS_ENDPOINT_URL"] = endpoint
-    for name, value in aws_env.items():
-        os.environ.setdefault(name, value)
+    for name, value in aws_env.items():  # the stack's own credentials win:
+        os.environ[name] = value  # its emulator accepts no others
     return target
 
 
@@ -101,10 +101,11 @@ def resolve(stack: str | None = None, directory: Path | None = None) -> Target:
     if stack:
         return _from_stack(stack)
     if os.environ.get("KEYS_TABLE"):
-        return Target(
-            "environment",
-            os.environ["KEYS_TABLE"],
-            os.environ.get("STATE_TABLE", ""),
-            os.environ.get("CANDLES_BUCKET", ""),
-        )
+        from tradowix_bot.config import Settings, SettingsError
+
+        try:  # all three names or none: never a default bucket or table
+            settings = Settings.from_env()
+        except SettingsError as exc:
+            raise NoTarget(str(exc)) from None
+        return Target("environment", settings.keys_table, settings.state_table, settings.candles_bucket)
     return _from_local(directory.resolve() if directory else None)

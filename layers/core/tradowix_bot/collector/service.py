@@ -53,7 +53,7 @@ from ..store import DAY, CandleStore, day_of
 from .bars import MAX_TICK_AGE, BadTick, Bar, valid_bar, validate_tick
 from .clock import Clock
 from .repair import GapRepair
-from .sources import AuthFailed, Linked, Source, SourceError, Tick, Unlinked
+from .sources import AuthFailed, Linked, Source, SourceError, Tick, TokenMissing, Unlinked
 from .tracked import Problem, RepairJob, TrackedSymbol, minute_of
 from .writer import BarWriter
 
@@ -290,8 +290,12 @@ class Collector:
                 return True
             except AuthFailed as exc:
                 wait = self.auth_backoff
-                self.source.status.fail("upstream_auth_failed", str(exc))
-                log.error("upstream refused the session token; backing off", extra={"retry_in": wait})
+                if isinstance(exc, TokenMissing):  # a fresh deployment: status says so, no exit
+                    self.source.status.fail("session_token_missing", str(exc))
+                    log.warning("no session token stored yet; waiting for one", extra={"retry_in": wait})
+                else:
+                    self.source.status.fail("upstream_auth_failed", str(exc))
+                    log.error("upstream refused the session token; backing off", extra={"retry_in": wait})
                 pause = self.source.wait_for_new_token(wait)  # or less: a new token is stored
             except SourceError as exc:
                 wait = backoff

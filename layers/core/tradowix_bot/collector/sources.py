@@ -50,6 +50,10 @@ class AuthFailed(SourceError):
     """The session token was refused or never confirmed: retry only after minutes."""
 
 
+class TokenMissing(AuthFailed):
+    """No session token is stored yet (a fresh deployment): wait for one, do not exit."""
+
+
 @dataclass
 class SourceStatus:
     """The link's state. `error_code` is what partners may see (a short code, never the

@@ -17,6 +17,7 @@ from ..errors import DomainError
 from ..redact import register_secret
 
 TOKEN_FILE = "session-token"
+TOKEN_CACHE_SECONDS = 5  # Powertools Parameters' cache: links re-reading at once cost one SSM call
 
 
 class TokenError(DomainError):
@@ -70,11 +71,11 @@ def _find_token(explicit: str | None, data_dir: Path | None) -> str | None:
     if parameter:
         from .. import aws
 
-        try:
-            resp = aws.client("ssm").get_parameter(Name=parameter, WithDecryption=True)
+        try:  # None: not stored yet (a fresh deployment): the collector waits for it
+            value = aws.parameter(parameter, max_age=TOKEN_CACHE_SECONDS)
         except Exception as exc:  # noqa: BLE001 - one clear line, never the value
             raise TokenError(f"cannot read SSM parameter {parameter}: {type(exc).__name__}") from None
-        return resp["Parameter"]["Value"].strip() or None
+        return (value or "").strip() or None
     if data_dir is not None:
         return read_token_file(token_file(data_dir))
     return None

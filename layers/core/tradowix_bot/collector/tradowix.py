@@ -34,7 +34,16 @@ from ..errors import BadRequest
 from ..logs import get_logger
 from ..redact import redact, register_secret
 from ..symbols import SymbolInfo
-from .sources import MAX_HISTORY_MINUTES, AuthFailed, Linked, Source, SourceError, Tick, Unlinked
+from .sources import (
+    MAX_HISTORY_MINUTES,
+    AuthFailed,
+    Linked,
+    Source,
+    SourceError,
+    Tick,
+    TokenMissing,
+    Unlinked,
+)
 
 log = get_logger("collector")
 USER_AGENT = (
@@ -99,7 +108,7 @@ class TradowixSource(Source):
     def __init__(
         self,
         url: str,
-        token: str,
+        token: str | None,  # None: none stored yet; start() waits for one (reload_token)
         clock,
         *,
         ping_interval: float = 10.0,
@@ -253,6 +262,11 @@ class TradowixSource(Source):
             return self._control
 
     async def start(self) -> None:
+        if not self._token and not await self._reload_token():
+            raise TokenMissing(
+                "no Tradowix session token is stored yet; waiting for one (store it: README, "
+                "'Pointing it at the real upstream')"
+            )
         await self._control_link()
 
     async def close(self) -> None:
