@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.gzip import GZipMiddleware
 from mangum import Mangum
 
-from . import admin_routes, docs, errors, pages
+from . import admin_routes, browser_sessions, docs, errors, pages
 from .responses import JSONBody
 from .routes import router
 
@@ -31,6 +31,7 @@ app.add_middleware(GZipMiddleware, minimum_size=2048)
 errors.install(app)
 app.include_router(router)
 app.include_router(admin_routes.router)
+app.include_router(browser_sessions.router)
 app.include_router(pages.router)
 
 
@@ -38,9 +39,13 @@ app.include_router(pages.router)
     "/api/docs",
     openapi_extra={"x-auth": "none"},
     summary="This catalog: endpoints, params, WS messages, errors",
+    responses={200: {"content": {"text/html": {}}, "description": "JSON; an HTML page for browsers"}},
 )
-def api_docs():
-    return JSONBody(docs.catalog(app))
+def api_docs(request: Request):
+    # A browser (Accept: text/html first) gets a readable page; every other client the JSON.
+    if pages.prefers_html(request.headers.get("accept")):
+        return pages.docs_page(docs.catalog(app))
+    return JSONBody(docs.catalog(app), headers={"Vary": "Accept"})
 
 
 @app.middleware("http")
