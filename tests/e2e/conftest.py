@@ -40,8 +40,9 @@ def new_page(browser):
     """Factory of pages, each in its own context (own cookies); page errors fail the test."""
     contexts, errors = [], []
 
-    def make(width: int = 1280, height: int = 800):
-        context = browser.new_context(viewport={"width": width, "height": height})
+    def make(width: int = 1280, height: int = 800, **context_options):
+        """`context_options`: Playwright's, e.g. color_scheme="light", timezone_id="Asia/Kolkata"."""
+        context = browser.new_context(viewport={"width": width, "height": height}, **context_options)
         contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))

@@ -6,6 +6,8 @@ import httpx
 import pytest
 from e2e_helpers import stored_session_token
 
+pytestmark = pytest.mark.e2e
+
 
 def client_from(api_url: str, address: str) -> httpx.Client:
     """A client whose requests come from another loopback address: the login throttle counts per

@@ -7,7 +7,10 @@ import time
 from urllib.parse import quote, urlparse
 
 import httpx
+import pytest
 from e2e_helpers import screenshot, sign_in_at_gate, wait_chart_ready
+
+pytestmark = pytest.mark.e2e
 
 
 def api_count(stack, raw_key: str | None, symbol: str, timeframe: int, last_time: int) -> int:

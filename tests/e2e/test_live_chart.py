@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from e2e_helpers import chart_state, poll, screenshot, sign_in_at_gate, wait_chart_ready
 
+pytestmark = pytest.mark.e2e
+
 
 def test_live_bar_update_changes_last_candle_needs_ws_server(local_stack, partner_key, new_page):
     _, raw = partner_key

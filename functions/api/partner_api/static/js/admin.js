@@ -18,7 +18,6 @@ const QUIET_TICK_SECONDS = 30;
 // A session token is a cookie value: printable ASCII without spaces, quotes, commas, semicolons
 // or backslashes (RFC 6265 cookie-octet). The server checks the same.
 const TOKEN_SHAPE = /^[\x21\x23-\x2B\x2D-\x3A\x3C-\x5B\x5D-\x7E]+$/;
-const MIN_TOKEN_CHARS = 16;
 const MAX_TOKEN_CHARS = 4096;
 
 function write(method, path, body) {
@@ -424,7 +423,6 @@ function tokenProblem(token) {
   }
   if (/\s/.test(token)) return "A session token has no spaces or line breaks: check what you pasted.";
   if (!TOKEN_SHAPE.test(token)) return 'A session token has only letters, digits and signs such as - _ . ~ + / = (no quotes, commas, semicolons or backslashes): check what you pasted.';
-  if (token.length < MIN_TOKEN_CHARS) return `The token is only ${token.length} characters long; a Tradowix session token is longer: check what you pasted.`;
   return null;
 }
 
@@ -434,6 +432,7 @@ $("token-form").addEventListener("submit", async (event) => {
   const token = input.value.trim();
   const problem = tokenProblem(token);
   if (problem) {
+    input.value = ""; // never keep the token in the page, not even a wrong one
     showMessage($("token-message"), problem);
     return;
   }
@@ -441,6 +440,7 @@ $("token-form").addEventListener("submit", async (event) => {
     ? "Replace the stored Tradowix session token? The collector switches to the new one; the old one is not kept."
     : "Store this Tradowix session token for the collector?";
   if (!confirm(question)) {
+    input.value = "";
     showMessage($("token-message"), "Not saved.", "warn");
     return;
   }
@@ -493,7 +493,7 @@ function ago(seconds) {
   if (seconds === null || seconds === undefined) return "none yet";
   const s = Math.max(0, Math.round(seconds));
   if (s < 120) return `${s} s ago`;
-  if (s < 7200) return `${Math.round(s / 60)} min ago`;
+  if (s < 5400) return `${Math.round(s / 60)} min ago`;
   return `${Math.round(s / 3600)} h ago`;
 }
 

@@ -227,8 +227,10 @@ function frozen() {
   return root.dataset.connection !== "live";
 }
 
+// `force`: new timing from the server. While offline it only fills a countdown never shown yet.
 function tick(force) {
-  if (!state.barClose || (frozen() && !force)) return renderCountdown();
+  const shown = state.countdownText !== "--:--";
+  if (!state.barClose || (frozen() && !(force && !shown))) return renderCountdown();
   const now = Date.now() / 1000 + state.clockOffset;
   let left = state.barClose - now;
   if (left < 0) {
@@ -247,6 +249,7 @@ function tick(force) {
 function renderCountdown() {
   const box = $("countdown");
   box.dataset.frozen = String(frozen());
+  box.querySelector("small").textContent = frozen() ? "paused" : "closes in";
   box.title = frozen() ? "Paused while the live feed is disconnected" : "Time left until the current bar closes";
   $("countdown-value").textContent = state.countdownText;
   placeAxisCountdown();
