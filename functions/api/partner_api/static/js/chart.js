@@ -9,6 +9,7 @@ const PING_MS = 4 * 60 * 1000;
 const STALE_AFTER_MS = 3000; // a live feed lost for longer than this marks the chart stale
 const WATCHLIST_REFRESH_MS = 60 * 1000;
 const SETTINGS_KEY = "tradowix.chart.settings";
+const LABELLED_SIGNALS = 1; // the newest signal shows its confidence as text
 const CHOICE_KEY = "tradowix.chart";
 // The key stopped working: reconnecting cannot help, the gate can say why.
 const AUTH_CODES = new Set(["key_disabled", "invalid_key", "missing_key", "session_expired", "invalid_session"]);
@@ -31,6 +32,8 @@ const state = {
   series: null,
   indicatorSeries: {}, // name -> series
   markers: null,
+  signalByTime: new Map(), // bar time -> the strategy's signal at that bar's close
+  lastSignal: null,
   ws: null,
   wsUrl: null,
   attempts: 0,
@@ -191,8 +194,10 @@ function showLegend(bar) {
   if (settings.bb) active.push(["bb", "BB 20, 2"]);
   if (settings.rsi) active.push(["rsi", "RSI 14"]);
   if (settings.signals) {
+    const here = bar && state.signalByTime.get(bar.time);
     const last = state.lastSignal;
-    active.push(["signals", last ? `Signal ${last.direction} ${Math.round(last.confidence * 100)}% at ${fmtClock(last.time)}` : "Signals: none yet"]);
+    const pct = (s) => `${s.direction} ${Math.round(s.confidence * 100)}%`;
+    active.push(["signals", here ? `Signal at this bar: ${pct(here)}` : last ? `Last signal ${pct(last)} at ${fmtClock(last.time)}` : "Signals: none yet"]);
   }
   if (active.length) {
     parts.push(el("span", { class: "ind" }, active.map(([k, text]) => el("span", { style: `--swatch: ${IND_COLORS[k] || "var(--muted)"}` }, text))));
@@ -482,6 +487,7 @@ function drawSignals() {
   const L = window.LightweightCharts;
   if (!settings.signals) {
     if (state.markers) state.markers.setMarkers([]);
+    state.signalByTime = new Map();
     state.lastSignal = null;
     root.dataset.signalMarkers = "0";
     return;
@@ -491,15 +497,19 @@ function drawSignals() {
   );
   const up = cssVar("--up");
   const down = cssVar("--down");
-  const markers = signals.map((s) => ({
+  // The arrow's size shows the confidence; the newest few carry it as text, every one in the
+  // legend when the crosshair is on its bar (text on all of them would hide the candles).
+  const markers = signals.map((s, i) => ({
     time: s.time,
     position: s.direction === "CALL" ? "belowBar" : "aboveBar",
     shape: s.direction === "CALL" ? "arrowUp" : "arrowDown",
     color: s.direction === "CALL" ? up : down,
-    text: `${s.direction} ${Math.round(s.confidence * 100)}%`,
+    size: 0.6 + 1.4 * s.confidence,
+    text: i >= signals.length - LABELLED_SIGNALS ? `${s.direction} ${Math.round(s.confidence * 100)}%` : "",
   }));
   if (!state.markers) state.markers = L.createSeriesMarkers(state.series, markers);
   else state.markers.setMarkers(markers);
+  state.signalByTime = new Map(signals.map((s) => [s.time, s]));
   state.lastSignal = signals[signals.length - 1] || null;
   root.dataset.signalMarkers = String(markers.length);
 }
