@@ -148,7 +148,7 @@ def _value(value) -> str:
             body = "".join(
                 "<tr>" + "".join(f"<td>{_value(v.get(c, ''))}</td>" for c in columns) + "</tr>" for v in value
             )
-            return f'<div class="table-wrap"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+            return f'<div class="table-wrap" tabindex="0"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
         return "<ul>" + "".join(f"<li>{_value(v)}</li>" for v in value) + "</ul>" if value else "–"
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -161,7 +161,7 @@ def _endpoints(endpoints: list[dict]) -> str:
         method, path = html.escape(str(e.get("method", ""))), html.escape(str(e.get("path", "")))
         rest = {k: v for k, v in e.items() if k not in ("method", "path", "summary", "params")}
         out.append(
-            f'<h3><span class="method">{method}</span>{path}</h3>'
+            f'<h3><span class="method">{method}</span> {path}</h3>'
             f"<p>{html.escape(str(e.get('summary', '')))}</p>{_value(rest)}"
             + (f"<p><b>Parameters</b></p>{_value(e['params'])}" if e.get("params") else "")
         )
