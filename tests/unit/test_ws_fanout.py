@@ -124,9 +124,28 @@ def test_a_bar_whose_last_minute_never_came_is_closed_when_the_next_starts(live)
     publisher.on_bar("BTCUSD-OTC", minute(5, 102.0), False)
     closes = [m for m in poster.to("d") if m["closed"]]
     assert [m["candle"]["time"] for m in closes] == [T0]
-    clock.now += 2.5  # the new bar's first update waits for the throttle window
-    publisher.tick()
-    assert poster.to("d")[-1]["candle"]["time"] == T0 + 300
+    assert poster.to("d")[-1]["candle"]["time"] == T0 + 300  # the new bar's first update: at once
+
+
+def test_the_next_bars_first_update_follows_the_close_at_once(live):
+    """Issue 14: the new candle appeared ~3 s after its minute opened (the close used up the
+    throttle window), while the chart's countdown had already restarted."""
+    publisher, poster, clock, subscribe, *_ = live
+    subscribe("e", 60)
+    # given a subscriber that just got a forming update of minute 0
+    clock.now = T0 + 59.5
+    publisher.on_bar("BTCUSD-OTC", minute(0, 100.5), False)
+    # when minute 0 closes and the first tick of minute 1 arrives in the same instant
+    clock.now = T0 + 60.2
+    publisher.on_bar("BTCUSD-OTC", minute(0, 100.7), True)
+    publisher.on_bar("BTCUSD-OTC", minute(1, 100.9), False)
+    # then the subscriber has the close, then minute 1's first update, with no tick() needed
+    bars = poster.to("e")
+    assert [(m["candle"]["time"], m["closed"]) for m in bars[-2:]] == [(T0, True), (T0 + 60, False)]
+    # and later updates of minute 1 are throttled again (at most one every 2 s)
+    clock.now = T0 + 61.0
+    publisher.on_bar("BTCUSD-OTC", minute(1, 101.2), False)
+    assert len(poster.to("e")) == len(bars)
 
 
 def test_starting_mid_bucket_backfills_the_bucket_from_the_store(live):

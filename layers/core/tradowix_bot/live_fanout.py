@@ -5,7 +5,8 @@ every subscriber, resampled to the subscriber's own timeframe.
   publisher starts mid-bucket), so a 5m subscriber gets the 5m bar as it stands.
 - Forming updates are throttled per subscription (default at most one every 2 s); the latest
   one is still delivered when its window opens (`tick`). The last update of every bar has
-  `"closed": true` and is never throttled, followed by `timing` for the next bar.
+  `"closed": true` and is never throttled, followed by `timing` for the next bar; the next
+  bar's first update is not throttled either.
 - Traffic keeps every connection alive: a connection that got nothing for KEEPALIVE_SECONDS
   gets a `timing` (or `status`) message, well inside API Gateway's 10-minute idle timeout.
 - Every REVALIDATE_SECONDS the publisher checks each connection's key against the key table
@@ -237,7 +238,9 @@ class LivePublisher:
         out = []
         for s in members:
             state = self._subs.setdefault((s.connection_id, symbol, timeframe), _SubState())
-            state.last_sent, state.version_sent = now, group.version
+            # The close does not use up the throttle window: the next bar's first update goes
+            # out at once, so a chart shows the new candle when its countdown restarts.
+            state.last_sent, state.version_sent = float("-inf"), group.version
             out += [(s.connection_id, bar_msg), (s.connection_id, timing_msg)]
         return out
 
