@@ -32,6 +32,7 @@ errors.install(app)
 app.include_router(router)
 app.include_router(admin_routes.router)
 app.include_router(browser_sessions.router)
+app.include_router(browser_sessions.admin_router)
 app.include_router(pages.router)
 
 

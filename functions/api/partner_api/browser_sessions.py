@@ -20,7 +20,10 @@ from . import context
 from .admin_routes import Writer
 from .responses import JSONBody
 
+# The sign-out belongs to the partner API; the owner's chart session to the admin API (served
+# by whichever function serves /api/admin/*).
 router = APIRouter(include_in_schema=False)
+admin_router = APIRouter(include_in_schema=False)
 NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -35,7 +38,7 @@ def sign_out(request: Request):
     return response
 
 
-@router.post("/api/admin/chart-session")
+@admin_router.post("/api/admin/chart-session")
 def owner_chart_session(request: Request, admin: Writer):
     now = int(time.time())
     expires_at = min(admin.expires_at, now + context.settings().cookie_max_age)

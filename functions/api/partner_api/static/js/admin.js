@@ -497,49 +497,58 @@ function ago(seconds) {
   return `${Math.round(s / 3600)} h ago`;
 }
 
-// The deployment's health view when it has one (GET /api/admin/health: {symbols: {SYM:
-// {last_closed_bar_age, link}}}); else worked out here from the collector's status record and
-// the newest bars (read through the owner's chart session).
-async function healthRows() {
+function linkState(connected, inCollector, tickAge) {
+  if (!connected) return "down";
+  if (!inCollector) return "not collected";
+  if (tickAge === null || tickAge === undefined) return "linked, no tick yet";
+  return tickAge > QUIET_TICK_SECONDS ? `quiet (last tick ${ago(tickAge)})` : "streaming";
+}
+
+// Seconds since the symbol's newest closed 1-minute bar closed, from the bars themselves.
+async function closedBarAge(symbol) {
+  if (!admin.chartSession) await openChartSession();
   try {
-    const health = await api("/api/admin/health");
-    const symbols = health.symbols || {};
-    return Object.keys(symbols).sort().map((symbol) => {
-      const h = symbols[symbol] || {};
-      const age = h.last_closed_bar_age ?? h.last_closed_age_seconds ?? h.bar_age_seconds ?? null;
-      return { symbol, age, link: h.link || h.link_state || h.state || "unknown", stale: h.stale ?? (age === null || age > STALE_BAR_SECONDS) };
-    });
+    const data = await api("/api/candles?" + new URLSearchParams({ symbol, limit: "2" }));
+    const closed = data.last_closed === false ? data.candles.slice(0, -1) : data.candles;
+    return closed.length ? Date.now() / 1000 - (closed[closed.length - 1].time + 60) : null;
   } catch (err) {
     if (err.status === 401) throw err;
-    if (err.status !== 404) $("health-note").textContent = `Health view unavailable (${err.message}); worked out from the bars instead.`;
+    return null;
   }
-  if (!admin.chartSession) await openChartSession();
-  const catalog = admin.catalog || { symbols: [] };
+}
+
+// The deployment's health view (GET /api/admin/health, docs/observability.md): per collected
+// symbol the seconds since its last closed bar and its last tick, the collector's link, the
+// alarms. Markets it does not list (not collected), or every market where a deployment has no
+// health view yet (404), are worked out from the collector's status record and the bars.
+async function healthRows() {
+  let health = null;
+  try {
+    health = await api("/api/admin/health");
+  } catch (err) {
+    if (err.status === 401) throw err;
+    if (err.status !== 404) $("health-note").textContent = `The health view did not answer (${err.message}); worked out from the bars instead.`;
+  }
+  const rows = new Map();
+  if (health && Array.isArray(health.symbols)) {
+    const c = health.collector || {};
+    const connected = c.running !== false && c.connected !== false && c.upstream_link_up !== false;
+    const alarms = (health.alarms || []).filter((a) => a.state === "ALARM").map((a) => a.name);
+    $("health-note").textContent = alarms.length ? `Alarms firing: ${alarms.join(", ")}.` : "";
+    for (const h of health.symbols) {
+      const age = typeof h.seconds_since_last_bar === "number" ? h.seconds_since_last_bar : null;
+      rows.set(h.symbol, { symbol: h.symbol, age, link: linkState(connected, true, h.last_tick_age_seconds) });
+    }
+  }
   const up = admin.upstream && admin.upstream.known ? admin.upstream : null;
-  const fresh = Boolean(up && up.age_seconds !== null && up.age_seconds <= 90);
+  const connected = Boolean(up && up.age_seconds !== null && up.age_seconds <= 90 && up.status.connected);
   const linked = (up && up.status.symbols) || {};
-  const now = Date.now() / 1000;
-  const rows = [];
-  for (const { symbol } of catalog.symbols) {
-    let age = null;
-    try {
-      const data = await api("/api/candles?" + new URLSearchParams({ symbol, limit: "2" }));
-      const bars = data.candles;
-      const closed = data.last_closed === false ? bars.slice(0, -1) : bars;
-      if (closed.length) age = now - (closed[closed.length - 1].time + 60);
-    } catch (err) {
-      if (err.status === 401) throw err;
-    }
-    let link = "down";
-    if (fresh && up.status.connected && symbol in linked) {
-      const tickAge = linked[symbol] ? linked[symbol].last_tick_age : null;
-      link = tickAge === null || tickAge === undefined ? "linked, no tick yet" : tickAge > QUIET_TICK_SECONDS ? `quiet (last tick ${ago(tickAge)})` : "streaming";
-    } else if (fresh && up.status.connected) {
-      link = "not collected";
-    }
-    rows.push({ symbol, age, link, stale: age === null || age > STALE_BAR_SECONDS });
+  for (const { symbol } of (admin.catalog || { symbols: [] }).symbols) {
+    if (rows.has(symbol)) continue;
+    const tickAge = linked[symbol] ? linked[symbol].last_tick_age : null;
+    rows.set(symbol, { symbol, age: await closedBarAge(symbol), link: linkState(connected, symbol in linked, tickAge) });
   }
-  return rows;
+  return [...rows.values()].map((r) => ({ ...r, stale: r.age === null || r.age > STALE_BAR_SECONDS }));
 }
 
 async function loadHealth() {
