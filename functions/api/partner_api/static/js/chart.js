@@ -69,6 +69,8 @@ function saveSettings() {
 }
 
 function toGate(reason) {
+  if (state.leaving) return; // one navigation, not one per failed request
+  state.leaving = true;
   const query = new URLSearchParams({ next: location.pathname + location.search });
   if (reason) query.set("reason", reason);
   location.replace("/gate.html?" + query);
@@ -685,6 +687,7 @@ function connect() {
 // The server refused the key (close 4401 or an error naming it): no reconnect loop. If the HTTP
 // API refuses it too, the gate says why; otherwise the partner may retry by hand.
 async function keyRefused(code) {
+  if (state.authLost) return; // already on it (a close often follows the error message)
   state.authLost = true;
   clearTimeout(state.reconnectTimer);
   if (state.ws) {
@@ -694,12 +697,18 @@ async function keyRefused(code) {
   }
   root.dataset.authLost = code;
   setConnection("offline", "offline · key refused");
-  try {
-    await api("/api/auth/verify", { method: "POST", body: {} });
-  } catch (err) {
-    if (err.status === 401) return toGate(err.code || code);
+  // The HTTP API may still accept the key for its cache bound (KEY_CACHE_SECONDS): ask again a
+  // few times before leaving the partner on a chart marked stale, with "retry now".
+  for (const wait of [0, 1000, 2000, 4000, 8000, 15000, 30000]) {
+    await new Promise((resolve) => setTimeout(resolve, wait));
+    if (!state.authLost) return; // "retry now" took over
+    try {
+      await api("/api/auth/verify", { method: "POST", body: {} });
+    } catch (err) {
+      if (err.status === 401) return toGate(err.code || code);
+    }
+    updateStale();
   }
-  updateStale();
 }
 
 function scheduleReconnect() {
