@@ -11,7 +11,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bootstrap import ROOT, ensure_browser_assets, ensure_venv  # noqa: E402
 
-python = ensure_venv("local")
+# [strategy] too: the README's partner commands (signal, live, backtest, the example bot) need it.
+python = ensure_venv("local,strategy")
 ensure_browser_assets()
 os.chdir(ROOT)
 os.execv(python, [str(python), "-m", "tradowix_bot.cli", "chart", *sys.argv[1:]])

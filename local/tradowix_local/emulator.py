@@ -17,10 +17,38 @@ LOCAL_CREDENTIALS = {
 }
 
 
+def _moto_server(host: str, middleware):
+    """moto's threaded server, with `middleware` (a WSGI app wrapper) around its app."""
+    from moto.server import ThreadedMotoServer
+
+    class _Server(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            from moto.moto_server.werkzeug_app import (
+                DomainDispatcherApplication,
+                MotoRequestHandler,
+                create_backend_app,
+            )
+            from werkzeug.serving import make_server
+
+            app = DomainDispatcherApplication(create_backend_app)
+            self._server = make_server(
+                self._ip_address,
+                self._port,
+                middleware(app) if middleware is not None else app,
+                True,
+                request_handler=MotoRequestHandler,
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return _Server(ip_address=host, port=0, verbose=False)
+
+
 class Emulator:
-    def __init__(self, endpoint: str | None = None, host: str = "127.0.0.1"):
+    def __init__(self, endpoint: str | None = None, host: str = "127.0.0.1", *, middleware=None):
         self.external = endpoint
         self.host = host
+        self.middleware = middleware  # e.g. the local stack's journal (journal.py)
         self._server = None
         self.endpoint_url = endpoint or ""
 
@@ -32,11 +60,9 @@ class Emulator:
         if self.external is None:
             import logging
 
-            from moto.server import ThreadedMotoServer
-
             logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per emulator call is noise
 
-            self._server = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
+            self._server = _moto_server(self.host, self.middleware)
             self._server.start()
             host, port = self._server.get_host_and_port()
             self.endpoint_url = f"http://{host}:{port}"

@@ -17,6 +17,39 @@ from .lambda_runtime import LocalFunction
 from .template import Route
 
 _TEXT_TYPES = ("text/", "application/json", "application/x-www-form-urlencoded", "application/xml")
+# API Gateway HTTP APIs refuse a request body over 10 MB with 413 before any function runs.
+MAX_BODY_BYTES = 10 * 1024 * 1024
+_TOO_LARGE = {"message": "Request Entity Too Large"}
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(scope, receive, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The request body, refused (BodyTooLarge) as soon as it is known to exceed `limit`: from
+    Content-Length before reading anything, else (chunked) once the bytes read pass it, so a
+    client can never make the gateway hold more than `limit` of its body in memory."""
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                if int(value) > limit:
+                    raise BodyTooLarge
+            except ValueError:
+                pass  # the server refuses a malformed Content-Length before we get here
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
 
 
 def build_event(request: Request, body: bytes, route: Route, path_params: dict) -> dict:
@@ -115,7 +148,12 @@ class HttpGateway:
             if self.fallback is not None:
                 return await self.fallback(scope, receive, send)
             return await JSONResponse({"message": "Not Found"}, status_code=404)(scope, receive, send)
-        event = build_event(request, await request.body(), route, params)
+        try:
+            body = await read_body(scope, receive)
+        except BodyTooLarge:  # the rest is never read; the server closes the connection after this answer
+            response = JSONResponse(_TOO_LARGE, status_code=413, headers={"Connection": "close"})
+            return await response(scope, receive, send)
+        event = build_event(request, body, route, params)
         try:
             result = await run_in_threadpool(self.functions[route.function].invoke, event)
         except Exception:  # an unhandled handler error is a 500 on API Gateway too

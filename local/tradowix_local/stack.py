@@ -23,8 +23,9 @@ from tradowix_bot.event_loop import new_event_loop
 
 from .emulator import LOCAL_CREDENTIALS, Emulator, create_resources
 from .http_gateway import HttpGateway
+from .journal import Journal, JournalMiddleware, StateFileError
 from .lambda_runtime import LocalFunction
-from .snapshot import restore, save
+from .snapshot import NOT_SAVED, make_private, open_state, save
 from .template import Template
 from .ws_gateway import WsGateway
 
@@ -52,6 +53,44 @@ def _log(message: str) -> None:
     print(f"[local-stack] {message}", flush=True)
 
 
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
+
+
+def public_host(host: str) -> str:
+    """The address partners use to reach a stack listening on `host`. 0.0.0.0 is where a
+    server listens, not an address anyone can connect to: for it, this machine's address on
+    its network (the interface a route out would use; no packet is sent), else its name."""
+    import socket
+
+    if host not in WILDCARD_HOSTS:
+        return host
+    family, probe = (socket.AF_INET6, "2001:db8::1") if host == "::" else (socket.AF_INET, "192.0.2.1")
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as s:
+            s.connect((probe, 9))  # UDP connect: picks the outgoing interface, sends nothing
+            address = s.getsockname()[0]
+        if not address.startswith(("127.", "::1", "0.")):
+            return address
+    except OSError:
+        pass
+    return socket.gethostname() or "127.0.0.1"
+
+
+def url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def cli_command() -> str:
+    """How to run the CLI from the folder the stack runs in, without activating the venv."""
+    script = Path(sys.executable).parent / "tradowix"
+    if not script.exists():
+        return f"{sys.executable} -m tradowix_bot.cli"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
 class _Server(uvicorn.Server):
     """uvicorn without its own signal handling: the stack stops all its servers together."""
 
@@ -65,15 +104,30 @@ class LocalStack:
         self.options = options
         self.data_dir = options.data_dir.resolve()
         self.template = Template()
-        self.emulator = Emulator(options.endpoint, host=options.host)
+        # Every table and parameter write is journaled before the emulator answers (journal.py).
+        self.journal = Journal(self.data_dir / "emulator-journal")
+        not_journaled = frozenset(
+            self.template.physical_name(lid) for lid in NOT_SAVED if lid in self.template.resources
+        )
+        # The emulator listens on 127.0.0.1 whatever --host says: only this machine's stack talks to it.
+        self.emulator = Emulator(
+            options.endpoint, middleware=lambda app: JournalMiddleware(app, self.journal, not_journaled)
+        )
+        self.public_host = public_host(options.host)  # what URLs handed to partners carry
+        self._started = time.monotonic()
         self.names: dict[str, str] = {}
         self.kinds: dict[str, str] = {}
         self._stop = threading.Event()
+        self._saving = threading.Lock()
         self._servers: list[_Server] = []
 
     @property
     def api_url(self) -> str:
-        return f"http://{self.options.host}:{self.options.port}"
+        return f"http://{url_host(self.public_host)}:{self.options.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{url_host(self.public_host)}:{self.options.ws_port}"
 
     @property
     def snapshot_dir(self) -> Path:
@@ -84,7 +138,8 @@ class LocalStack:
 
     # -- start-up ------------------------------------------------------------------------
     def prepare(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_private(self.data_dir)
         endpoint = self.emulator.start()
         _log(f"data services: {'embedded moto' if self.emulator.embedded else 'external'} at {endpoint}")
         self.names = create_resources(self.emulator, self.template)
@@ -93,23 +148,30 @@ class LocalStack:
             for k in self.names
         }
         if self.emulator.embedded:
-            loaded = restore(self.emulator, self.names, self.snapshot_dir)
-            if loaded:
-                _log(f"restored {loaded} records from {self.snapshot_dir}")
+            self._restore()
         self.functions = self.template.functions(self._overrides())
         for fn in self.functions.values():
             os.environ.update(fn.environment)
         self._prepare_parameters()
         self._import_and_seed()
 
-    def _prepare_parameters(self) -> None:
-        from .parameters import ensure_admin_secret, parameter_names, restore_parameters
+    def _restore(self) -> None:
+        """The last snapshot, then the journal after it; a damaged state is one line and no start."""
+        try:
+            restored = open_state(self.emulator, self.names, self.kinds, self.snapshot_dir, self.journal)
+        except StateFileError as exc:
+            raise SystemExit(f"error: {exc}") from None
+        if restored.records or restored.replayed:
+            _log(
+                f"restored {restored.records} records from {self.snapshot_dir}"
+                + (f" and {restored.replayed} writes from its journal" if restored.replayed else "")
+            )
+        if restored.torn:
+            _log("dropped a half-written last journal entry (a write the emulator never answered)")
 
-        self.parameter_names = sorted(
-            {n for fn in self.functions.values() for n in parameter_names(fn.environment).values()}
-        )
-        if self.emulator.embedded:
-            restore_parameters(self.emulator, self.data_dir)
+    def _prepare_parameters(self) -> None:
+        from .parameters import ensure_admin_secret
+
         admin_parameter = os.environ.get("ADMIN_SECRET_PARAMETER")
         if admin_parameter:
             generated = ensure_admin_secret(self.emulator, admin_parameter)
@@ -117,14 +179,14 @@ class LocalStack:
                 _log(f"admin secret (shown once; store it now, it is kept only as a hash): {generated}")
 
     def _overrides(self) -> dict[str, str]:
-        overrides = {"WS_URL": f"ws://{self.options.host}:{self.options.ws_port}"}
+        overrides = {"WS_URL": self.ws_url}  # what /api/live/status hands partners
         if os.environ.get("KEY_CACHE_SECONDS"):  # the user's (or tests') bound wins over the template default
             overrides["KEY_CACHE_SECONDS"] = os.environ["KEY_CACHE_SECONDS"]
         ws_api = self.template.websocket_api()
         if ws_api is not None:  # the @connections API of our WebSocket gateway (same port)
-            overrides["WS_MANAGEMENT_ENDPOINT"] = (
-                f"http://{self.options.host}:{self.options.ws_port}/{ws_api.stage}"
-            )
+            # The collector on this machine posts here: loopback reaches any listening address.
+            local = "127.0.0.1" if self.options.host in WILDCARD_HOSTS else url_host(self.options.host)
+            overrides["WS_MANAGEMENT_ENDPOINT"] = f"http://{local}:{self.options.ws_port}/{ws_api.stage}"
         return overrides
 
     def _import_and_seed(self) -> None:
@@ -151,7 +213,7 @@ class LocalStack:
         info = {
             "pid": os.getpid(),
             "api_url": self.api_url,
-            "ws_url": f"ws://{self.options.host}:{self.options.ws_port}",
+            "ws_url": None if self.options.admin_only else self.ws_url,
             "endpoint_url": self.emulator.endpoint_url,
             "aws_env": {k: os.environ[k] for k in LOCAL_CREDENTIALS},
             "candles_bucket": self.names["CandlesBucket"],
@@ -161,16 +223,16 @@ class LocalStack:
             "ws_management_endpoint": self._overrides().get("WS_MANAGEMENT_ENDPOINT"),
         }
         tmp = self.runtime_file().with_suffix(".tmp")
-        tmp.write_text(json.dumps(info, indent=2))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the emulator's credentials
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(info, indent=2))
         tmp.replace(self.runtime_file())
 
     # -- running -------------------------------------------------------------------------
     def _snapshot(self) -> None:
         if self.emulator.embedded:
-            save(self.emulator, self.names, self.kinds, self.snapshot_dir)
-            from .parameters import save_parameters
-
-            save_parameters(self.emulator, self.parameter_names, self.data_dir)
+            with self._saving:  # the periodic save and the one at shutdown never overlap
+                save(self.emulator, self.names, self.kinds, self.snapshot_dir, self.journal)
 
     def _snapshot_loop(self) -> None:
         while not self._stop.wait(SNAPSHOT_SECONDS):
@@ -219,16 +281,30 @@ class LocalStack:
                 break
             await asyncio.sleep(0.05)
         self._write_runtime_file()
-        _log(
-            f"ready: partner API {self.api_url}  (try: curl '{self.api_url}/api/candles?symbol=BTCUSD-OTC&limit=3')"
-        )
-        _log("create a key: python -m tradowix_bot.cli keys create --name partner1   ·   Ctrl-C stops")
-        _log(f"chart: {self.api_url}/   ·   admin panel: {self.api_url}/admin")
+        for line in self.banner():
+            _log(line)
         if self.options.open_path is not None:
             import webbrowser
 
             webbrowser.open(self.api_url + self.options.open_path)
         await asyncio.gather(*tasks)
+
+    def banner(self) -> list[str]:
+        """What the stack serves, and only that, with commands that work from this folder."""
+        cli = cli_command()
+        elapsed = time.monotonic() - self._started
+        if self.options.admin_only:
+            return [
+                f"ready in {elapsed:.0f} s (--admin-only: the admin panel and its API, nothing else)",
+                f"admin panel: {self.api_url}/admin",
+                f"locked out after wrong secrets? {cli} admin unlock   ·   Ctrl-C stops",
+            ]
+        return [
+            f"ready in {elapsed:.0f} s: partner API {self.api_url}  "
+            f"(try: curl '{self.api_url}/api/candles?symbol=BTCUSD-OTC&limit=3')",
+            f"live WebSocket: {self.ws_url}   ·   chart: {self.api_url}/   ·   admin panel: {self.api_url}/admin",
+            f"create a key: {cli} keys create --name partner1   ·   Ctrl-C stops (state kept in {self.data_dir})",
+        ]
 
     def _check_port_free(self, port: int) -> None:
         """Fail with one clear line before starting anything (uvicorn would exit mid-start)."""
@@ -279,6 +355,8 @@ class LocalStack:
             _log("collector has not finished its first backfill yet; serving anyway")
 
     def run(self) -> int:
+        self._started = time.monotonic()
+        os.umask(0o077)  # whatever the stack and its collector write is the owner's alone
         for port in [self.options.port] + ([] if self.options.admin_only else [self.options.ws_port]):
             self._check_port_free(port)
         self.prepare()
@@ -300,16 +378,27 @@ class LocalStack:
                 self._snapshot()
                 _log(f"saved state to {self.snapshot_dir}")
             finally:
+                self.journal.close()
                 self.emulator.stop()
                 _log("stopped")
         return 0
 
 
 def main(options: StackOptions) -> int:
+    from tradowix_bot.aws import unavailable_errors
+
     try:
         return LocalStack(options).run()
     except KeyboardInterrupt:
         return 130
+    except unavailable_errors() as exc:  # e.g. --endpoint names a service that is not running
+        where = options.endpoint or os.environ.get("AWS_ENDPOINT_URL") or "the data services"
+        print(
+            f"error: cannot reach {where} ({str(exc).splitlines()[0]}); start it, or leave out "
+            "--endpoint / AWS_ENDPOINT_URL to use the embedded emulator",
+            file=sys.stderr,
+        )
+        return 1
     except SystemExit as exc:
         if isinstance(exc.code, str):
             print(exc.code, file=sys.stderr)

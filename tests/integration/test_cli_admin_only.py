@@ -11,8 +11,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.integration
 
 
 def free_port() -> int:
@@ -49,6 +52,11 @@ def test_admin_only_serves_the_panel_opens_it_and_hides_the_partner_api(tmp_path
         assert httpx.get(base + "/admin").status_code == 200
         assert httpx.post(base + "/api/admin/login", json={"secret": "owner-set-secret"}).status_code == 200
         assert "admin secret (shown once" not in (tmp_path / "stack.log").read_text()
+        # and the banner advertises only what is served
+        log = (tmp_path / "stack.log").read_text()
+        assert f"admin panel: {base}/admin" in log
+        for not_served in ("live WebSocket", "ws://", "curl", "chart:", "keys create"):
+            assert not_served not in log, not_served
         # but nothing a partner uses is served
         for path in ("/api/candles?symbol=BTCUSD-OTC", "/api/symbols", "/", "/gate.html"):
             r = httpx.get(base + path)

@@ -57,19 +57,22 @@ def test_csrf_token_belongs_to_its_session():
             sessions.require_csrf(a, wrong)
 
 
-def test_login_throttle_locks_after_free_failures_and_doubles(aws_env):
+def test_login_throttle_counts_before_checking_locks_at_the_fifth_and_doubles(aws_env):
     now = [1000.0]
     throttle = LoginThrottle(StateStore(aws_env["StateTable"]), clock=lambda: now[0])
-    locks = [throttle.failed("10.0.0.1") for _ in range(8)]
-    assert locks == [None] * 5 + [2, 4, 8]
+    locks = []
+    for _ in range(7):
+        now[0] += locks[-1] if locks else 0  # wait out the previous lock
+        locks.append(throttle.claim("10.0.0.1"))
+    assert locks == [0, 0, 0, 0, 2, 4, 8]
     with pytest.raises(RateLimited) as exc:
-        throttle.check("10.0.0.1")
+        throttle.claim("10.0.0.1")
     assert exc.value.retry_after == 8
     throttle.check("10.0.0.2")  # another address is not affected
     now[0] += 9
     throttle.check("10.0.0.1")  # the wait is over
     throttle.succeeded("10.0.0.1")
-    assert throttle.failed("10.0.0.1") is None  # a success forgets the failures
+    assert throttle.claim("10.0.0.1") == 0  # a success forgets the attempts
 
 
 def test_admin_secret_missing_says_where_to_put_it(aws_env):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import boto3
 from tradowix_bot.admin import secret_matches
-from tradowix_local.parameters import ensure_admin_secret, restore_parameters, save_parameters
+from tradowix_local.journal import Journal
+from tradowix_local.parameters import ensure_admin_secret
+from tradowix_local.snapshot import restore, save
 
 
 class _Emulator:
@@ -25,12 +27,15 @@ def test_first_start_generates_prints_once_and_stores_only_a_hash(aws_env, monke
     # a second start keeps it and prints nothing
     assert ensure_admin_secret(_Emulator(), "/local/admin-secret") is None
     assert secret_matches(secret, _stored("/local/admin-secret"))
-    # it survives a restart of the emulator through the data directory
-    save_parameters(_Emulator(), ["/local/admin-secret"], tmp_path)
+    # it survives a restart of the emulator through the data directory, which holds no secret in clear
+    journal = Journal(tmp_path / "journal")
+    save(_Emulator(), {}, {}, tmp_path / "snapshot", journal)
+    journal.close()
     boto3.client("ssm").delete_parameter(Name="/local/admin-secret")
-    assert restore_parameters(_Emulator(), tmp_path) == 1
+    restore(_Emulator(), {}, {}, tmp_path / "snapshot", journal.directory)
     assert secret_matches(secret, _stored("/local/admin-secret"))
-    assert (tmp_path / "ssm-parameters.json").stat().st_mode & 0o077 == 0
+    assert all(secret not in p.read_text() for p in tmp_path.rglob("*") if p.is_file())
+    assert all(p.stat().st_mode & 0o077 == 0 for p in tmp_path.rglob("*"))
 
 
 def test_owner_set_secret_wins(aws_env, monkeypatch):

@@ -5,6 +5,7 @@ again, and WebSocket connections (which die with the stack) are not brought back
 from __future__ import annotations
 
 import boto3
+from tradowix_local.journal import Journal
 from tradowix_local.snapshot import restore, save
 
 
@@ -37,13 +38,13 @@ def test_snapshot_restores_data_rereads_only_changed_objects_and_drops_connectio
     names = {k: v for k, v in aws_env.items() if k.endswith(("Bucket", "Table"))}
     kinds = {k: "bucket" if k.endswith("Bucket") else "table" for k in names}
     emulator = CountingEmulator()
-    snapshot = tmp_path / "snapshot"
-    save(emulator, names, kinds, snapshot)
+    snapshot, journal = tmp_path / "snapshot", Journal(tmp_path / "journal")
+    save(emulator, names, kinds, snapshot, journal)
     assert emulator.gets == 2
     # when only today's object changes and the stack snapshots again
     s3.put_object(Bucket=bucket, Key="candles/1m/A/2026-11-25.json.gz", Body=b"today v2")
     emulator.gets = 0
-    save(emulator, names, kinds, snapshot)
+    save(emulator, names, kinds, snapshot, journal)
     # then only that object was read again
     assert emulator.gets == 1
     # and after a restart (empty resources) the data is back, the connection is not
@@ -53,7 +54,8 @@ def test_snapshot_restores_data_rereads_only_changed_objects_and_drops_connectio
     ddb.delete_item(
         TableName=aws_env["ConnectionsTable"], Key={"connection_id": {"S": "c1"}, "sk": {"S": "meta"}}
     )
-    restore(emulator, names, snapshot)
+    journal.close()
+    restore(emulator, names, kinds, snapshot, journal.directory)
     old = s3.get_object(Bucket=bucket, Key="candles/1m/A/2026-11-24.json.gz")
     assert old["Body"].read() == b"old day" and old["ContentType"] == "x/y"
     assert s3.get_object(Bucket=bucket, Key="candles/1m/A/2026-11-25.json.gz")["Body"].read() == b"today v2"

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from tradowix_bot.admin import ADMIN_COOKIE_NAME, CSRF_HEADER, AdminSession, upstream_overview
-from tradowix_bot.errors import Forbidden, RateLimited, Unauthorized
+from tradowix_bot.errors import Forbidden, Unauthorized
 
 from . import context
 from .responses import JSONBody
@@ -77,15 +77,8 @@ def login(request: Request, body: LoginBody):
     _refuse_partner_keys(request)
     address = _client_address(request)
     throttle = context.login_throttle()
-    throttle.check(address)
+    throttle.claim(address)  # counted before the (slow) check: parallel guesses get no extra tries
     if not context.admin_secret().check(body.secret):
-        lock = throttle.failed(address)
-        if lock:
-            raise RateLimited(
-                f"wrong admin secret; too many wrong secrets from your address, try again in {lock} s",
-                retry_after=lock,
-                code="admin_login_throttled",
-            )
         raise Unauthorized("wrong admin secret", code="wrong_admin_secret")
     throttle.succeeded(address)
     sessions = context.admin_sessions()
@@ -109,7 +102,8 @@ def current_session(session: Reader):
 
 
 @router.post("/logout")
-def logout(_: Writer):
+def logout(session: Writer):
+    context.admin_sessions().revoke(session)  # the cookie stops working wherever it was saved
     response = _json({"ok": True})
     response.delete_cookie(ADMIN_COOKIE_NAME, path=COOKIE_PATH)
     return response

@@ -49,7 +49,9 @@ def admin_secret() -> AdminSecretStore:
 def admin_sessions() -> AdminSessions:
     # Not cached: the secret's fingerprint (cached in AdminSecretStore) ends sessions when it changes.
     s = settings()
-    return AdminSessions(state().cookie_secret(), admin_secret().fingerprint(), s.admin_session_max_age)
+    return AdminSessions(
+        state().cookie_secret(), admin_secret().fingerprint(), s.admin_session_max_age, state()
+    )
 
 
 @functools.cache

@@ -55,8 +55,11 @@ def _digest(path: Path, mtime_ns: int) -> str:
 
 
 def _asset_file(relative: str) -> Path | None:
-    path = (STATIC_DIR / relative).resolve()
-    if not path.is_relative_to(STATIC_DIR) or not path.is_file() or path.suffix == ".html":
+    try:
+        path = (STATIC_DIR / relative).resolve()
+        if not path.is_relative_to(STATIC_DIR) or not path.is_file() or path.suffix == ".html":
+            return None
+    except (ValueError, OSError):  # a NUL byte, a name too long for the file system: no such file
         return None
     return path
 

@@ -4,10 +4,12 @@
   (ADMIN_SECRET_PARAMETER). Its value is either a hash made by `hash_secret` (what the
   local stack stores) or the secret itself (what an owner may put by hand); both verify.
 - An admin session is a signed, expiring HttpOnly cookie (its own name and salt, so a
-  partner cookie can never pass as one). It carries a random nonce; the CSRF token is an
-  HMAC of that nonce, sent back by the page in a header on every write.
-- Failed logins are counted per client address in the state table; after a few, every
-  attempt from that address is refused with 429 + Retry-After for a time that doubles.
+  partner cookie can never pass as one) and a record in the state table: logout deletes the
+  record, which ends the session wherever its cookie was saved. The cookie carries a random
+  nonce; the CSRF token is an HMAC of that nonce, sent back by the page in a header on every write.
+- Login attempts are counted per client address in the state table before the secret is
+  checked; after a few wrong ones, every attempt from that address is refused with 429 +
+  Retry-After for a time that doubles. `tradowix admin unlock` lifts it.
 - The Tradowix session token is write-only: stored as a SecureString, never read back;
   only the time it was set is shown.
 """
@@ -116,22 +118,48 @@ class AdminSession:
     cookie: str
     csrf_token: str
     expires_at: int
+    session_id: str = ""  # a hash of the cookie's nonce: the server-side record's key
+
+
+def _session_id(nonce: str) -> str:
+    # The record holds a hash, so the state table (and the local snapshot) holds no live session.
+    return hashlib.sha256(b"admin-session:" + nonce.encode()).hexdigest()[:32]
 
 
 class AdminSessions:
-    def __init__(self, cookie_secret: str, secret_fingerprint: str, max_age: int):
+    """Signed cookies whose sessions also live in the state table (pk="admin-session",
+    sk=hash of the nonce, expiring with the cookie): logging out deletes the record, and a
+    cookie saved before the logout no longer opens anything."""
+
+    def __init__(
+        self,
+        cookie_secret: str,
+        secret_fingerprint: str,
+        max_age: int,
+        state: StateStore | None = None,
+        *,
+        clock=time.time,
+    ):
         self._serializer = URLSafeTimedSerializer(cookie_secret, salt=_SALT)
         self._csrf_key = hashlib.sha256(b"csrf:" + cookie_secret.encode()).digest()
         self._fingerprint = secret_fingerprint
         self.max_age = max_age
+        self._state = state
+        self._clock = clock
+
+    def _table(self):
+        return aws.resource("dynamodb").Table(self._state.table_name)
 
     def _csrf(self, nonce: str) -> str:
         return hmac.new(self._csrf_key, nonce.encode(), hashlib.sha256).hexdigest()
 
     def issue(self) -> AdminSession:
         nonce = secrets.token_urlsafe(18)
+        expires = int(self._clock()) + self.max_age
+        if self._state is not None:
+            self._state.put("admin-session", _session_id(nonce), {"expires_at": expires})
         cookie = self._serializer.dumps({"adm": nonce, "fp": self._fingerprint})
-        return AdminSession(cookie, self._csrf(nonce), int(time.time()) + self.max_age)
+        return AdminSession(cookie, self._csrf(nonce), expires, _session_id(nonce))
 
     def open(self, cookie: str | None) -> AdminSession:
         """The session behind a cookie, or Unauthorized."""
@@ -149,8 +177,19 @@ class AdminSessions:
             raise Unauthorized("invalid admin session; sign in again", code="admin_login_required")
         if data.get("fp") != self._fingerprint:
             raise Unauthorized("the admin secret has changed; sign in again", code="admin_session_expired")
+        session_id = _session_id(data["adm"])
+        if self._state is not None:
+            record = self._state.get("admin-session", session_id)
+            if record is None or float(record.get("expires_at", 0)) <= self._clock():
+                raise Unauthorized("this admin session has ended; sign in again", code="admin_session_ended")
         expires = int(signed_at.timestamp()) + self.max_age
-        return AdminSession(cookie, self._csrf(data["adm"]), expires)
+        return AdminSession(cookie, self._csrf(data["adm"]), expires, session_id)
+
+    def revoke(self, session: AdminSession) -> None:
+        """End a session for good (logout): its cookie is refused from now on, wherever it was saved."""
+        if self._state is not None and session.session_id:
+            with translate("the state store (DynamoDB)"):
+                self._table().delete_item(Key={"pk": "admin-session", "sk": session.session_id})
 
     def require_csrf(self, session: AdminSession, presented: str | None) -> None:
         if not presented or not hmac.compare_digest(presented, session.csrf_token):
@@ -161,8 +200,26 @@ class AdminSessions:
 
 
 # -- login throttling ----------------------------------------------------------------------
+def lock_seconds(attempts: int) -> int:
+    """How long an address waits after its `attempts`-th attempt in a row without success:
+    nothing for the first FREE_FAILURES - 1, then 2 s, doubling up to MAX_LOCK_SECONDS."""
+    if attempts < FREE_FAILURES:
+        return 0
+    return min(2 ** min(attempts - FREE_FAILURES + 1, 20), MAX_LOCK_SECONDS)
+
+
 class LoginThrottle:
-    """Per-address failure counter in the state table (pk="admin-login", sk=address)."""
+    """Per-address attempt counter in the state table (pk="admin-login", sk=address).
+
+    An attempt is counted *before* the secret is checked, by a compare-and-set on the count: of
+    many simultaneous attempts, exactly FREE_FAILURES get a secret check, and the one that makes
+    the count FREE_FAILURES also locks the address. A success forgets the address. The lock is
+    per address (a stranger cannot lock the owner out from elsewhere); on the machine,
+    `tradowix admin unlock` ends every lock at once (the owner's way out when the attacker
+    shares the owner's address, as every local user does on 127.0.0.1)."""
+
+    KEY = "admin-login"
+    MAX_CLAIM_TRIES = 50  # compare-and-set retries under contention; then the attempt waits
 
     def __init__(self, state: StateStore, *, clock=time.time):
         self.state = state
@@ -171,42 +228,73 @@ class LoginThrottle:
     def _table(self):
         return aws.resource("dynamodb").Table(self.state.table_name)
 
+    def _refuse(self, seconds: float, message: str = "too many wrong admin secrets from your address"):
+        wait = max(1, math.ceil(seconds))
+        raise RateLimited(f"{message}; try again in {wait} s", retry_after=wait, code="admin_login_throttled")
+
     def check(self, address: str) -> None:
-        record = self.state.get("admin-login", address) or {}
+        """Raise RateLimited while the address is locked (counts nothing)."""
+        record = self.state.get(self.KEY, address) or {}
         wait = float(record.get("locked_until", 0)) - self._clock()
         if wait > 0:
-            seconds = math.ceil(wait)
-            raise RateLimited(
-                f"too many wrong admin secrets from your address; try again in {seconds} s",
-                retry_after=seconds,
-                code="admin_login_throttled",
-            )
+            self._refuse(wait)
 
-    def failed(self, address: str) -> int | None:
-        """Counts a failure atomically; returns the lock in seconds it now imposes, if any."""
-        now = self._clock()
-        with translate("the state store (DynamoDB)"):
-            item = self._table().update_item(
-                Key={"pk": "admin-login", "sk": address},
-                UpdateExpression="ADD failures :one SET expires_at = :exp",
-                ExpressionAttributeValues={":one": 1, ":exp": int(now + FAILURE_MEMORY_SECONDS)},
-                ReturnValues="ALL_NEW",
-            )["Attributes"]
-        failures = int(item["failures"])
-        if failures <= FREE_FAILURES:
-            return None
-        lock = min(2 ** min(failures - FREE_FAILURES, 20), MAX_LOCK_SECONDS)
-        with translate("the state store (DynamoDB)"):
-            self._table().update_item(
-                Key={"pk": "admin-login", "sk": address},
-                UpdateExpression="SET locked_until = :until",
-                ExpressionAttributeValues={":until": int(now + lock)},
-            )
-        return lock
+    def claim(self, address: str) -> int:
+        """Count one attempt before its secret is checked. Returns the lock (seconds) the attempt
+        imposes if its secret turns out wrong (0: none); raises RateLimited while locked."""
+        table = self._table()
+        for _ in range(self.MAX_CLAIM_TRIES):
+            record = self.state.get(self.KEY, address) or {}
+            now = self._clock()
+            wait = float(record.get("locked_until", 0)) - now
+            if wait > 0:
+                self._refuse(wait)
+            previous = int(record.get("attempts", 0))
+            attempts = previous + 1
+            lock = lock_seconds(attempts)
+            condition = "attempts = :previous" if record else "attribute_not_exists(pk)"
+            values = {
+                ":attempts": attempts,
+                ":until": int(now + lock) if lock else 0,
+                ":expires": int(now + FAILURE_MEMORY_SECONDS),
+            }
+            if record:
+                values[":previous"] = previous
+            with translate("the state store (DynamoDB)"):
+                try:
+                    table.update_item(
+                        Key={"pk": self.KEY, "sk": address},
+                        UpdateExpression="SET attempts = :attempts, locked_until = :until, expires_at = :expires",
+                        ConditionExpression=condition,
+                        ExpressionAttributeValues=values,
+                    )
+                except table.meta.client.exceptions.ConditionalCheckFailedException:
+                    continue  # another attempt was counted first: count again on top of it
+            return lock
+        self._refuse(1, "too many simultaneous admin sign-ins from your address")
+        return 0  # unreachable
 
     def succeeded(self, address: str) -> None:
         with translate("the state store (DynamoDB)"):
-            self._table().delete_item(Key={"pk": "admin-login", "sk": address})
+            self._table().delete_item(Key={"pk": self.KEY, "sk": address})
+
+    def unlock(self, address: str | None = None) -> int:
+        """Forget the attempts of `address`, or of every address; returns how many were locked or counted."""
+        from boto3.dynamodb.conditions import Key
+
+        table = self._table()
+        condition = Key("pk").eq(self.KEY) & Key("sk").eq(address) if address else Key("pk").eq(self.KEY)
+        forgotten = 0
+        with translate("the state store (DynamoDB)"):
+            kwargs = {"KeyConditionExpression": condition, "ConsistentRead": True}
+            while True:
+                page = table.query(**kwargs)
+                for item in page.get("Items", []):
+                    table.delete_item(Key={"pk": self.KEY, "sk": item["sk"]})
+                    forgotten += 1
+                if "LastEvaluatedKey" not in page:
+                    return forgotten
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 # -- the Tradowix session token (write-only) -----------------------------------------------

@@ -9,6 +9,7 @@ early refresh (at most once a second), so a key works as soon as it is created.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 import threading
@@ -16,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 from . import aws
-from .errors import BadRequest, Forbidden, NotFound, Unauthorized
+from .errors import BadRequest, Forbidden, NotFound, Unauthorized, Unavailable
 from .storage_errors import translate
 
 KEY_PREFIX = "twk_"
@@ -120,6 +121,18 @@ def _clean_symbols(symbols: list[str] | None) -> list[str] | None:
     return cleaned
 
 
+@contextlib.contextmanager
+def _unreadable_is_unavailable():
+    """A keys table that cannot be read (access denied, ...) is an outage (503), never "no keys"."""
+    from botocore.exceptions import ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "error")
+        raise Unavailable(f"the key store (DynamoDB) cannot be read ({code}); try again shortly") from exc
+
+
 @dataclass
 class _Snapshot:
     by_hash: dict[str, KeyRecord] = field(default_factory=dict)
@@ -145,7 +158,7 @@ class KeyRegistry:
     # -- reading (cached) ----------------------------------------------------------------
     def _load(self) -> _Snapshot:
         items: list[dict] = []
-        with translate("the key store (DynamoDB)"):
+        with _unreadable_is_unavailable(), translate("the key store (DynamoDB)"):
             kwargs = {"ConsistentRead": True}
             while True:
                 page = self._table.scan(**kwargs)

@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument(
             "--candles-dir",
             type=Path,
-            help="import the original's <SYMBOL>.json files from here (default: TRADOWIX_CANDLES_DIR)",
+            help="import the original's <SYMBOL>.json files from here at start "
+            "(default: TRADOWIX_CANDLES_DIR, else <data dir>/candles, i.e. data/candles, when it exists)",
         )
         p.add_argument("--token", help="Tradowix session token (default: TRADOWIX_SESSION_TOKEN)")
         p.add_argument("--no-browser", action="store_true", help="do not open a browser")
@@ -40,18 +41,48 @@ def register(sub: argparse._SubParsersAction) -> None:
             help="where the local stack keeps its state (default ./data)",
         )
         p.set_defaults(run=run, page="/admin" if name == "admin" else "/")
+    admin = sub.choices["admin"]
+    admin.add_argument(
+        "action",
+        nargs="?",
+        choices=["unlock"],
+        help="unlock: lift the admin sign-in lock (after too many wrong secrets) of every address, "
+        "or of --address, on the running local stack or --stack",
+    )
+    admin.add_argument("--address", help="with unlock: only this client address")
+    admin.add_argument(
+        "--stack", help="with unlock: a deployed stack (default: TRADOWIX_STACK, else the local one)"
+    )
+
+
+def unlock(args: argparse.Namespace) -> int:
+    from tradowix_bot.admin import LoginThrottle
+    from tradowix_bot.state import StateStore
+
+    from . import target as targets
+
+    target = targets.resolve(args.stack, args.data_dir)
+    forgotten = LoginThrottle(StateStore(target.state_table)).unlock(args.address)
+    which = f"address {args.address}" if args.address else "every address"
+    print(f"Admin sign-in unlocked for {which} on {target.description} ({forgotten} counted).")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "action", None) == "unlock":
+        return unlock(args)
     try:
         from tradowix_local.stack import StackOptions, main
     except ImportError:
         raise SystemExit(
             "error: the local stack needs the [local] extra: pip install -e '.[local]'"
         ) from None
-    candles_dir = args.candles_dir or (
-        Path(os.environ["TRADOWIX_CANDLES_DIR"]) if os.environ.get("TRADOWIX_CANDLES_DIR") else None
-    )
+    # As the original: data/candles (<data dir>/candles) is imported when it is there; a folder
+    # the user named (flag or TRADOWIX_CANDLES_DIR) must exist.
+    named = args.candles_dir or os.environ.get("TRADOWIX_CANDLES_DIR")
+    candles_dir = Path(named) if named else args.data_dir / "candles"
+    if not named and not candles_dir.is_dir():
+        candles_dir = None
     options = StackOptions(
         host=args.host,
         port=args.port,

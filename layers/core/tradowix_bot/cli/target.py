@@ -64,29 +64,39 @@ def _from_stack(name: str) -> Target:
         raise NoTarget(f"stack {name!r} has no output {exc}; is it a Tradowix stack?") from None
 
 
-def _from_local() -> Target:
-    path = runtime_file()
+def _from_local(directory: Path | None = None) -> Target:
+    path = runtime_file(directory)
     if not path.exists():
         raise NoTarget(
             "no stack to talk to: start the local stack in this folder "
             "(python -m tradowix_bot.cli chart) or pass --stack NAME for a deployed one"
         )
-    info = json.loads(path.read_text())
-    if not _pid_alive(int(info["pid"])):
+    try:
+        info = json.loads(path.read_text())
+        pid = int(info["pid"])
+        target = Target(
+            f"local stack at {info['api_url']}",
+            info["keys_table"],
+            info["state_table"],
+            info["candles_bucket"],
+            info["api_url"],
+        )
+        endpoint, aws_env = str(info["endpoint_url"]), dict(info.get("aws_env", {}))
+    except PermissionError:
+        raise NoTarget(f"{path} is not readable by you: it belongs to the stack's owner") from None
+    except (OSError, ValueError, KeyError, TypeError):
+        raise NoTarget(
+            f"{path} is half-written or damaged; if the local stack is not running, delete it and start it again"
+        ) from None
+    if not _pid_alive(pid):
         raise NoTarget(f"the local stack recorded in {path} is not running; start it again")
-    os.environ["AWS_ENDPOINT_URL"] = info["endpoint_url"]
-    for name, value in info.get("aws_env", {}).items():
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    for name, value in aws_env.items():
         os.environ.setdefault(name, value)
-    return Target(
-        f"local stack at {info['api_url']}",
-        info["keys_table"],
-        info["state_table"],
-        info["candles_bucket"],
-        info["api_url"],
-    )
+    return target
 
 
-def resolve(stack: str | None = None) -> Target:
+def resolve(stack: str | None = None, directory: Path | None = None) -> Target:
     stack = stack or os.environ.get("TRADOWIX_STACK")
     if stack:
         return _from_stack(stack)
@@ -97,4 +107,4 @@ def resolve(stack: str | None = None) -> Target:
             os.environ.get("STATE_TABLE", ""),
             os.environ.get("CANDLES_BUCKET", ""),
         )
-    return _from_local()
+    return _from_local(directory.resolve() if directory else None)
