@@ -6,9 +6,14 @@ handler in this process. The same port serves the @connections management API
 (POST/GET/DELETE [/<stage>]/@connections/{id}) with API Gateway's answers: 410 GoneException
 for unknown or closed ids, 413 PayloadTooLargeException over 128 KB.
 
+@connections is as strict as AWS: only `/<stage>/@connections/{id}` of this API's stage (else
+403 Forbidden), SigV4-signed for `execute-api` with the stack's credentials (unsigned: 403
+MissingAuthenticationToken; wrong key, signature or a stale date: 403), and GetConnection answers
+`connectedAt`, `identity.sourceIp`, `identity.userAgent`, `lastActiveAt` as boto3 parses them.
+
 Local differences (docs/local-gateway-conformance.md): a refused $connect closes with code
-4401 (401) after the handshake instead of an HTTP 401; no SigV4 check on @connections; frames
-are not limited to 32 KB (messages are, to 128 KB).
+4401 (401) after the handshake instead of an HTTP 401; frames are not limited to 32 KB
+(messages are, to 128 KB).
 """
 
 from __future__ import annotations
@@ -17,13 +22,16 @@ import asyncio
 import base64
 import contextlib
 import datetime as dt
+import hashlib
+import hmac
 import os
 import secrets
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 import orjson
 from starlette.concurrency import run_in_threadpool
@@ -36,6 +44,15 @@ MAX_MESSAGE_BYTES = 128 * 1024
 IDLE_SECONDS = float(os.environ.get("TRADOWIX_WS_IDLE_SECONDS", 600))  # API Gateway: 10 minutes
 MAX_LIFE_SECONDS = float(os.environ.get("TRADOWIX_WS_MAX_LIFE_SECONDS", 7200))  # API Gateway: 2 hours
 CLOSE_CODES = {401: 4401, 403: 4403}  # a refused $connect, as the original server closed
+SIGNATURE_MAX_SKEW_SECONDS = 5 * 60  # SigV4: a signed request is good for 5 minutes
+
+
+def environment_credentials(access_key_id: str) -> str | None:
+    """The secret of `access_key_id` when it is the one this stack hands its functions and
+    collector (the process environment), else None."""
+    if access_key_id and access_key_id == os.environ.get("AWS_ACCESS_KEY_ID"):
+        return os.environ.get("AWS_SECRET_ACCESS_KEY")
+    return None
 
 
 def new_connection_id() -> str:
@@ -68,11 +85,15 @@ class WsGateway:
         *,
         idle_seconds: float = IDLE_SECONDS,
         max_life_seconds: float = MAX_LIFE_SECONDS,
+        credentials: Callable[[str], str | None] = environment_credentials,
+        region: str | None = None,
     ):
         self.api = api
         self.functions = functions
         self.idle_seconds = idle_seconds
         self.max_life_seconds = max_life_seconds
+        self.credentials = credentials  # access key id -> secret key, for SigV4 checks
+        self.region = region
         self.connections: dict[str, _Connection] = {}
         self._sweeper: asyncio.Task | None = None
         prefix = "$request.body."
@@ -155,17 +176,20 @@ class WsGateway:
     async def _websocket(self, scope, receive, send) -> None:
         socket = WebSocket(scope, receive, send)
         conn_id, connected_at = new_connection_id(), time.time()
-        status = 200
+        status, code = 200, ""
         if "$connect" in self.api.routes:
             try:
                 result = await self._invoke("$connect", self._connect_event(scope, conn_id, connected_at))
                 status = int((result or {}).get("statusCode", 200)) if isinstance(result, dict) else 200
+                code = _error_code(result)
             except Exception:  # an unhandled $connect error refuses the handshake on AWS too
                 traceback.print_exc()
                 status = 500
         if status >= 300:
             await socket.accept()
-            await socket.close(code=CLOSE_CODES.get(status, 1011))
+            # The reason carries the answer's short code (e.g. key_disabled), as the body of
+            # API Gateway's refused handshake does.
+            await socket.close(code=CLOSE_CODES.get(status, 1011), reason=code)
             return
         headers = dict(socket.headers)
         conn = _Connection(
@@ -273,14 +297,17 @@ class WsGateway:
     # -- @connections -------------------------------------------------------------------------
     async def _management(self, scope, receive, send) -> None:
         parts = scope["path"].strip("/").split("/")
-        if len(parts) == 3 and parts[1] == "@connections":  # /<stage>/@connections/{id}
-            parts = parts[1:]
-        if len(parts) != 2 or parts[0] != "@connections":
-            return await _respond(send, 404, {"message": "Not Found"})
-        conn = self.connections.get(parts[1])
+        if len(parts) != 3 or parts[0] != self.api.stage or parts[1] != "@connections":
+            # API Gateway: another stage, or no stage, is not this API's management endpoint.
+            return await _respond(send, 403, {"message": "Forbidden"}, "ForbiddenException")
+        body = await _read_body(receive)
+        refusal = self._signature_problem(scope, body)
+        if refusal is not None:
+            status, error_type, message = refusal
+            return await _respond(send, status, {"message": message}, error_type)
+        conn = self.connections.get(parts[2])
         method = scope["method"]
         if method == "POST":
-            body = await _read_body(receive)
             if len(body) > MAX_MESSAGE_BYTES:
                 return await _respond(
                     send, 413, {"message": "Request entity too large"}, "PayloadTooLargeException"
@@ -291,19 +318,123 @@ class WsGateway:
         if conn is None or conn.closed:
             return await _respond(send, 410, {"message": None}, "GoneException")
         if method == "GET":
+            # The wire names of GetConnection (botocore's model): lower camel case, ISO 8601 times.
             return await _respond(
                 send,
                 200,
                 {
-                    "ConnectedAt": _iso(conn.connected_at),
-                    "Identity": {"SourceIp": conn.source_ip, "UserAgent": conn.user_agent},
-                    "LastActiveAt": _iso(conn.last_active),
+                    "connectedAt": _iso(conn.connected_at),
+                    "identity": {"sourceIp": conn.source_ip, "userAgent": conn.user_agent},
+                    "lastActiveAt": _iso(conn.last_active),
                 },
             )
         if method == "DELETE":
             await self._close(conn, 1000, "")
             return await _respond(send, 204, None)
-        return await _respond(send, 404, {"message": "Not Found"})
+        return await _respond(send, 403, {"message": "Forbidden"}, "ForbiddenException")
+
+    def _signature_problem(self, scope, body: bytes) -> tuple[int, str, str] | None:
+        """None when the request carries a valid SigV4 signature for execute-api; else the 403
+        that API Gateway answers (status, x-amzn-ErrorType, message)."""
+        headers: dict[str, list[str]] = {}
+        for k, v in scope.get("headers", []):
+            headers.setdefault(k.decode("latin-1").lower(), []).append(v.decode("latin-1"))
+        auth = (headers.get("authorization") or [""])[0]
+        if not auth.startswith("AWS4-HMAC-SHA256 "):
+            return 403, "MissingAuthenticationTokenException", "Missing Authentication Token"
+        fields = {}
+        for part in auth[len("AWS4-HMAC-SHA256 ") :].split(","):
+            name, _, value = part.strip().partition("=")
+            fields[name] = value
+        try:
+            access_key, day, region, service, terminal = fields["Credential"].split("/")
+            signed_names = fields["SignedHeaders"].split(";")
+            signature = fields["Signature"]
+        except (KeyError, ValueError):
+            return (
+                403,
+                "IncompleteSignatureException",
+                "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature'.",
+            )
+        secret = self.credentials(access_key)
+        if secret is None:
+            return (
+                403,
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.",
+            )
+        amz_date = (headers.get("x-amz-date") or [""])[0]
+        try:
+            signed_at = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC).timestamp()
+        except ValueError:
+            return (
+                403,
+                "IncompleteSignatureException",
+                "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
+            )
+        if abs(time.time() - signed_at) > SIGNATURE_MAX_SKEW_SECONDS:
+            return (
+                403,
+                "InvalidSignatureException",
+                "Signature expired: the request's X-Amz-Date is more than 5 minutes from the server's time.",
+            )
+        expected_region = self.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        if (
+            service != "execute-api"
+            or terminal != "aws4_request"
+            or day != amz_date[:8]
+            or (expected_region and region != expected_region)
+        ):
+            return (
+                403,
+                "InvalidSignatureException",
+                "Credential should be scoped to a valid region and the service execute-api.",
+            )
+        if "host" not in signed_names or any(name not in headers for name in signed_names):
+            return (
+                403,
+                "InvalidSignatureException",
+                "The request signature does not sign the host header, or signs a header that is missing.",
+            )
+        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        query = "&".join(sorted(scope.get("query_string", b"").decode("latin-1").split("&"))).strip("&")
+        payload_hash = (headers.get("x-amz-content-sha256") or [hashlib.sha256(body).hexdigest()])[0]
+        canonical = "\n".join(
+            [
+                scope["method"],
+                quote(raw_path, safe="/~"),  # encoded once more, as SigV4 wants for execute-api
+                query,
+                *(f"{name}:{','.join(' '.join(v.split()) for v in headers[name])}" for name in signed_names),
+                "",
+                ";".join(signed_names),
+                payload_hash,
+            ]
+        )
+        scope_text = f"{day}/{region}/{service}/{terminal}"
+        to_sign = "\n".join(
+            ["AWS4-HMAC-SHA256", amz_date, scope_text, hashlib.sha256(canonical.encode()).hexdigest()]
+        )
+        key = ("AWS4" + secret).encode()
+        for part in (day, region, service, terminal):
+            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        if not hmac.compare_digest(hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest(), signature):
+            return (
+                403,
+                "InvalidSignatureException",
+                "The request signature we calculated does not match the signature you provided. Check your AWS "
+                "Secret Access Key and signing method. Consult the service documentation for details.",
+            )
+        return None
+
+
+def _error_code(result) -> str:
+    """The short `error` code of a $connect answer's JSON body, or ""."""
+    try:
+        body = orjson.loads((result or {}).get("body") or b"{}")
+    except (orjson.JSONDecodeError, AttributeError, TypeError):
+        return ""
+    code = body.get("error") if isinstance(body, dict) else None
+    return code[:60] if isinstance(code, str) else ""
 
 
 async def _read_body(receive) -> bytes:

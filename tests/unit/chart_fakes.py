@@ -25,7 +25,9 @@ class FakeLiveServer:
     """Speaks the spec: on subscribe -> status, history, then `bars_per_connection` bar messages.
 
     `drop_after`: close the connection (code 1011) after that many bars;
-    `refuse`: "401" refuses the handshake, "4401" accepts then closes with 4401.
+    `refuse`: an HTTP status ("401", "403", "500") refuses the handshake with it, a close code
+    ("4401", "4403", "1008") accepts then closes with it (reason `refuse_reason`);
+    `errors`: symbol -> error code answered to its subscribe (e.g. {"FOO-OTC": "no_data"}).
     """
 
     def __init__(
@@ -38,6 +40,8 @@ class FakeLiveServer:
         interval=0.0,
         feed=False,
         silent=False,
+        refuse_reason="API key required or invalid",
+        errors=None,
     ):
         self.bars_per_connection = bars_per_connection
         self.drop_after = drop_after
@@ -55,19 +59,29 @@ class FakeLiveServer:
         self.silent = silent
         self.frames: list[dict] = []
         self.subscribers: set = set()
+        self.refuse_reason = refuse_reason
+        self.errors = errors or {}
 
     def process_request(self, connection, request):
         self.queries.append(request.path)
         self.headers.append(request.headers.get("X-Api-Key"))
-        if self.refuse == "401":
-            body = json.dumps({"error": "invalid_key", "message": "API key invalid or disabled"}).encode()
-            return Response(401, "Unauthorized", Headers({"Content-Type": "application/json"}), body)
+        if self.refuse and len(self.refuse) == 3:
+            self.connections += 1
+            status = int(self.refuse)
+            codes = {401: "invalid_key", 403: "forbidden", 500: "internal_error"}
+            body = json.dumps(
+                {"error": codes.get(status, "error"), "message": f"refused with {status}"}
+            ).encode()
+            reason = {401: "Unauthorized", 403: "Forbidden", 500: "Internal Server Error"}.get(
+                status, "Refused"
+            )
+            return Response(status, reason, Headers({"Content-Type": "application/json"}), body)
         return None
 
     async def handler(self, ws):
         self.connections += 1
-        if self.refuse in ("4401", "4403"):
-            await ws.close(int(self.refuse), "API key required or invalid")
+        if self.refuse and len(self.refuse) == 4:
+            await ws.close(int(self.refuse), self.refuse_reason)
             return
         if self.silent:  # a half-dead connection: reads frames, never answers
             async for frame in ws:
@@ -84,6 +98,10 @@ class FakeLiveServer:
                 continue
             self.subscribes.append(msg)
             sym, tf = msg["symbol"], msg["timeframe"]
+            if sym in self.errors:
+                error = {"type": "error", "error": self.errors[sym], "message": f"{sym}: {self.errors[sym]}"}
+                await ws.send(json.dumps({**error, "symbol": sym, "timeframe": tf}))
+                continue
             await ws.send(json.dumps({"type": "status", "connected": True, "upstream_ready": True}))
             await ws.send(
                 json.dumps(
@@ -192,6 +210,8 @@ class FakeDeployment:
                     bars = deployment.history.get(q.get("symbol"))
                     if bars is None:
                         return self.answer(404, {"error": "no_data", "message": "no stored data"})
+                    lo, hi = int(q.get("start", 0)), int(q.get("end", 1 << 62))
+                    bars = [b for b in bars if lo <= b["time"] < hi]
                     if "limit" in q:
                         bars = bars[-int(q["limit"]) :]
                     return self.answer(

@@ -102,5 +102,19 @@ def test_verbose_shows_bar_updates_and_bars_without_a_trade(capsys):
         )
     assert code == 0
     lines = out.strip().splitlines()
-    assert sum("bar closed" in line for line in lines) == 2
-    assert sum("no trade" in line for line in lines) == 2  # nothing reaches confidence 1
+    # The fake server never closes its history's last bar: the client hands that one over closed
+    # from /api/candles first (it was already loaded, so it gets no signal line).
+    assert sum("bar closed" in line for line in lines) == 3
+    # a line per closed bar, trade or not (verbose prints the bars without a trade too)
+    assert sum(("no trade" in line) or ("CALL" in line) or ("PUT" in line) for line in lines) == 2
+    assert any("no trade" in line for line in lines)
+
+
+def test_live_for_a_symbol_without_data_ends_with_one_line_instead_of_waiting(capsys):
+    # given a deployment that has no FOO-OTC (REST 404, and the stream answers its subscribe no_data)
+    with FakeDeployment({"BTCUSD-OTC": history()}, key=KEY, errors={"FOO-OTC": "no_data"}) as deployment:
+        # when the partner streams it
+        code, out, err = run(capsys, "live", "FOO-OTC", "--url", deployment.url, "--key", KEY)
+    # then the command ends with the server's answer, exit 1
+    assert code == 1 and out == ""
+    assert err.splitlines()[-1] == "error: HTTP 404 no_data: FOO-OTC 60s: FOO-OTC: no_data"

@@ -184,3 +184,217 @@ def test_idle_connections_get_keepalive_traffic(live):
     publisher.revalidate()
     assert [(c, m["type"]) for c, m in poster.sent] == [("idle", "status")]
     assert publisher.keepalive_seconds < 600  # API Gateway's idle timeout
+
+
+# -- faults (issues 10, 11, 15, 16) ------------------------------------------------------------------
+def subscribe_like_a_partner(aws_env, poster, clock, cid, symbol="BTCUSD-OTC", timeframe=60, key=None):
+    """Through the WebSocket handler's domain code: history first, then the subscription."""
+    from tradowix_bot.keys import KeyRegistry
+    from tradowix_bot.live_connections import ConnectionStore
+    from tradowix_bot.live_socket import LiveSocket
+    from tradowix_bot.market import MarketData
+    from tradowix_bot.state import StateStore
+    from tradowix_bot.store import CandleStore
+
+    connections = ConnectionStore(aws_env["ConnectionsTable"], clock=clock)
+    market = MarketData(CandleStore(aws_env["CandlesBucket"]), StateStore(aws_env["StateTable"]), clock=clock)
+    socket = LiveSocket(
+        KeyRegistry(aws_env["KeysTable"], cache_seconds=0), connections, market, poster, clock=clock
+    )
+    socket.connect(cid, key)
+    socket.handle(cid, json.dumps({"type": "subscribe", "symbol": symbol, "timeframe": timeframe}))
+    return [m for c, m in poster.sent if c == cid and m["type"] == "history"][-1]
+
+
+def test_a_new_subscriber_after_everyone_left_mid_bar_gets_no_stale_bar(live, aws_env):
+    publisher, poster, clock, subscribe, connections, _, store = live
+    # given a subscriber that leaves in the middle of minute 0 (after a forming update at 100.0)
+    subscribe("early", 60)
+    clock.now = T0 + 20
+    publisher.on_bar("BTCUSD-OTC", minute(0, 100.0), False)
+    connections.remove_connection("early")
+    clock.now = T0 + 25
+    publisher.refresh_subscribers()
+    # and minutes 0..3 go by with nobody subscribed (the collector closes and stores them)
+    for i in range(4):
+        clock.now = T0 + 60 * i + 59
+        publisher.on_bar("BTCUSD-OTC", minute(i, 101.0 + i), False)
+        clock.now = T0 + 60 * (i + 1)
+        publisher.on_bar("BTCUSD-OTC", minute(i, 101.5 + i), True)
+        store.write("BTCUSD-OTC", [minute(i, 101.5 + i)])
+    # when a partner subscribes in minute 4, and the publisher picks it up
+    clock.now = T0 + 240 + 10
+    history = subscribe_like_a_partner(aws_env, poster, clock, "late")
+    publisher.refresh_subscribers()
+    publisher.tick()
+    for i in (4, 5):
+        clock.now = T0 + 60 * i + 30
+        publisher.on_bar("BTCUSD-OTC", minute(i, 105.0 + i), False)
+        clock.now = T0 + 60 * (i + 1)
+        publisher.on_bar("BTCUSD-OTC", minute(i, 105.5 + i), True)
+        publisher.tick()
+    # then every bar it gets is at or after its history's last bar, each close once, in order
+    last = history["candles"][-1]["time"]
+    bars = poster.to("late")
+    assert bars and all(b["candle"]["time"] >= last for b in bars)
+    closes = [b["candle"]["time"] for b in bars if b["closed"]]
+    assert closes == [T0 + 240, T0 + 300]
+    assert [b["candle"]["close"] for b in bars if b["closed"]] == [109.5, 110.5]
+
+
+def test_a_subscriber_seen_after_its_bar_closed_still_gets_that_close_once(live, aws_env):
+    publisher, poster, clock, subscribe, _, _, store = live
+    # given minute 0 forming when a partner subscribes (its history ends before minute 0)
+    store.write("BTCUSD-OTC", [minute(-1, 99.0)])
+    subscribe("other", 60)
+    clock.now = T0 + 30
+    publisher.on_bar("BTCUSD-OTC", minute(0, 100.0), False)
+    history = subscribe_like_a_partner(aws_env, poster, clock, "new")
+    assert history["candles"][-1]["time"] == T0 - 60
+    # when minute 0 closes before the publisher has seen the new subscription
+    clock.now = T0 + 60
+    publisher.on_bar("BTCUSD-OTC", minute(0, 100.5), True)
+    publisher.refresh_subscribers()
+    publisher.tick()
+    publisher.tick()
+    # then the new subscription still gets minute 0's close, once, then the timing of minute 1
+    assert [(m["type"], m.get("closed")) for c, m in poster.sent if c == "new"][-2:] == [
+        ("bar", True),
+        ("timing", None),
+    ]
+    assert [b["candle"]["time"] for b in poster.to("new") if b["closed"]] == [T0]
+
+
+def test_a_key_restricted_while_subscribed_ends_that_subscription_only(live):
+    publisher, poster, clock, subscribe, connections, keys, _ = live
+    # given a key streaming two symbols on one connection
+    record, _ = keys.create("partner")
+    subscribe("c1", 60, "BTCUSD-OTC", key_id=record.key_id)
+    subscribe("c1", 60, "ETHUSD-OTC", key_id=record.key_id)
+    publisher.on_bar("BTCUSD-OTC", minute(0, 101.0), True)
+    publisher.on_bar("ETHUSD-OTC", minute(0, 3001.0), True)
+    # when the owner restricts the key to ETHUSD-OTC, and the periodic key check runs
+    keys.restrict(record.key_id, ["ETHUSD-OTC"])
+    publisher.revalidate()
+    # then the BTCUSD-OTC subscription ends with symbol_forbidden; the connection stays
+    (error,) = poster.to("c1", "error")
+    assert (error["error"], error["symbol"], error["timeframe"]) == ("symbol_forbidden", "BTCUSD-OTC", 60)
+    assert poster.deleted == [] and connections.get("c1") is not None
+    assert [s.symbol for s in connections.subscriptions("c1")] == ["ETHUSD-OTC"]
+    # and no BTCUSD-OTC bar reaches it any more, ETHUSD-OTC bars do
+    before = len(poster.to("c1"))
+    clock.now = T0 + 120
+    publisher.on_bar("BTCUSD-OTC", minute(1, 102.0), True)
+    publisher.on_bar("ETHUSD-OTC", minute(1, 3002.0), True)
+    assert [m["symbol"] for m in poster.to("c1")[before:]] == ["ETHUSD-OTC"]
+
+
+def test_one_bar_for_many_subscribers_is_encoded_once(live, monkeypatch):
+    from tradowix_bot import live_fanout
+
+    publisher, poster, clock, subscribe, *_ = live
+    for i in range(30):
+        subscribe(f"s{i}", 60)
+    encoded = []
+    real = live_fanout.encode
+    monkeypatch.setattr(live_fanout, "encode", lambda msg: encoded.append(msg) or real(msg))
+    # when a closing bar goes to 30 subscribers
+    publisher.on_bar("BTCUSD-OTC", minute(0, 101.0), True)
+    # then the bar and the timing message were each encoded once, and everyone got both
+    assert len(poster.sent) == 60
+    assert sorted(m["type"] for m in encoded) == ["bar", "timing"]
+
+
+def test_a_hanging_post_holds_up_neither_the_collector_nor_the_subscriber_refresh(live):
+    import threading
+
+    publisher, poster, clock, subscribe, *_ = live
+    subscribe("slow", 60)
+    publisher.on_bar("BTCUSD-OTC", minute(0, 100.0), False)  # the subscriber is known
+    entered, release = threading.Event(), threading.Event()
+    plain_post_many = poster.post_many
+
+    def hanging_post_many(posts):
+        entered.set()
+        release.wait(30)
+        return plain_post_many(posts)
+
+    poster.post_many = hanging_post_many
+    publisher.start()
+    try:
+        # given a post to a client that hangs
+        collector = threading.Thread(target=publisher.on_bar, args=("BTCUSD-OTC", minute(0, 101.0), True))
+        collector.start()
+        assert entered.wait(10)
+        # when the collector hands over the next bar and the subscriber refresh runs meanwhile
+        refreshed = threading.Event()
+        threading.Thread(
+            target=lambda: (
+                publisher.refresh_subscribers(),
+                publisher.known_subscriptions(),
+                refreshed.set(),
+            ),
+            daemon=True,
+        ).start()
+        collector.join(10)
+        # then neither waited for the hanging post
+        assert not collector.is_alive() and refreshed.wait(10)
+    finally:
+        release.set()
+        publisher.stop()
+
+
+def test_subscriber_changes_cost_one_small_read_per_refresh_not_a_query_per_symbol(live):
+    publisher, poster, clock, subscribe, connections, *_ = live
+    symbols = ["BTCUSD-OTC", "ETHUSD-OTC", "EURUSD-OTC"]
+    for n, symbol in enumerate(symbols):
+        subscribe(f"p{n}", 60, symbol)
+        publisher.on_bar(symbol, minute(0, 100.0), False)
+    calls = {"subscribers": [], "versions": 0}
+    plain_subscribers, plain_versions = connections.subscribers, connections.subscriber_versions
+    connections.subscribers = lambda symbol: calls["subscribers"].append(symbol) or plain_subscribers(symbol)
+
+    def versions():
+        calls["versions"] += 1
+        return plain_versions()
+
+    connections.subscriber_versions = versions
+    # when the publisher refreshes every second for a minute with no subscriber change
+    for _ in range(60):
+        clock.now += 1
+        publisher.refresh_subscribers()
+    # then it read one small item set per refresh and no symbol's subscriber list
+    assert calls == {"subscribers": [], "versions": 60}
+    # when a partner subscribes to ETHUSD-OTC
+    subscribe("p-new", 60, "ETHUSD-OTC")
+    for _ in range(5):
+        clock.now += 1
+        publisher.refresh_subscribers()
+    # then only that symbol's list was read (again once the index settled) and its bars reach them
+    assert set(calls["subscribers"]) == {"ETHUSD-OTC"} and len(calls["subscribers"]) <= 2
+    clock.now = T0 + 60
+    publisher.on_bar("ETHUSD-OTC", minute(0, 100.5), True)
+    assert [m["closed"] for m in poster.to("p-new")] == [True]
+
+
+def test_partners_who_come_and_go_leave_nothing_behind_in_the_publisher(live):
+    publisher, poster, clock, subscribe, connections, *_ = live
+    # given 10 rounds of 20 partners who subscribe, get bars, and disconnect ($disconnect)
+    for cycle in range(10):
+        ids = [f"c{cycle}-{i}" for i in range(20)]
+        for cid in ids:
+            subscribe(cid, 60 * (1 + cycle % 3))
+        clock.now = T0 + 60 * cycle + 30
+        publisher.refresh_subscribers()
+        publisher.on_bar("BTCUSD-OTC", minute(cycle, 100.0 + cycle), False)
+        publisher.revalidate()
+        for cid in ids:
+            connections.remove_connection(cid)
+        clock.now += 1
+        publisher.refresh_subscribers()
+        publisher.tick()
+        publisher.revalidate()
+    # then the publisher holds no per-connection state for them, and only the last hour of bars
+    held = publisher.held()
+    assert (held["subscriptions"], held["connections"], held["deliveries"]) == (0, 0, 0)
+    assert held["minutes"] <= 61

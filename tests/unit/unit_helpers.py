@@ -3,6 +3,7 @@ a seeded in-process moto, and a fingerprint of everything stored (to prove nothi
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import gzip
@@ -96,6 +97,12 @@ def invoke(
         else:
             event["body"], event["isBase64Encoded"] = body, False
     event["requestContext"]["requestId"] = uuid.uuid4().hex
+    # Lambda's runtime thread always has an event loop (Mangum needs one); a test before this
+    # one may have run asyncio.run(), which leaves the thread without one.
+    try:
+        asyncio.get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
     result = handler(event, LambdaContext())
     raw_body = result.get("body") or ""
     data = base64.b64decode(raw_body) if result.get("isBase64Encoded") else raw_body.encode()

@@ -446,25 +446,32 @@ class AsyncChartApiClient(_Base):
         timeframe: int = 60,
         *,
         symbols: Iterable[str] | None = None,
+        timeframes: Iterable[int] | None = None,
         stop: asyncio.Event | threading.Event | None = None,
         max_messages: int | None = None,
         options: LiveOptions | None = None,
+        on_state: Callable[[str], Any] | None = None,
     ) -> None:
         """Stream live messages to `on_msg` (sync or async) until `stop` is set, `max_messages`
-        were delivered, on_msg raises, or the key is refused (AuthenticationError).
+        were delivered, on_msg raises, or the stream fails (a typed ChartApiError: see
+        tradowix_bot.live_client).
 
-        `symbols` subscribes several symbols (same timeframe) on one connection.
+        `symbols` subscribes several symbols, `timeframes` several timeframes of each, all on
+        one connection (messages carry `symbol` and `timeframe`). `on_state(state)` hears
+        connecting / live / reconnecting / failed.
         """
         from tradowix_bot import live_client
 
+        subscriptions = live_client.parse_subscriptions(symbol, timeframe, symbols, timeframes)
         await live_client.subscribe_live(
             self,
             await self.ws_url(),
             on_msg,
-            live_client.parse_subscriptions(symbol, timeframe, symbols),
+            subscriptions,
             stop=stop,
             max_messages=max_messages,
             options=options,
+            on_state=on_state,
         )
 
 

@@ -1,11 +1,17 @@
 """Live WebSocket connections and their subscriptions, in the connections table (DynamoDB).
 
     connection_id="<id>"  sk="meta"                     the connection: key_id, connected_at, subs (count)
-    connection_id="<id>"  sk="sub#<SYMBOL>#<timeframe>"  one subscription: symbol, timeframe, key_id
+    connection_id="<id>"  sk="sub#<SYMBOL>#<timeframe>"  one subscription: symbol, timeframe, key_id,
+                                                        since (time of the history's last bar)
+    connection_id="#subscribers"  sk="<SYMBOL>"          version: raised on every subscriber change
 
 Subscription items carry `symbol`, so the sparse index `by_symbol` lists the subscribers of a
-symbol in one query. Every item expires (TTL `expires_at`) a little after API Gateway's 2-hour
-connection limit, because `$disconnect` is not guaranteed.
+symbol in one query. Every connection item expires (TTL `expires_at`) a little after API
+Gateway's 2-hour connection limit, because `$disconnect` is not guaranteed.
+
+The version items let the publisher notice subscriber changes with one small Query a second
+for all symbols (`subscriber_versions`), and query a symbol's subscribers only when its version
+moved (docs/live-streaming.md has the reads per symbol-month).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from boto3.dynamodb.conditions import Attr, Key
+from boto3.dynamodb.conditions import Key
 
 from . import aws
 from .errors import BadRequest, NotFound
@@ -22,6 +28,7 @@ from .storage_errors import translate
 
 META = "meta"
 SUB_PREFIX = "sub#"
+VERSIONS_PK = "#subscribers"  # not a connection id (those never start with '#')
 BY_SYMBOL_INDEX = "by_symbol"
 MAX_CONNECTION_SECONDS = 2 * 3600  # API Gateway closes every connection after 2 hours
 TTL_MARGIN_SECONDS = 15 * 60
@@ -44,6 +51,7 @@ class Subscription:
     symbol: str
     timeframe: int
     key_id: str | None
+    since: int | None = None  # the history's last bar: nothing older goes to this subscription
 
 
 def sub_key(symbol: str, timeframe: int) -> str:
@@ -56,6 +64,7 @@ def _subscription(item: dict) -> Subscription:
         symbol=item["symbol"],
         timeframe=int(item["timeframe"]),
         key_id=item.get("key_id") or None,
+        since=int(item["since"]) if item.get("since") is not None else None,
     )
 
 
@@ -126,34 +135,47 @@ class ConnectionStore:
             with table.batch_writer() as batch:
                 for key in keys:
                     batch.delete_item(Key=key)
+        self._bump({_symbol_of(k["sk"]) for k in keys if k["sk"].startswith(SUB_PREFIX)})
         return len(keys)
 
     def connections(self) -> list[Connection]:
-        """Every open connection (a scan of the meta items; the publisher revalidates keys with it)."""
-        out: list[Connection] = []
-        kwargs = {"FilterExpression": Attr("sk").eq(META)}
+        """Every open connection."""
+        return self.connections_and_subscriptions()[0]
+
+    def connections_and_subscriptions(self) -> tuple[list[Connection], list[Subscription]]:
+        """Every open connection and every subscription, in one scan (the publisher's periodic
+        key check; a filtered scan would read, and cost, the same items)."""
+        connections: list[Connection] = []
+        subscriptions: list[Subscription] = []
+        kwargs: dict = {}
         with translate("the connections table (DynamoDB)"):
             while True:
                 page = self._table.scan(**kwargs)
-                out.extend(
-                    Connection(
-                        i["connection_id"],
-                        i.get("key_id") or None,
-                        int(i["connected_at"]),
-                        int(i.get("subs", 0)),
-                    )
-                    for i in page["Items"]
-                )
+                for i in page["Items"]:
+                    if i["sk"] == META:
+                        connections.append(
+                            Connection(
+                                i["connection_id"],
+                                i.get("key_id") or None,
+                                int(i["connected_at"]),
+                                int(i.get("subs", 0)),
+                            )
+                        )
+                    elif i["sk"].startswith(SUB_PREFIX) and i["connection_id"] != VERSIONS_PK:
+                        subscriptions.append(_subscription(i))
                 if "LastEvaluatedKey" not in page:
                     break
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return out
+        return connections, subscriptions
 
     # -- subscriptions ---------------------------------------------------------------------
-    def subscribe(self, connection: Connection, symbol: str, timeframe: int) -> bool:
+    def subscribe(
+        self, connection: Connection, symbol: str, timeframe: int, since: int | None = None
+    ) -> bool:
         """Add a subscription; False when it already existed. Bounded per connection:
         the count on the meta item is raised under a condition, so a burst of concurrent
-        subscribes cannot pass the bound."""
+        subscribes cannot pass the bound. `since`: the time of the last bar of the history
+        sent with it (the publisher sends nothing older)."""
         table = self._table
         errors = table.meta.client.exceptions
         item = {
@@ -163,6 +185,8 @@ class ConnectionStore:
             "timeframe": timeframe,
             "expires_at": self._expires_at(connection.connected_at),
         }
+        if since is not None:
+            item["since"] = int(since)
         if connection.key_id:
             item["key_id"] = connection.key_id
         with translate("the connections table (DynamoDB)"):
@@ -184,6 +208,7 @@ class ConnectionStore:
                         "this connection is no longer registered; reconnect", code="unknown_connection"
                     ) from None
                 raise self._too_many() from None
+        self._bump({symbol})
         return True
 
     def check_room(self, connection: Connection, symbol: str, timeframe: int) -> None:
@@ -223,6 +248,7 @@ class ConnectionStore:
                 )
             except table.meta.client.exceptions.ConditionalCheckFailedException:
                 pass  # the connection went away meanwhile; nothing left to count
+        self._bump({symbol})
         return True
 
     def subscriptions(self, connection_id: str) -> list[Subscription]:
@@ -246,3 +272,36 @@ class ConnectionStore:
                     break
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return out
+
+    # -- change versions ---------------------------------------------------------------------
+    def _bump(self, symbols: set[str]) -> None:
+        """Raise the version of each symbol whose subscribers changed (after the change, so a
+        publisher that sees the new version also finds the change)."""
+        table = self._table
+        with translate("the connections table (DynamoDB)"):
+            for symbol in sorted(symbols):
+                table.update_item(
+                    Key={"connection_id": VERSIONS_PK, "sk": symbol},
+                    UpdateExpression="ADD version :one",
+                    ExpressionAttributeValues={":one": 1},
+                )
+
+    def subscriber_versions(self) -> dict[str, int]:
+        """symbol -> version of its subscriber list, for every symbol ever subscribed (one
+        Query of a few bytes per symbol)."""
+        out: dict[str, int] = {}
+        # Eventually consistent: half the read units; a change missed by a lagging read is
+        # seen by the next poll a second later.
+        kwargs = {"KeyConditionExpression": Key("connection_id").eq(VERSIONS_PK)}
+        with translate("the connections table (DynamoDB)"):
+            while True:
+                page = self._table.query(**kwargs)
+                out.update((i["sk"], int(i.get("version", 0))) for i in page["Items"])
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return out
+
+
+def _symbol_of(sk: str) -> str:
+    return sk[len(SUB_PREFIX) :].rsplit("#", 1)[0]

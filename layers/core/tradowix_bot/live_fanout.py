@@ -1,41 +1,55 @@
 """The live fan-out: every forming update and close of a 1-minute bar, from the collector, to
 every subscriber, resampled to the subscriber's own timeframe.
 
-- The 1m bars of the current bucket are kept per symbol (backfilled from the store when the
-  publisher starts mid-bucket), so a 5m subscriber gets the 5m bar as it stands.
-- Forming updates are throttled per subscription (default at most one every 2 s); the latest
-  one is still delivered when its window opens (`tick`). The last update of every bar has
-  `"closed": true` and is never throttled, followed by `timing` for the next bar; the next
-  bar's first update is not throttled either.
-- Traffic keeps every connection alive: a connection that got nothing for KEEPALIVE_SECONDS
-  gets a `timing` (or `status`) message, well inside API Gateway's 10-minute idle timeout.
-- Every REVALIDATE_SECONDS the publisher checks each connection's key against the key table
-  (KeyRegistry cache REVALIDATE_SECONDS too): a disabled or deleted key, or a key-less
-  connection once keys exist, is told so and closed with DELETE @connections. Bound: about
-  2 x REVALIDATE_SECONDS (20 s by default).
-- 410 Gone removes that connection only; other failures are logged by the poster.
+Pieces (each in its own module; this one puts them together):
 
-Runs inside the collector process (see docs/live-streaming.md for the measurement). on_bar is
-synchronous: call it from a worker thread (e.g. `await asyncio.to_thread(publisher.on_bar, ...)`),
-never on an event loop (in the local stack that loop serves the @connections API it posts to).
-Build it with `LivePublisher.from_env()` and call `start()` once.
+- `BarBook` (live_buckets): the 1m bars of the current buckets and the resampled bar of one.
+- `SubscriberDirectory` (live_subscribers): who subscribes to what; one small Query a second
+  notices changes, a symbol's subscriber list is re-read only when it changed.
+- `KeyGuard` (live_guard): every REVALIDATE_SECONDS, the connections whose key stopped working
+  (closed: `key_disabled`/`invalid_key`/`missing_key`) and the subscriptions to a symbol the key
+  may no longer read (ended: `symbol_forbidden`; the connection stays). Bound: about
+  2 x REVALIDATE_SECONDS (KeyRegistry cache REVALIDATE_SECONDS too), 20 s by default.
+- Here: the current bar of each (symbol, timeframe) with subscribers, and per subscription what
+  was delivered: forming updates throttled (at most one every THROTTLE_SECONDS; the latest is
+  delivered when the window opens), the last update of every bar `"closed": true`, never
+  throttled, followed by `timing` for the next bar (whose first update is not throttled
+  either). A subscription never gets a bar older than
+  the last bar of the `history` it was sent (`since`), and gets `closed` once per bar, in time
+  order. Keepalive: a connection that got nothing for KEEPALIVE_SECONDS gets a `timing` (or
+  `status`), well inside API Gateway's 10-minute idle timeout. 410 Gone removes that
+  connection only; other failures are logged by the poster.
+
+Threads, and no lock held across I/O: `start()` runs a delivery thread that owns all the
+state above and does the @connections posts (one thread, so each connection's messages keep
+their order), and a refresher thread that does the DynamoDB reads (subscriber changes, key
+checks) and deletes, and hands its results to the delivery thread through the event queue.
+`on_bar` only enqueues: the collector is never held up by a slow post. Without `start()`
+(tests, benchmarks) every call does its work at once, in the caller's thread.
+
+Runs inside the collector process (see docs/live-streaming.md). Build it with
+`LivePublisher.from_env()` and call `start()` once.
 """
 
 from __future__ import annotations
 
+import collections
+import itertools
+import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from . import ws_protocol
-from .candles import as_dicts
 from .errors import DomainError, Unauthorized
 from .keys import KeyRegistry
-from .live_connections import Connection, ConnectionStore, Subscription
+from .live_buckets import BarBook
+from .live_connections import ConnectionStore, Subscription
+from .live_guard import KeyGuard, Verdicts
 from .live_poster import GONE, ConnectionPoster, encode
+from .live_subscribers import SubscriberDirectory
 from .logs import get_logger
-from .resample import resample
 from .timing import bar_timing
 
 MINUTE = 60
@@ -44,13 +58,15 @@ SUBSCRIBER_REFRESH_SECONDS = 1.0
 KEEPALIVE_SECONDS = 300.0
 REVALIDATE_SECONDS = 10.0
 TICK_SECONDS = 0.5
+MAX_PENDING = 10_000  # queued events; past this, forming updates are dropped (closes never)
 
 logger = get_logger("tradowix-live")
+_STOP = ("stop",)
 
 
 @dataclass
 class _Group:
-    """The current bar of one (symbol, timeframe), shared by all its subscribers."""
+    """The current bar of one (symbol, timeframe) that has subscribers."""
 
     bucket: int | None = None
     candle: dict | None = None
@@ -59,17 +75,13 @@ class _Group:
 
 
 @dataclass
-class _SubState:
+class _Delivery:
+    """What one subscription was sent."""
+
+    since: int  # nothing older than this bucket (the last bar of its history)
     last_sent: float = float("-inf")
     version_sent: int = 0
-
-
-@dataclass
-class _Symbol:
-    minutes: dict[int, tuple] = field(default_factory=dict)  # 1m bars of the current buckets
-    covered_from: int | None = None  # earliest minute known to be complete in `minutes`
-    subscribers: list[Subscription] = field(default_factory=list)
-    loaded_at: float = float("-inf")
+    closed_bucket: int | None = None  # the newest bar sent as closed
 
 
 @dataclass
@@ -78,6 +90,30 @@ class FanoutStats:
     gone: int = 0
     failed: int = 0
     closed_connections: int = 0
+    ended_subscriptions: int = 0
+    dropped_updates: int = 0
+
+
+class _Messages:
+    """The messages of one group state, built once for all its subscribers."""
+
+    def __init__(self, symbol: str, timeframe: int, group: _Group, now: float):
+        self.symbol, self.timeframe, self.group, self.now = symbol, timeframe, group, now
+        self._bar: dict | None = None
+        self._timing: dict | None = None
+
+    @property
+    def bar(self) -> dict:
+        if self._bar is None:
+            self._bar = ws_protocol.bar(self.symbol, self.timeframe, self.group.candle, self.group.closed)
+        return self._bar
+
+    @property
+    def timing(self) -> dict:
+        if self._timing is None:
+            timing = bar_timing(self.symbol, self.timeframe, self.now)
+            self._timing = ws_protocol.timing(self.symbol, self.timeframe, timing)
+        return self._timing
 
 
 class LivePublisher:
@@ -96,22 +132,24 @@ class LivePublisher:
     ):
         self.connections = connections
         self.poster = poster
-        self.keys = keys
-        self.store = store
         self.throttle_seconds = throttle_seconds
         self.subscriber_refresh_seconds = subscriber_refresh_seconds
         self.keepalive_seconds = keepalive_seconds
         self.revalidate_seconds = revalidate_seconds
         self.clock = clock
         self.stats = FanoutStats()
-        self._symbols: dict[str, _Symbol] = {}
+        self.bars = BarBook(store)
+        self.subscribers = SubscriberDirectory(connections, clock=clock)
+        self.guard = KeyGuard(connections, keys)
         self._groups: dict[tuple[str, int], _Group] = {}
-        self._subs: dict[tuple[str, str, int], _SubState] = {}
+        self._deliveries: dict[tuple[str, str, int], _Delivery] = {}
         self._last_traffic: dict[str, float] = {}
-        self._revalidated_at = float("-inf")
-        self._lock = threading.RLock()
+        self._versions = itertools.count(1)
+        self._refreshed_at = float("-inf")
+        self._events: queue.Queue = queue.Queue(maxsize=MAX_PENDING)
+        self._removals: collections.deque[str] = collections.deque()  # gone connections' records
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     @classmethod
     def from_env(cls) -> LivePublisher:
@@ -129,153 +167,213 @@ class LivePublisher:
             throttle_seconds=s.live_throttle_seconds,
         )
 
-    # -- the collector's entry point ---------------------------------------------------------
+    # -- entry points ---------------------------------------------------------------------------
     def on_bar(self, symbol: str, bar: tuple, closed: bool) -> None:
         """A forming update (closed=False) or the close (closed=True) of the 1m bar `bar`
-        = (time, open, high, low, close) of `symbol`."""
-        minute = int(bar[0])
-        with self._lock:
-            sym = self._symbols.setdefault(symbol, _Symbol())
-            sym.minutes[minute] = tuple(bar)
-            if sym.covered_from is None:
-                sym.covered_from = minute
-            subs = self._subscribers(symbol, sym)
-            now = self.clock()
-            sends: list[tuple[str, dict]] = []
-            for timeframe in sorted({s.timeframe for s in subs}):
-                members = [s for s in subs if s.timeframe == timeframe]
-                sends.extend(self._update_group(symbol, sym, timeframe, minute, closed, members, now))
-            self._prune(symbol, sym, subs)
-            self._send(sends, now)
+        = (time, open, high, low, close[, volume]) of `symbol`."""
+        self._submit(("bar", symbol, tuple(bar), closed), droppable=not closed)
 
-    def _subscribers(self, symbol: str, sym: _Symbol) -> list[Subscription]:
-        """The cached subscriber list. Loaded here only the first time (or when no background
-        thread runs); otherwise `tick` refreshes it, so a publish never waits on DynamoDB."""
-        now = self.clock()
-        stale = now - sym.loaded_at >= self.subscriber_refresh_seconds
-        if sym.loaded_at == float("-inf") or (stale and self._thread is None):
-            self._load_subscribers(symbol, sym)
-        return sym.subscribers
+    def tick(self) -> None:
+        """Deliver throttled updates whose window opened (and catch up new subscriptions)."""
+        self._submit(("tick",))
 
-    def _load_subscribers(self, symbol: str, sym: _Symbol) -> None:
-        try:
-            subscribers = self.connections.subscribers(symbol)
-        except DomainError as exc:  # keep the last list; the next round retries
-            logger.warning("subscriber refresh failed", extra={"symbol": symbol, "reason": exc.message})
+    def revalidate(self) -> None:
+        """Check every connection's key and subscriptions; close or end what it no longer allows,
+        and keep idle connections alive."""
+        verdicts = self.guard.check()
+        if verdicts is None:
             return
-        sym.subscribers, sym.loaded_at = subscribers, self.clock()
+        self._submit(("verdicts", verdicts))
+        for connection_id, _ in verdicts.close:
+            self._remove(connection_id)
+        for sub, _ in verdicts.end:
+            try:
+                self.connections.unsubscribe(sub.connection_id, sub.symbol, sub.timeframe)
+            except DomainError as exc:
+                logger.warning(
+                    "unsubscribe failed", extra={"connection_id": sub.connection_id, "reason": exc.message}
+                )
+
+    def refresh_subscribers(self) -> None:
+        """Pick up subscriber changes (one small read; a symbol's list only when it changed)."""
+        self._refreshed_at = self.clock()
+        self.subscribers.refresh()
 
     def known_subscriptions(self) -> int:
         """How many subscriptions the cached lists hold (all symbols)."""
-        with self._lock:
-            return sum(len(sym.subscribers) for sym in self._symbols.values())
+        return self.subscribers.known()
 
-    def refresh_subscribers(self) -> None:
-        """Reload stale subscriber lists (outside the publish lock: queries take time)."""
+    def held(self) -> dict[str, int]:
+        """What the publisher holds in memory, by kind (the soak bench watches it)."""
+        return {
+            "subscriptions": self.subscribers.known(),
+            "connections": len(self._last_traffic),
+            "deliveries": len(self._deliveries),
+            "groups": len(self._groups),
+            "minutes": self.bars.minutes_held(),
+            "queued": self._events.qsize(),
+        }
+
+    def _submit(self, event: tuple, droppable: bool = False) -> None:
+        if not self._threads:
+            self._handle(event)  # not started: at once, in the caller's thread
+            return
+        try:
+            self._events.put_nowait(event)
+        except queue.Full:
+            if droppable:  # a newer forming update of the bar follows within seconds
+                self.stats.dropped_updates += 1
+            else:
+                self._events.put(event)
+
+    def _handle(self, event: tuple) -> None:
+        kind = event[0]
+        if kind == "bar":
+            self._on_bar(*event[1:])
+        elif kind == "tick":
+            self._tick()
+        elif kind == "verdicts":
+            self._apply(event[1])
+
+    # -- bars -----------------------------------------------------------------------------------
+    def _on_bar(self, symbol: str, bar: tuple, closed: bool) -> None:
+        if not self._threads and self.clock() - self._refreshed_at >= self.subscriber_refresh_seconds:
+            self.refresh_subscribers()  # not started: nobody else refreshes
+        self.bars.add(symbol, bar)
+        minute = int(bar[0])
         now = self.clock()
-        with self._lock:
-            stale = [
-                (s, sym)
-                for s, sym in self._symbols.items()
-                if now - sym.loaded_at >= self.subscriber_refresh_seconds
-            ]
-        for symbol, sym in stale:
-            try:
-                subscribers = self.connections.subscribers(symbol)
-            except DomainError as exc:
-                logger.warning("subscriber refresh failed", extra={"symbol": symbol, "reason": exc.message})
-                continue
-            with self._lock:
-                sym.subscribers, sym.loaded_at = subscribers, self.clock()
-
-    def _bucket_bar(self, symbol: str, sym: _Symbol, timeframe: int, bucket: int) -> dict | None:
-        if sym.covered_from is not None and bucket < sym.covered_from and self.store is not None:
-            try:  # started mid-bucket: the bucket's earlier minutes come from the store
-                for b in self.store.read(symbol, bucket, sym.covered_from) or []:
-                    sym.minutes.setdefault(int(b[0]), tuple(b))
-                sym.covered_from = bucket
-            except DomainError as exc:
-                logger.warning("backfill failed", extra={"symbol": symbol, "reason": exc.message})
-        bars = [sym.minutes[t] for t in sorted(sym.minutes) if bucket <= t < bucket + timeframe]
-        if not bars:
-            return None
-        return as_dicts(resample(bars, timeframe))[0]
+        by_timeframe: dict[int, list[Subscription]] = {}
+        for sub in self.subscribers.subscribers(symbol):
+            by_timeframe.setdefault(sub.timeframe, []).append(sub)
+        sends: list[tuple[str, dict]] = []
+        for timeframe in sorted(by_timeframe):
+            sends += self._update_group(symbol, timeframe, minute, closed, by_timeframe[timeframe], now)
+        for key in [k for k in self._groups if k[0] == symbol and k[1] not in by_timeframe]:
+            # Nobody left at this timeframe: the bar is not followed any more. (A group kept
+            # meanwhile would hand its stale bar to the next subscriber.)
+            del self._groups[key]
+        self.bars.prune(symbol, by_timeframe)
+        self._send(sends, now)
 
     def _update_group(
-        self,
-        symbol: str,
-        sym: _Symbol,
-        timeframe: int,
-        minute: int,
-        closed: bool,
-        members: list[Subscription],
-        now: float,
+        self, symbol: str, timeframe: int, minute: int, closed: bool, members: list[Subscription], now: float
     ) -> list[tuple[str, dict]]:
         group = self._groups.setdefault((symbol, timeframe), _Group())
         bucket = minute - minute % timeframe
+        if group.bucket is not None and bucket < group.bucket:
+            return []  # a late update of an already finished bar
         sends: list[tuple[str, dict]] = []
         if group.bucket is not None and bucket > group.bucket and not group.closed:
             # The previous bar's last minute never closed (a gap): close it now.
-            last = self._bucket_bar(symbol, sym, timeframe, group.bucket)
+            last = self.bars.bucket_bar(symbol, timeframe, group.bucket)
             if last is not None:
-                sends += self._closing(symbol, timeframe, group, last, members, now)
-        if group.bucket is not None and bucket < group.bucket:
-            return sends  # a late update of an already finished bar
-        candle = self._bucket_bar(symbol, sym, timeframe, bucket)
-        group.bucket, group.candle = bucket, candle
+                group.candle, group.closed, group.version = last, True, next(self._versions)
+                sends += self._deliver_all(symbol, timeframe, group, members, now)
+        group.bucket = bucket
+        group.candle = self.bars.bucket_bar(symbol, timeframe, bucket)
         group.closed = closed and minute + MINUTE == bucket + timeframe
-        group.version += 1
-        if group.closed:
-            sends += self._closing(symbol, timeframe, group, candle, members, now)
-        else:
-            sends += self._due(symbol, timeframe, group, members, now)
-        return sends
+        group.version = next(self._versions)
+        return sends + self._deliver_all(symbol, timeframe, group, members, now)
 
-    def _closing(self, symbol, timeframe, group, candle, members, now) -> list[tuple[str, dict]]:
-        group.closed = True
-        bar_msg = ws_protocol.bar(symbol, timeframe, candle, True)
-        timing_msg = ws_protocol.timing(symbol, timeframe, bar_timing(symbol, timeframe, now))
-        out = []
-        for s in members:
-            state = self._subs.setdefault((s.connection_id, symbol, timeframe), _SubState())
-            # The close does not use up the throttle window: the next bar's first update goes
-            # out at once, so a chart shows the new candle when its countdown restarts.
-            state.last_sent, state.version_sent = float("-inf"), group.version
-            out += [(s.connection_id, bar_msg), (s.connection_id, timing_msg)]
+    def _deliver_all(self, symbol, timeframe, group, members, now) -> list[tuple[str, dict]]:
+        messages = _Messages(symbol, timeframe, group, now)
+        out: list[tuple[str, dict]] = []
+        for sub in members:
+            out += self._deliver(sub, group, messages, now)
         return out
 
-    def _due(self, symbol, timeframe, group, members, now) -> list[tuple[str, dict]]:
-        """Forming updates for the subscriptions whose throttle window is open."""
-        if group.candle is None:
+    def _deliver(self, sub: Subscription, group: _Group, messages: _Messages, now: float) -> list:
+        """What this subscription gets of the group's current state (maybe nothing)."""
+        key = (sub.connection_id, sub.symbol, sub.timeframe)
+        state = self._deliveries.get(key)
+        if state is None:  # first sight: nothing older than its history's last bar
+            since = sub.since if sub.since is not None else group.bucket
+            state = self._deliveries[key] = _Delivery(since=since if since is not None else 0)
+        if group.candle is None or group.bucket is None or group.bucket < state.since:
             return []
-        msg = None
-        out = []
-        for s in members:
-            state = self._subs.setdefault((s.connection_id, symbol, timeframe), _SubState())
-            if state.version_sent < group.version and now - state.last_sent >= self.throttle_seconds:
-                msg = msg or ws_protocol.bar(symbol, timeframe, group.candle, group.closed)
-                state.last_sent, state.version_sent = now, group.version
-                out.append((s.connection_id, msg))
-        return out
+        if state.closed_bucket is not None and group.bucket <= state.closed_bucket:
+            return []  # this bar (or a newer one) was already sent closed
+        cid = sub.connection_id
+        if group.closed:
+            # The close does not use up the throttle window: the next bar's first update goes out
+            # at once, so a chart shows the new candle when its countdown restarts (issue 14).
+            state.closed_bucket, state.last_sent, state.version_sent = (
+                group.bucket,
+                float("-inf"),
+                group.version,
+            )
+            return [(cid, messages.bar), (cid, messages.timing)]
+        if state.version_sent < group.version and now - state.last_sent >= self.throttle_seconds:
+            state.last_sent, state.version_sent = now, group.version
+            return [(cid, messages.bar)]
+        return []
 
-    def _prune(self, symbol: str, sym: _Symbol, subs: list[Subscription]) -> None:
-        """Keep only the minutes of the buckets still in use (at least the last hour)."""
-        if not sym.minutes:
-            return
-        newest = max(sym.minutes)
-        oldest_needed = newest - 3600
-        for timeframe in {s.timeframe for s in subs}:
-            oldest_needed = min(oldest_needed, newest - newest % timeframe)
-        for t in [t for t in sym.minutes if t < oldest_needed]:
-            del sym.minutes[t]
-        if sym.covered_from is not None and sym.covered_from < oldest_needed:
-            sym.covered_from = oldest_needed
+    # -- periodic work ----------------------------------------------------------------------------
+    def _tick(self) -> None:
+        now = self.clock()
+        sends: list[tuple[str, dict]] = []
+        current: set[tuple[str, str, int]] = set()
+        for (symbol, timeframe), group in list(self._groups.items()):
+            members = [s for s in self.subscribers.subscribers(symbol) if s.timeframe == timeframe]
+            if not members:
+                del self._groups[(symbol, timeframe)]
+                continue
+            current.update((s.connection_id, symbol, timeframe) for s in members)
+            sends += self._deliver_all(symbol, timeframe, group, members, now)
+        for key in [k for k in self._deliveries if k not in current]:
+            del self._deliveries[key]  # the subscription ended
+        self._send(sends, now)
 
+    def _apply(self, verdicts: Verdicts) -> None:
+        now = self.clock()
+        for connection_id, reason in verdicts.close:
+            self._close(connection_id, reason)
+        for sub, reason in verdicts.end:
+            self.poster.post(
+                sub.connection_id,
+                ws_protocol.error(reason.code, reason.message, symbol=sub.symbol, timeframe=sub.timeframe),
+            )
+            self.subscribers.forget_subscription(sub)
+            self._deliveries.pop((sub.connection_id, sub.symbol, sub.timeframe), None)
+            self.stats.ended_subscriptions += 1
+        closed = {cid for cid, _ in verdicts.close}
+        open_ids = {c.connection_id for c in verdicts.connections} - closed
+        for cid in [c for c in self._last_traffic if c not in open_ids]:
+            del self._last_traffic[cid]  # gone without a 410 (its $disconnect came)
+        some_subscription = {s.connection_id: s for s in self.subscribers.all_subscriptions()}
+        keepalive: list[tuple[str, dict]] = []
+        for cid in open_ids:
+            if now - self._last_traffic.setdefault(cid, now) >= self.keepalive_seconds:
+                sub = some_subscription.get(cid)
+                keepalive.append(
+                    (
+                        cid,
+                        ws_protocol.timing(
+                            sub.symbol, sub.timeframe, bar_timing(sub.symbol, sub.timeframe, now)
+                        )
+                        if sub
+                        else ws_protocol.status(True, "keepalive"),
+                    )
+                )
+        self._send(keepalive, now)
+
+    def _close(self, connection_id: str, reason: Unauthorized) -> None:
+        self.poster.post(connection_id, ws_protocol.error(reason.code, reason.message))
+        self.poster.delete(connection_id)
+        self._forget(connection_id)
+        self.stats.closed_connections += 1
+
+    # -- posting ------------------------------------------------------------------------------------
     def _send(self, sends: list[tuple[str, dict]], now: float) -> None:
         if not sends:
             return
-        encoded: dict[int, bytes] = {}  # one encoding per distinct message
-        posts = [(cid, encoded.setdefault(id(msg), encode(msg))) for cid, msg in sends]
+        encoded: dict[int, bytes] = {}  # one message goes to many connections: encoded once
+        posts = []
+        for cid, msg in sends:  # `sends` holds every message, so its id() stays unique here
+            data = encoded.get(id(msg))
+            if data is None:
+                data = encoded[id(msg)] = encode(msg)
+            posts.append((cid, data))
         results = self.poster.post_many(posts)
         gone = set()
         for (cid, _), result in zip(posts, results, strict=True):
@@ -288,106 +386,86 @@ class LivePublisher:
                 self.stats.failed += 1
         for cid in gone:
             self._forget(cid)
+            self._remove(cid)
         self.stats.gone += len(gone)
 
     def _forget(self, connection_id: str) -> None:
-        """The client is gone (410): drop its records and state, nobody else's."""
+        """The client is gone or closed: drop its state here, nobody else's."""
+        self._last_traffic.pop(connection_id, None)
+        for key in [k for k in self._deliveries if k[0] == connection_id]:
+            del self._deliveries[key]
+        self.subscribers.forget_connection(connection_id)
+
+    def _remove(self, connection_id: str) -> None:
+        """Delete a gone connection's records: by the refresher thread when started (DynamoDB
+        calls stay off the delivery thread), else now."""
+        if self._threads:
+            self._removals.append(connection_id)
+            return
         try:
             self.connections.remove_connection(connection_id)
         except DomainError as exc:
             logger.warning("cleanup failed", extra={"connection_id": connection_id, "reason": exc.message})
-        self._last_traffic.pop(connection_id, None)
-        for key in [k for k in self._subs if k[0] == connection_id]:
-            del self._subs[key]
-        for sym in self._symbols.values():
-            sym.subscribers = [s for s in sym.subscribers if s.connection_id != connection_id]
 
-    # -- periodic work -------------------------------------------------------------------------
-    def tick(self) -> None:
-        """Deliver throttled updates whose window opened; every REVALIDATE_SECONDS, check keys
-        and keep idle connections alive."""
-        with self._lock:
-            now = self.clock()
-            sends: list[tuple[str, dict]] = []
-            for (symbol, timeframe), group in self._groups.items():
-                if group.closed:
-                    continue
-                members = [s for s in self._symbols[symbol].subscribers if s.timeframe == timeframe]
-                sends += self._due(symbol, timeframe, group, members, now)
-            self._send(sends, now)
-            if now - self._revalidated_at >= self.revalidate_seconds:
-                self._revalidated_at = now
-                self.revalidate(now)
-
-    def revalidate(self, now: float | None = None) -> None:
-        now = self.clock() if now is None else now
-        try:
-            connections = self.connections.connections()
-        except DomainError as exc:
-            logger.warning("connection scan failed", extra={"reason": exc.message})
-            return
-        keepalive: list[tuple[str, dict]] = []
-        subscribed = {s.connection_id: s for sym in self._symbols.values() for s in sym.subscribers}
-        for connection in connections:
-            problem = self._key_problem(connection)
-            if problem is not None:
-                self._close(connection.connection_id, problem)
-                continue
-            last = self._last_traffic.setdefault(connection.connection_id, now)
-            if now - last >= self.keepalive_seconds:
-                sub = subscribed.get(connection.connection_id)
-                keepalive.append(
-                    (
-                        connection.connection_id,
-                        ws_protocol.timing(
-                            sub.symbol, sub.timeframe, bar_timing(sub.symbol, sub.timeframe, now)
-                        )
-                        if sub
-                        else ws_protocol.status(True, "keepalive"),
-                    )
-                )
-        self._send(keepalive, now)
-
-    def _key_problem(self, connection: Connection) -> Unauthorized | None:
-        if self.keys is None:
-            return None
-        try:
-            if connection.key_id:
-                self.keys.authenticate_id(connection.key_id)
-            elif self.keys.any_keys():
-                raise Unauthorized("API keys are now required; reconnect with your key", code="missing_key")
-        except Unauthorized as exc:
-            return exc
-        except DomainError:
-            return None  # key store unreachable: keep serving, the next round checks again
-        return None
-
-    def _close(self, connection_id: str, reason: Unauthorized) -> None:
-        self.poster.post(connection_id, ws_protocol.error(reason.code, reason.message))
-        self.poster.delete(connection_id)
-        self._forget(connection_id)
-        self.stats.closed_connections += 1
-
-    # -- background thread ---------------------------------------------------------------------
+    # -- threads ------------------------------------------------------------------------------------
     def start(self) -> LivePublisher:
-        """Run `tick` every TICK_SECONDS in a daemon thread."""
-        if self._thread is None:
+        """Run the delivery and refresher threads (daemons)."""
+        if not self._threads:
             self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="live-publisher", daemon=True)
-            self._thread.start()
+            self._threads = [
+                threading.Thread(target=self._run_delivery, name="live-publisher", daemon=True),
+                threading.Thread(target=self._run_refresher, name="live-refresh", daemon=True),
+            ]
+            for thread in self._threads:
+                thread.start()
         return self
 
-    def _run(self) -> None:
-        while not self._stop.wait(TICK_SECONDS):
+    def _run_delivery(self) -> None:
+        next_tick = time.monotonic() + TICK_SECONDS
+        while not self._stop.is_set():
             try:
-                self.refresh_subscribers()
-                self.tick()
+                event = self._events.get(timeout=max(0.0, next_tick - time.monotonic()))
+            except queue.Empty:
+                event = None
+            if event is _STOP:
+                return
+            try:
+                if event is not None:
+                    self._handle(event)
+                if time.monotonic() >= next_tick:
+                    next_tick = time.monotonic() + TICK_SECONDS
+                    self._tick()
             except Exception:  # noqa: BLE001 - the loop must survive; logged with traceback
-                logger.exception("live publisher tick failed")
+                logger.exception("live publisher failed")
+
+    def _run_refresher(self) -> None:
+        refreshed = revalidated = float("-inf")
+        while not self._stop.wait(min(self.subscriber_refresh_seconds, 1.0)):
+            try:
+                while self._removals:
+                    cid = self._removals.popleft()
+                    try:
+                        self.connections.remove_connection(cid)
+                    except DomainError as exc:
+                        logger.warning("cleanup failed", extra={"connection_id": cid, "reason": exc.message})
+                now = time.monotonic()
+                if now - refreshed >= self.subscriber_refresh_seconds:
+                    refreshed = now
+                    self.refresh_subscribers()
+                if now - revalidated >= self.revalidate_seconds:
+                    revalidated = now
+                    self.revalidate()
+            except Exception:  # noqa: BLE001 - the loop must survive; logged with traceback
+                logger.exception("live publisher refresh failed")
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        threads, self._threads = self._threads, []
+        if threads:
+            self._stop.set()
+            try:
+                self._events.put_nowait(_STOP)
+            except queue.Full:
+                pass
+            for thread in threads:
+                thread.join(timeout=5)
         self.poster.close()

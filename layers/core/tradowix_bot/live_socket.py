@@ -168,7 +168,10 @@ class LiveSocket:
         # Read first: a failure here leaves no subscription behind.
         data = self.market.candles(key, symbol, timeframe, limit=self.history_bars)
         ready = self.market.live_status(key, None)["live"]
-        self.connections.subscribe(connection, symbol, timeframe)
+        # The publisher sends this subscription nothing older than the history's last bar.
+        candles = data["candles"]
+        since = candles[-1]["time"] if candles else data["timing"]["bar_open"]
+        self.connections.subscribe(connection, symbol, timeframe, since=since)
         for message in (
             ws_protocol.status(ready, None if ready else "upstream not live yet: history only for now"),
             bounded_history(symbol, timeframe, data["candles"], data["timing"]),
