@@ -6,6 +6,7 @@ points at it); the candles come from the real local stack."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 
@@ -21,6 +22,7 @@ from e2e_helpers import (
     sign_in_at_gate,
     wait_chart_ready,
 )
+from playwright.sync_api import Error as PlaywrightError
 
 pytestmark = pytest.mark.e2e
 
@@ -143,3 +145,31 @@ def test_disabled_key_ends_the_stream_and_the_gate_says_so(
     # and the page did not try to reconnect ("reconnecting…" every few seconds)
     page.wait_for_timeout(1500)
     assert peer.accepted == connections
+
+
+def test_disabled_key_on_the_real_stream_sends_the_chart_to_the_gate(
+    local_stack, admin_api, partner_key, new_page
+):
+    """The same against the stack's own WebSocket: its key check runs every 10 s."""
+    key_id, raw = partner_key
+    page = new_page()
+    sign_in_at_gate(page, local_stack.api_url, raw)
+    page.wait_for_selector("#chart[data-connection='live']")
+    states: list[str] = []
+
+    def at_gate() -> bool:
+        if "/gate.html" in page.url:
+            return True
+        with contextlib.suppress(PlaywrightError):  # the page may be navigating away right now
+            states.append(page.get_attribute("#chart", "data-connection") or "")
+        return False
+
+    # when the owner disables the key
+    assert admin_api.post(f"/api/admin/keys/{key_id}/disable").status_code == 200
+    # then within the server's bound the chart goes to the gate, which says why, without ever
+    # showing "reconnecting…" in between
+    assert poll(at_gate, timeout=25), states
+    page.wait_for_url(lambda url: "/gate.html" in url)
+    page.locator("#gate-reason").wait_for(state="visible")
+    assert "disabled by the owner" in page.inner_text("#gate-reason")
+    assert "reconnecting" not in states, states
