@@ -172,11 +172,23 @@ function renderKeys() {
   $("keys-section").dataset.count = String(admin.keys.length);
 }
 
+async function loadDefaultRateLimit() {
+  try {
+    const data = await api("/api/admin/rate-limit");
+    if (typeof data.default_per_minute === "number") admin.defaultRateLimit = data.default_per_minute;
+  } catch (err) {
+    /* a deployment without per-key limits: the table says "deployment default" */
+  }
+}
+
 async function loadKeys() {
   try {
+    if (!admin.rateLimitAsked) {
+      admin.rateLimitAsked = true;
+      await loadDefaultRateLimit();
+    }
     const data = await api("/api/admin/keys");
     admin.keys = data.keys;
-    if (typeof data.default_rate_limit === "number") admin.defaultRateLimit = data.default_rate_limit;
     renderKeys();
   } catch (err) {
     if (!handleAuthError(err)) showMessage($("keys-message"), err.message);
