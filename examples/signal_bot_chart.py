@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from tradowix_bot import strategy
 from tradowix_bot.chart_client import ChartApiClient, ChartApiError
 from tradowix_bot.live_signals import LiveSignals
 
@@ -30,7 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bars", type=int, help="stop after this many closed bars (default: run forever)")
     args = parser.parse_args(argv)
 
-    client = ChartApiClient()  # TRADOWIX_CHART_URL and TRADOWIX_CHART_API_KEY
+    try:
+        strategy.require()  # the indicators come with the [strategy] extra
+        client = ChartApiClient()  # TRADOWIX_CHART_URL and TRADOWIX_CHART_API_KEY
+    except (strategy.StrategyUnavailable, ValueError) as exc:  # ValueError: no or bad URL
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     try:
         # 1. Which markets may this key read?
         symbols = [s["symbol"] for s in client.symbols()["symbols"]]

@@ -4,19 +4,23 @@
     .venv/bin/python tests/bench/bench_api.py [--runs 200] [--cold-runs 7]
 
 Measured in ONE run and printed as a table, each with its target:
-  - warm in-process /api/candles (the Lambda handler, API Gateway payload 2.0 events, moto S3
-    in-process): no limit, limit=4320, timeframe=300; p50/p99 against the floor measured in the
-    same run (S3 GET of the stored bytes + decode + JSON encode of the same answer);
+  - warm in-process /api/candles as real clients call it (the Lambda handler, API Gateway
+    payload 2.0 events, moto in-process, a key in X-Api-Key so the key check and the per-key
+    rate-limit counter run): no limit with and without `Accept-Encoding: gzip`, limit=4320 and
+    timeframe=300 with gzip; p50/p99 against the floor measured in the same run (S3 GET of the
+    stored bytes + gunzip + decode + JSON encode of the same answer);
+  - UDF /udf/history p50 against /api/candles p50 for the same bars, in the same run;
   - resampling 10,080 bars to 5m: ours against pandas on the same data;
   - cold start: importing the API handler module against importing fastapi + mangum + boto3
     alone, in fresh subprocesses (medians), and proof that no AWS call happens at import;
   - peak RSS of a handler process serving 10,080 bars (data in a moto server outside it);
-  - bytes at rest per stored 1m bar.
+  - bytes at rest per stored 1m bar, without and with the tick volume.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import copy
 import gzip
 import json
@@ -83,12 +87,14 @@ def apply_function_environment() -> None:
     os.environ.update({k: v for k, v in env.items() if k != "POWERTOOLS_LOG_LEVEL"})
 
 
-def candles_event(query: dict) -> dict:
+def candles_event(query: dict, headers: dict | None = None, path: str = "/api/candles") -> dict:
     from urllib.parse import urlencode
 
     event = copy.deepcopy(EVENT)
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
     event["rawQueryString"] = urlencode(query)
     event["queryStringParameters"] = {k: str(v) for k, v in query.items()}
+    event["headers"].update(headers or {})
     return event
 
 
@@ -104,11 +110,15 @@ class Context:
 
 
 def bench_warm_requests(runs: int, names: dict) -> None:
+    """Warm /api/candles as real clients call it: with a key (auth, per-key rate-limit counter)
+    and with and without `Accept-Encoding: gzip` (httpx, browsers and curl --compressed send
+    it), against the floor measured in the same run, interleaved."""
     import boto3
     import orjson
     from partner_api import context
-    from partner_api.app import handler
+    from partner_api.app import GZIP_LEVEL, handler
     from tradowix_bot.candles import as_dicts
+    from tradowix_bot.keys import KeyRegistry
     from tradowix_bot.market import MarketData
     from tradowix_bot.store import CANDLE_PREFIX, decode_day
 
@@ -117,18 +127,27 @@ def bench_warm_requests(runs: int, names: dict) -> None:
     keys = sorted(
         o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{CANDLE_PREFIX}{SYMBOL}/")["Contents"]
     )
+    _, api_key = KeyRegistry(names["KeysTable"]).create("bench", rate_limit=1_000_000)
     context.reset()
     cases = [
-        ("no limit", {"symbol": SYMBOL}),
-        ("limit=4320", {"symbol": SYMBOL, "limit": 4320}),
-        ("timeframe=300", {"symbol": SYMBOL, "timeframe": 300}),
+        ("no limit", {"symbol": SYMBOL}, "identity"),
+        ("no limit", {"symbol": SYMBOL}, "gzip"),
+        ("limit=4320", {"symbol": SYMBOL, "limit": 4320}, "gzip"),
+        ("timeframe=300", {"symbol": SYMBOL, "timeframe": 300}, "gzip"),
     ]
-    for label, query in cases:
-        event = candles_event(query)
+    row(
+        "settings",
+        f"X-Api-Key sent (key check + rate-limit counter on); gzip level {GZIP_LEVEL}; {len(keys)} day objects",
+    )
+    for label, query, encoding in cases:
+        event = candles_event(query, {"x-api-key": api_key, "accept-encoding": encoding})
         # the answer the floor has to encode: the same data the API returns
         first = handler(event, Context())
         assert first["statusCode"] == 200, first
-        answer = orjson.loads(first["body"])
+        assert (first["headers"].get("content-encoding") == "gzip") == (encoding == "gzip")
+        answer = orjson.loads(
+            gzip.decompress(base64.b64decode(first["body"])) if encoding == "gzip" else first["body"]
+        )
         expected = {"no limit": BARS, "limit=4320": 4320, "timeframe=300": BARS // 5}[label]
         assert abs(answer["count"] - expected) <= 1, (label, answer["count"])
         api, floor = [], []
@@ -144,19 +163,46 @@ def bench_warm_requests(runs: int, names: dict) -> None:
             orjson.dumps(answer)
             floor.append(time.perf_counter() - started)
         ratio = statistics.median(api) / statistics.median(floor)
-        row(f"/api/candles {label}: p50 / p99", f"{ms(pct(api, 0.5))} / {ms(pct(api, 0.99))}")
+        name = f"/api/candles {label}, Accept-Encoding: {encoding}"
+        row(f"{name}: p50 / p99", f"{ms(pct(api, 0.5))} / {ms(pct(api, 0.99))}")
         row(
-            f"  floor (S3 GET {len(keys)} objects + decode + encode) p50 / p99",
+            f"  floor (S3 GET {len(keys)} objects + gunzip + decode + encode) p50 / p99",
             f"{ms(pct(floor, 0.5))} / {ms(pct(floor, 0.99))}",
         )
-        row(f"  ratio p50 api / floor ({label})", f"{ratio:.2f}x", "<= 1.0x", ratio <= 1.0)
+        row(f"  ratio p50 api / floor ({label}, {encoding})", f"{ratio:.2f}x", "<= 1.0x", ratio <= 1.0)
     # correctness of what was timed: the API's bars equal the stored bars
     stored = []
     for key in keys:
         stored.extend(decode_day(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
-    body = handler(candles_event({"symbol": SYMBOL}), Context())["body"]
+    body = handler(candles_event({"symbol": SYMBOL}, {"x-api-key": api_key}), Context())["body"]
     assert orjson.loads(body)["candles"] == as_dicts(stored)
     assert isinstance(context.market(), MarketData)
+    bench_udf_against_candles(runs, api_key)
+
+
+def bench_udf_against_candles(runs: int, api_key: str) -> None:
+    """The TradingView datafeed's `history` against `/api/candles` for the same bars (one day of
+    5m bars, gzip), interleaved in one run: the same market code, so about the same cost."""
+    from partner_api.app import handler
+
+    end = int(time.time()) // 300 * 300
+    start = end - 86400
+    headers = {"x-api-key": api_key, "accept-encoding": "gzip"}
+    udf = candles_event(
+        {"symbol": SYMBOL, "resolution": "5", "from": start, "to": end}, headers, "/udf/history"
+    )
+    rest = candles_event({"symbol": SYMBOL, "timeframe": 300, "start": start, "end": end}, headers)
+    times: dict[str, list[float]] = {"udf": [], "rest": []}
+    for _ in range(runs):
+        for name, event in (("udf", udf), ("rest", rest)):
+            started = time.perf_counter()
+            result = handler(event, Context())
+            times[name].append(time.perf_counter() - started)
+            assert result["statusCode"] == 200, result
+    row(
+        "UDF /udf/history p50 vs /api/candles p50 (288 5m bars, gzip)",
+        f"{ms(pct(times['udf'], 0.5))} vs {ms(pct(times['rest'], 0.5))}",
+    )
 
 
 def bench_resample(bars: list[tuple], runs: int) -> None:
@@ -333,6 +379,22 @@ def bench_bytes_at_rest(names: dict, bars: list[tuple]) -> None:
         f"{per_bar:.1f} B/bar",
         "<= 20",
         per_bar <= 20,
+    )
+    import random
+
+    from tradowix_bot.store import encode_day
+
+    rng = random.Random(7)  # a tick count per minute, as the collector stores it (~1 tick/s)
+    counted = [(*b[:5], rng.randint(20, 120)) for b in bars]
+    days = sorted({b[0] // 86400 for b in counted})
+    with_volume = sum(
+        len(encode_day(SYMBOL, str(d), [b for b in counted if b[0] // 86400 == d])) for d in days
+    )
+    row(
+        "bytes at rest with tick volume (6-element rows), same bars",
+        f"{with_volume / len(bars):.1f} B/bar",
+        "<= 20",
+        with_volume / len(bars) <= 20,
     )
     plain = len(
         json.dumps([{"time": b[0], "open": b[1], "high": b[2], "low": b[3], "close": b[4]} for b in bars])

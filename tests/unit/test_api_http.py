@@ -111,14 +111,21 @@ def test_etag_then_if_none_match_is_304_without_a_body(api):
 
 
 def test_etag_changes_when_a_new_bar_is_stored(api):
+    import time
+
     from tradowix_bot.store import CandleStore
 
+    # given: a warm function that answered once
     first = get("/api/candles", {"symbol": "BTCUSD-OTC", "limit": 10})
-    CandleStore(api["CandlesBucket"]).write("BTCUSD-OTC", [(T0 + 2 * 86400, 1.0, 2.0, 0.5, 1.5)])
+    # when: the collector stores a closed bar in today's object (as it does every minute)
+    minute = int(time.time()) // 60 * 60 - 60
+    CandleStore(api["CandlesBucket"]).write("BTCUSD-OTC", [(minute, 1.0, 2.0, 0.5, 1.5)])
     again = get(
         "/api/candles", {"symbol": "BTCUSD-OTC", "limit": 10}, {"If-None-Match": first.headers["etag"]}
     )
-    assert again.status == 200 and again.json()["candles"][-1]["time"] == T0 + 2 * 86400
+    # then: the next request sees it (not a 304 of the old answer)
+    assert again.status == 200 and again.json()["candles"][-1]["time"] == minute
+    assert again.json()["available_to"] == minute
 
 
 def test_large_answers_are_gzip_compressed_for_clients_that_accept_it(api):
@@ -138,6 +145,7 @@ def test_large_answers_are_gzip_compressed_for_clients_that_accept_it(api):
 
 def test_docs_list_every_route_of_the_openapi_document(api):
     from fastapi.routing import APIRoute
+    from partner_api import udf_routes
     from partner_api.app import app
     from partner_api.routes import router
 
@@ -145,7 +153,7 @@ def test_docs_list_every_route_of_the_openapi_document(api):
     openapi = get("/api/openapi.json").json()
     listed = {(e["method"], e["path"]) for e in docs["endpoints"]}
     in_openapi = {(m.upper(), p) for p, ops in openapi["paths"].items() for m in ops}
-    declared = [*router.routes, *app.routes]  # the partner router and the app's own routes
+    declared = [*router.routes, *udf_routes.router.routes, *app.routes]  # partner, UDF, the app's own
     in_app = {(m, r.path) for r in declared if isinstance(r, APIRoute) for m in r.methods}
     assert listed == in_openapi == in_app
     assert {
@@ -159,7 +167,7 @@ def test_docs_list_every_route_of_the_openapi_document(api):
     candles = next(e for e in docs["endpoints"] if e["path"] == "/api/candles")
     assert {p["name"] for p in candles["params"]} >= {"symbol", "timeframe", "limit", "start", "end"}
     assert candles["auth"] == "key"
-    assert {e["status"] for e in docs["errors"]["codes"]} == {400, 401, 403, 404, 429, 503}
+    assert {e["status"] for e in docs["errors"]["codes"]} == {400, 401, 403, 404, 405, 415, 429, 503}
     assert 14400 in docs["timeframes"]["common"] and "epoch" in docs["timeframes"]["rule"]
 
 

@@ -69,9 +69,8 @@ def test_endpoints_are_open_while_no_key_exists(api):
 def test_first_key_closes_open_mode_at_once_on_a_warm_function(warm_registry, admin, clock):
     # given: a warm function that has seen the empty table
     assert get("/api/candles", CANDLES).status == 200
-    # when: the owner creates the first key with the CLI (another process)
+    # when: the owner creates the first key with the CLI (another process), the same instant
     _, raw = admin.create("first")
-    clock.advance(1.0)  # unknown state is re-read at most once a second
     # then: no key is refused, the new key is honoured and named by verify
     refused = get("/api/candles", CANDLES)
     assert refused.status == 401 and refused.json()["error"] == "missing_key"
@@ -97,6 +96,66 @@ def test_new_key_works_within_one_second_on_a_warm_function(warm_registry, admin
     clock.advance(1.0)
     _, new = admin.create("new")
     # then: it is accepted at once, long before the cache period ends
+    assert candles_with(new).status == 200
+
+
+def test_key_works_as_soon_as_the_cli_returns_even_just_after_a_refresh(warm_registry, admin, clock):
+    # given: a warm function that has just (re)loaded its key snapshot
+    _, old = admin.create("old")
+    assert candles_with(old).status == 200
+    # when: the owner creates a key with the CLI in that same instant (no time passes)
+    _, new = admin.create("new")
+    # then: the partner's first request with it is served, not refused with invalid_key
+    answer = candles_with(new)
+    assert answer.status == 200, answer.json()
+
+
+def test_re_enabled_key_works_as_soon_as_the_cli_returns(warm_registry, admin, clock):
+    # given: a key the warm function knows as disabled
+    admin.create("another partner")
+    record, raw = admin.create("partner")
+    admin.set_enabled(record.key_id, False)
+    assert candles_with(raw).json()["error"] == "key_disabled"
+    # when: the owner enables it again, with no time passing
+    admin.set_enabled(record.key_id, True)
+    # then: it works at once
+    assert candles_with(raw).status == 200
+
+
+class DynamoCalls:
+    """Counts the DynamoDB operations the API makes (what they cost is what a flood costs)."""
+
+    def __init__(self):
+        self.names: list[str] = []
+
+    def __call__(self, model, **_):
+        self.names.append(model.name)
+
+    def count(self, name: str) -> int:
+        return self.names.count(name)
+
+
+def test_a_flood_of_bad_keys_costs_one_small_read_each_and_no_table_scan(warm_registry, admin, clock):
+    from tradowix_bot import aws
+
+    # given: a warm function with a key table of several keys
+    for i in range(5):
+        _, raw = admin.create(f"partner {i}")
+    assert candles_with(raw).status == 200
+    calls = DynamoCalls()
+    aws.resource("dynamodb").meta.client.meta.events.register("before-call.dynamodb", calls)
+    # when: 20 requests with unknown keys arrive, a second apart (within the cache period)
+    refused = []
+    for i in range(20):
+        clock.advance(1.0)
+        refused.append(candles_with("twk_" + f"{i:02d}" * 22).json()["error"])
+    # then: each is refused after one consistent GetItem of the version item, and the key
+    # table is never scanned (its size does not multiply the cost of an attack)
+    assert refused == ["invalid_key"] * 20
+    assert calls.count("Scan") == 0
+    assert calls.count("GetItem") == 20
+    # and: a key created now still works at once
+    _, new = admin.create("new")
     assert candles_with(new).status == 200
 
 

@@ -52,3 +52,21 @@ def test_bot_with_a_bad_key_says_so_in_one_line():
     with FakeDeployment({"AAPL-OTC": history()}, key=KEY) as d:
         result = run_bot(d, key="twk_bad")
     assert result.returncode == 1 and result.stderr == "error: API key invalid or disabled\n"
+
+
+def test_bot_without_the_environment_says_what_to_set_in_one_line():
+    # given no TRADOWIX_CHART_URL / TRADOWIX_CHART_API_KEY in the environment
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADOWIX_")}
+    # when the partner runs the example bot
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "signal_bot_chart.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    # then one line says which variable to set, without a traceback
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr == (
+        "error: no chart URL: pass base_url or set TRADOWIX_CHART_URL (e.g. https://tradowixapi.site)\n"
+    )

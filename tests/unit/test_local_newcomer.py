@@ -103,8 +103,9 @@ def test_first_set_up_says_what_and_how_long_then_repeats_run_nothing(project, m
     assert project == [] and capsys.readouterr().out == ""
     # and the tests' bigger set-up adds to it, keeping what was there
     bootstrap.ensure_venv("dev")
-    assert project[-1][-1].endswith("[dev,local,server,strategy]")
+    assert project[-1][-1].endswith("[ccxt,dev,local,server,strategy]")
     assert json.loads((bootstrap.VENV / ".tradowix-installed").read_text())["extras"] == [
+        "ccxt",
         "dev",
         "local",
         "server",

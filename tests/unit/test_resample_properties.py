@@ -7,6 +7,8 @@ pandas is used in the tests only. Random 1m series with gaps, random timeframes 
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, urlsplit
+
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,6 +16,7 @@ from hypothesis import strategies as st
 from tradowix_bot.errors import BadRequest
 from tradowix_bot.market import MarketData
 from tradowix_bot.resample import resample, validate_timeframe
+from tradowix_bot.store import StoredRange
 
 BASE = 1_700_000_040  # a minute, deliberately not aligned to hours or days
 
@@ -55,17 +58,18 @@ timeframes = st.one_of(
 
 
 class MemoryStore:
-    """The CandleStore.read contract, over a list (None when the symbol has no data)."""
+    """The CandleStore.read_range contract, over a list (bars None when the symbol has no data)."""
 
     def __init__(self, bars):
         self.bars = bars
 
-    def read(self, symbol, start=None, end=None):
+    def read_range(self, symbol, start=None, end=None, *, with_bounds=False):
         if not self.bars:
-            return None
+            return StoredRange(None)
         lo = start if start is not None else 0
         hi = end if end is not None else 1 << 62
-        return [b for b in self.bars if lo <= b[0] < hi]
+        inside = [b for b in self.bars if lo <= b[0] < hi]
+        return StoredRange(inside, (("memory", "1"),), self.bars[0][0], self.bars[-1][0])
 
 
 @settings(max_examples=150, deadline=None)
@@ -93,10 +97,6 @@ def test_candles_answer_matches_pandas(bars, timeframe, limit, start_at, end_at,
     start, end = point(start_at), point(end_at)
     now = last + now_offset
     market = MarketData(MemoryStore(bars), state=None, clock=lambda: now)
-    if start is not None and end is not None and start >= end:
-        with pytest.raises(BadRequest):
-            market.candles(None, "BTCUSD-OTC", timeframe, limit, start, end)
-        return
     # when
     answer = market.candles(None, "BTCUSD-OTC", timeframe, limit, start, end)
     # then: the oracle's bars, filtered by bucket time, limited after resampling
@@ -110,6 +110,76 @@ def test_candles_answer_matches_pandas(bars, timeframe, limit, start_at, end_at,
     assert answer["count"] == len(expected)
     assert answer["timeframe"] == timeframe and answer["base_timeframe"] == 60
     assert answer["last_closed"] == (not expected or expected[-1][0] + timeframe <= now)
+
+
+def follow_next(market: MarketData, symbol: str, **query) -> list[dict]:
+    """Every answer a client gets by following `next` from the first query until has_more is false."""
+    answers = [market.candles(None, symbol, **query)]
+    while answers[-1]["has_more"]:
+        link = urlsplit(answers[-1]["next"])
+        assert link.path == "/api/candles" and not link.netloc  # a relative URL of this API
+        params = dict(parse_qsl(link.query))
+        assert params.pop("symbol") == symbol
+        answers.append(market.candles(None, symbol, **{k: int(v) for k, v in params.items()}))
+        assert len(answers) <= 1000
+    assert answers[-1]["next"] is None
+    return answers
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    bars=series().filter(bool),
+    timeframe=timeframes,
+    size=st.integers(1, 40),
+    limit=st.none() | st.integers(1, 120),
+    direction=st.sampled_from(["forward", "backward"]),
+    start_at=st.none() | st.floats(-0.1, 1.1),
+    end_at=st.none() | st.floats(-0.1, 1.1),
+)
+def test_following_next_yields_every_bar_of_the_range_exactly_once(
+    bars, timeframe, size, limit, direction, start_at, end_at
+):
+    # given: a series and a range inside (or just outside) it
+    first, last = bars[0][0], bars[-1][0]
+
+    def point(at):
+        return None if at is None else int(first + at * (last - first + 60))
+
+    start, end = point(start_at), point(end_at)
+    market = MarketData(MemoryStore(bars), state=None, clock=lambda: last + 3600)
+    expected = [
+        b for b in oracle(bars, timeframe) if (start is None or b[0] >= start) and (end is None or b[0] < end)
+    ]
+    # when: a client pages forward with page_size (limit, if any, first narrows the range to
+    # its last bars), or backward with limit alone, following `next` to the end
+    if direction == "forward":
+        answers = follow_next(
+            market, "BTCUSD-OTC", timeframe=timeframe, page_size=size, limit=limit, start=start, end=end
+        )
+        if limit is not None:
+            expected = expected[-limit:]
+        pages = [a["candles"] for a in answers]
+    else:
+        answers = follow_next(market, "BTCUSD-OTC", timeframe=timeframe, limit=size, start=start, end=end)
+        pages = [a["candles"] for a in reversed(answers)]
+    # then: every bar of the range once, in order, no page larger than asked, and the bounds
+    got = [(c["time"], c["open"], c["high"], c["low"], c["close"]) for page in pages for c in page]
+    assert got == expected
+    assert all(len(page) <= size for page in pages)
+    assert all(a["has_more"] for a in answers[:-1]) and not answers[-1]["has_more"]
+    assert {(a["available_from"], a["available_to"]) for a in answers} == {(first, last)}
+
+
+def test_a_range_that_ends_before_it_starts_is_empty_not_an_error():
+    # given: stored bars; when: start is not before end (a valid query per the published schema)
+    bars = [(BASE + 60 * i, 1.0, 2.0, 0.5, 1.5) for i in range(10)]
+    answer = MarketData(MemoryStore(bars), state=None).candles(
+        None, "BTCUSD-OTC", 60, start=BASE + 300, end=BASE
+    )
+    # then: an empty range, said so, with the stored bounds
+    assert answer["candles"] == [] and answer["count"] == 0
+    assert answer["has_more"] is False and answer["next"] is None
+    assert (answer["available_from"], answer["available_to"]) == (BASE, BASE + 540)
 
 
 def test_four_hour_bars_start_at_epoch_aligned_hours():

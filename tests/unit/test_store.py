@@ -118,3 +118,79 @@ def test_bytes_at_rest_are_gzip_json_under_20_bytes_per_bar(aws_env):
     assert obj["ContentEncoding"] == "gzip"
     assert len(data) / len(bars) <= 20
     assert encode_day("BTCUSD-OTC", "2024-03-10", bars) == data  # deterministic (mtime=0)
+
+
+class S3Calls:
+    """The S3 operations a reader makes (what a request costs: LIST $5/M, GET $0.40/M)."""
+
+    def __init__(self, store: CandleStore):
+        self.calls: list[tuple[str, bool]] = []
+        store._s3.meta.events.register("before-parameter-build.s3", self._record)
+
+    def _record(self, params, model, **_):
+        self.calls.append((model.name, "IfNoneMatch" in params))
+
+    def take(self) -> list[tuple[str, bool]]:
+        taken, self.calls = self.calls, []
+        return taken
+
+
+class Clock:
+    def __init__(self, now: float):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_an_api_reader_lists_once_a_minute_and_revalidates_today_with_a_conditional_get(aws_env):
+    # given: yesterday and today stored, and an API reader at noon today (listing kept 60 s)
+    clock = Clock(T0 + 12 * 3600)
+    writer = CandleStore(aws_env["CandlesBucket"])
+    writer.write("BTCUSD-OTC", synthetic_bars(T0 - 86400, 1440 + 720))
+    reader = CandleStore(aws_env["CandlesBucket"], index_seconds=60, clock=clock)
+    calls = S3Calls(reader)
+    assert len(reader.read("BTCUSD-OTC")) == 2160
+    assert sorted(calls.take()) == [("GetObject", False), ("GetObject", False), ("ListObjectsV2", False)]
+    # when: the same question a second later, nothing changed
+    clock.now += 1
+    assert len(reader.read("BTCUSD-OTC")) == 2160
+    # then: no LIST, one conditional GET of today's object (304), yesterday from memory
+    assert calls.take() == [("GetObject", True)]
+    # when: the collector closes a minute in today's object
+    writer.write("BTCUSD-OTC", [(T0 + 12 * 3600, 1.0, 2.0, 0.5, 1.5)])
+    clock.now += 1
+    # then: the next read has it at once
+    assert reader.read("BTCUSD-OTC")[-1][0] == T0 + 12 * 3600
+    # and a minute later the listing is refreshed
+    clock.now += 60
+    reader.read("BTCUSD-OTC")
+    assert ("ListObjectsV2", False) in calls.take()
+
+
+def test_a_rewritten_past_day_reaches_an_api_reader_within_the_listing_period(aws_env):
+    # given: an API reader that has read yesterday
+    clock = Clock(T0 + 12 * 3600)
+    writer = CandleStore(aws_env["CandlesBucket"])
+    writer.write("BTCUSD-OTC", synthetic_bars(T0 - 86400, 1440))
+    reader = CandleStore(aws_env["CandlesBucket"], index_seconds=60, clock=clock)
+    assert reader.read("BTCUSD-OTC")[5][4] != 42.0
+    # when: gap repair rewrites a minute of yesterday
+    writer.write("BTCUSD-OTC", [(T0 - 86400 + 300, 41.0, 43.0, 40.0, 42.0)])
+    # then: the reader serves it once its listing is older than the period
+    clock.now += 60
+    assert reader.read("BTCUSD-OTC")[5] == (T0 - 86400 + 300, 41.0, 43.0, 40.0, 42.0)
+
+
+def test_just_after_midnight_yesterday_is_revalidated_too(aws_env):
+    # given: a reader that cached yesterday at 23:59:30, before its last minute was written
+    clock = Clock(T0 - 30)
+    writer = CandleStore(aws_env["CandlesBucket"])
+    writer.write("BTCUSD-OTC", synthetic_bars(T0 - 600, 9))
+    reader = CandleStore(aws_env["CandlesBucket"], index_seconds=60, clock=clock)
+    assert reader.read("BTCUSD-OTC")[-1][0] == T0 - 120
+    # when: the collector writes 23:59 at 00:00:00.5, and a partner asks at 00:00:05
+    writer.write("BTCUSD-OTC", [(T0 - 60, 1.0, 2.0, 0.5, 1.5)])
+    clock.now = T0 + 5
+    # then: the bar is served, not hidden behind the listing kept from 23:59:30
+    assert reader.read("BTCUSD-OTC")[-1][0] == T0 - 60

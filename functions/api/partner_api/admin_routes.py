@@ -54,6 +54,11 @@ class LoginBody(BaseModel):
 class NewKeyBody(BaseModel):
     name: str = Field(max_length=1000)
     symbols: list[str] | None = Field(default=None, max_length=1000)
+    rate_limit: int | None = None  # requests per minute; None: the default (range checked by the domain)
+
+
+class RateLimitBody(BaseModel):
+    rate_limit: int | None  # requests per minute; null: back to the deployment's default
 
 
 class SymbolsBody(BaseModel):
@@ -116,7 +121,7 @@ def list_keys(_: Reader):
 
 @router.post("/keys")
 def create_key(_: Writer, body: NewKeyBody):
-    record, raw = context.keys().create(body.name, body.symbols)
+    record, raw = context.keys().create(body.name, body.symbols, body.rate_limit)
     return _json({"key": raw, "record": record.public()}, status=201)
 
 
@@ -133,6 +138,16 @@ def enable_key(_: Writer, key_id: str):
 @router.put("/keys/{key_id}/symbols")
 def restrict_key(_: Writer, key_id: str, body: SymbolsBody):
     return _json({"record": context.keys().restrict(key_id, body.symbols).public()})
+
+
+@router.put("/keys/{key_id}/rate-limit")
+def set_key_rate_limit(_: Writer, key_id: str, body: RateLimitBody):
+    return _json({"record": context.keys().set_rate_limit(key_id, body.rate_limit).public()})
+
+
+@router.get("/rate-limit")
+def default_rate_limit(_: Reader):
+    return _json({"default_per_minute": context.settings().rate_limit_per_minute})
 
 
 @router.delete("/keys/{key_id}")

@@ -9,9 +9,11 @@ from tradowix_bot.admin import AdminSecretStore, AdminSessions, LoginThrottle, S
 from tradowix_bot.config import Settings
 from tradowix_bot.keys import KeyRegistry
 from tradowix_bot.market import MarketData
+from tradowix_bot.ratelimit import RateLimiter
 from tradowix_bot.sessions import SessionSigner
 from tradowix_bot.state import StateStore
 from tradowix_bot.store import CandleStore
+from tradowix_bot.udf import Datafeed
 
 
 @functools.cache
@@ -25,15 +27,30 @@ def keys() -> KeyRegistry:
 
 
 @functools.cache
+def rate_limiter() -> RateLimiter:
+    return RateLimiter(settings().state_table, default_per_minute=settings().rate_limit_per_minute)
+
+
+@functools.cache
 def state() -> StateStore:
     return StateStore(settings().state_table)
+
+
+# How long the API trusts its listing of a symbol's day objects (today's is re-validated on
+# every request with a conditional GET): a past day rewritten by gap repair shows within this.
+DAY_INDEX_SECONDS = 60
 
 
 @functools.cache
 def market() -> MarketData:
     s = settings()
-    store = CandleStore(s.candles_bucket, cache_entries=s.day_cache_entries)
+    store = CandleStore(s.candles_bucket, cache_entries=s.day_cache_entries, index_seconds=DAY_INDEX_SECONDS)
     return MarketData(store, state(), max_limit=s.max_limit, ws_url=s.ws_url)
+
+
+@functools.cache
+def datafeed() -> Datafeed:
+    return Datafeed(market())
 
 
 def signer() -> SessionSigner:
@@ -65,5 +82,15 @@ def session_token() -> SessionTokenStore:
 
 
 def reset() -> None:
-    for f in (settings, keys, state, market, admin_secret, login_throttle, session_token):
+    for f in (
+        settings,
+        keys,
+        rate_limiter,
+        state,
+        market,
+        datafeed,
+        admin_secret,
+        login_throttle,
+        session_token,
+    ):
         f.cache_clear()

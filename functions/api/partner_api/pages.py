@@ -139,6 +139,14 @@ def prefers_html(accept: str | None) -> bool:
     return weight("text", "html") > weight("application", "json")
 
 
+def with_html_page(responses: dict) -> dict:
+    """OpenAPI `responses` of /api/docs: its 200 is also a text/html page (for browsers)."""
+    ok = responses[200]
+    ok["content"]["text/html"] = {"schema": {"type": "string"}}
+    ok["description"] = "the JSON catalog; a browser (Accept: text/html first) gets it as a page"
+    return responses
+
+
 def _value(value) -> str:
     """Any catalog value as HTML: objects as definition lists, lists of objects as tables."""
     if isinstance(value, dict):

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -16,26 +16,25 @@ class JSONBody(Response):
         return orjson.dumps(content)
 
 
-def conditional_json(
-    request: Request, content: Any, cache_control: str = "no-cache", volatile: str | None = None
-) -> Response:
-    """JSON with an ETag; answers 304 when the client already has this answer.
+def _matches(if_none_match: str, etag: str) -> bool:
+    """If-None-Match uses the weak comparison (RFC 9110 13.1.2): W/"x" matches "x"."""
+    wanted = etag.removeprefix("W/")
+    for tag in if_none_match.split(","):
+        tag = tag.strip()
+        if tag == "*" or tag.removeprefix("W/") == wanted:
+            return True
+    return False
 
-    `volatile` names a top-level field that differs on every call (the candles answer's
-    `timing` clock): it is left out of the ETag, else no request would ever match. The
-    ETag is then weak (same data, not the same bytes). The body is encoded once.
-    """
-    if volatile is None:
-        body = stable = orjson.dumps(content)
-        weak = ""
-    else:
-        rest = {k: v for k, v in content.items() if k != volatile}
-        stable = orjson.dumps(rest)
-        tail = b'"' + volatile.encode() + b'":' + orjson.dumps(content[volatile]) + b"}"
-        body = stable[:-1] + (b"," if rest else b"") + tail
-        weak = "W/"
-    etag = weak + '"' + hashlib.blake2b(stable, digest_size=16).hexdigest() + '"'
+
+def versioned_json(
+    request: Request, version: str, body: Callable[[], bytes], cache_control: str = "no-cache"
+) -> Response:
+    """JSON whose ETag is `version`, a digest of what the answer is made of (the stored objects
+    read, the selection), known before the body exists: a client that already has it gets a 304
+    without the body being built, encoded or hashed. Weak (W/): the same data, not the same
+    bytes (the answer's `timing` clock differs on every call)."""
+    etag = f'W/"{version}"'
     headers = {"ETag": etag, "Cache-Control": cache_control, "Vary": "Accept-Encoding, X-Api-Key, Cookie"}
-    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+    if _matches(request.headers.get("if-none-match", ""), etag):
         return Response(status_code=304, headers=headers)
-    return Response(body, media_type="application/json", headers=headers)
+    return Response(body(), media_type="application/json", headers=headers)

@@ -10,6 +10,7 @@ from tradowix_bot.live_connections import ConnectionStore
 from tradowix_bot.live_poster import ConnectionPoster
 from tradowix_bot.live_socket import LiveSocket
 from tradowix_bot.market import MarketData
+from tradowix_bot.ratelimit import RateLimiter
 from tradowix_bot.sessions import SessionSigner
 from tradowix_bot.state import StateStore
 from tradowix_bot.store import CandleStore
@@ -35,6 +36,7 @@ def live() -> LiveSocket:
         market,
         ConnectionPoster(s.ws_management_endpoint),
         sessions=lambda: SessionSigner(state.cookie_secret(), s.cookie_max_age),
+        rate_limiter=RateLimiter(s.state_table, default_per_minute=s.rate_limit_per_minute),
     )
 
 

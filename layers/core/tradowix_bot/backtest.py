@@ -9,11 +9,16 @@ threshold; three naive baselines trade exactly the same bars:
 - `random`: a coin flip from a fixed seed (per symbol, per bar: the same bar gets the same flip
   whatever the threshold).
 
-Win rate = wins / (wins + losses) (draws, refunded by brokers, are counted apart), with a
+Win rate = wins / (wins + losses) (draws, refunded by most brokers, are counted apart; with
+`tie_is_loss`, for brokers that keep the stake on a tie, an equal price is a loss), with a
 95 % Wilson score interval. The verdict is conservative: the strategy "beats" the baselines
 only if the lower end of its interval is above the upper end of every baseline's interval.
 The result in stakes assumes a win pays `payout` (e.g. 0.85) and a loss costs the stake;
 break-even win rate is 1 / (1 + payout).
+
+The threshold sweep shows how the result moves with the threshold; reading off its best row
+after the fact and calling that the strategy's edge overstates it (the best of several noisy
+rows is better than its threshold deserves), so the report says so next to the sweep.
 """
 
 from __future__ import annotations
@@ -130,7 +135,9 @@ def opportunities(
     return out
 
 
-def _outcome(direction: str, move: int) -> int:
+def _outcome(direction: str, move: int, tie_is_loss: bool = False) -> int:
+    if move == 0:
+        return -1 if tie_is_loss else 0
     return move if direction == strat.CALL else -move
 
 
@@ -142,14 +149,16 @@ class Evaluation:
     scores: dict[str, Score]  # "strategy" and each baseline
 
 
-def evaluate(opps: Sequence[Opportunity], threshold: float, payout: float) -> Evaluation:
+def evaluate(
+    opps: Sequence[Opportunity], threshold: float, payout: float, tie_is_loss: bool = False
+) -> Evaluation:
     scores = {name: Score() for name in ("strategy", *BASELINES)}
     for o in opps:
         if o.signal.confidence < threshold:
             continue
-        scores["strategy"].add(_outcome(o.signal.direction, o.move), o.time, payout)
+        scores["strategy"].add(_outcome(o.signal.direction, o.move, tie_is_loss), o.time, payout)
         for name in BASELINES:
-            scores[name].add(_outcome(o.baseline_direction[name], o.move), o.time, payout)
+            scores[name].add(_outcome(o.baseline_direction[name], o.move, tie_is_loss), o.time, payout)
     return Evaluation(threshold, scores)
 
 
@@ -198,6 +207,7 @@ class Report:
     sweep: list[Evaluation]  # overall, per threshold
     bars: dict[str, int]
     paths: dict[str, list[tuple[int, float]]]  # cumulative result over all symbols, time-ordered
+    tie_is_loss: bool = False
 
 
 def run(
@@ -209,6 +219,7 @@ def run(
     min_confidence: float = 0.3,
     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
     seed: int = 7,
+    tie_is_loss: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> Report:
     if expiry < 1:
@@ -219,12 +230,12 @@ def run(
         if progress:
             progress(f"[{n}/{len(series)}] {symbol}: {len(bars)} bars")
         opps = opportunities(symbol, bars, timeframe, expiry, seed)
-        per_symbol[symbol] = evaluate(opps, min_confidence, payout)
+        per_symbol[symbol] = evaluate(opps, min_confidence, payout, tie_is_loss)
         all_opps.extend(opps)
     all_opps.sort(key=lambda o: o.time)
-    overall = evaluate(all_opps, min_confidence, payout)
+    overall = evaluate(all_opps, min_confidence, payout, tie_is_loss)
     grid = sorted(set(thresholds) | {min_confidence})
-    sweep = [evaluate(all_opps, t, payout) for t in grid]
+    sweep = [evaluate(all_opps, t, payout, tie_is_loss) for t in grid]
     return Report(
         timeframe,
         expiry,
@@ -236,6 +247,7 @@ def run(
         sweep,
         {s: len(b) for s, b in series.items()},
         {name: sc.path for name, sc in overall.scores.items()},
+        tie_is_loss,
     )
 
 
@@ -257,7 +269,8 @@ def format_report(report: Report) -> str:
     lines = [
         f"Backtest: timeframe {report.timeframe}s, CALL/PUT at the next bar's open, expiry "
         f"{report.expiry} bar(s), payout {report.payout:.0%} (break-even win rate "
-        f"{1 / (1 + report.payout):.1%}), min confidence {report.min_confidence:g}",
+        f"{1 / (1 + report.payout):.1%}), min confidence {report.min_confidence:g}, "
+        + ("a tie (equal price) counts as a LOSS" if report.tie_is_loss else "a tie is a draw (refunded)"),
         f"Data: {sum(report.bars.values())} bars over {len(report.bars)} symbol(s). "
         "Baselines trade the same bars as the strategy.",
         "",
@@ -281,6 +294,11 @@ def format_report(report: Report) -> str:
             f"  {ev.threshold:8.2f} {s.trades:7d} {_pct(s.win_rate):>8} [{_pct(lo)}, {_pct(hi)}] "
             f"{best:>13} {_pct(ev.scores[best].win_rate):>8}  {short}"
         )
+    lines += [
+        f"  Warning: choosing the best of these {len(report.sweep)} rows after seeing them overstates the "
+        "edge (the best of several noisy rows looks better than it is). Fix the threshold before looking, "
+        "or check the chosen one on data it was not chosen on (e.g. a later period).",
+    ]
     lines += [
         "",
         f"VERDICT (min confidence {report.min_confidence:g}, all symbols): the strategy "

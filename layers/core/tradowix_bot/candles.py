@@ -1,32 +1,72 @@
 """1-minute bars: the in-memory form, validation, and the original server's file format.
 
-A bar is a tuple `(time, open, high, low, close)`: `time` is the minute's open in unix
-seconds. Tuples keep 10,080 bars small and fast; `as_dicts` gives the API's JSON shape.
+A bar is a tuple `(time, open, high, low, close)` or, when the minute's tick count is known,
+`(time, open, high, low, close, volume)`: `time` is the minute's open in unix seconds.
+Tuples keep 10,080 bars small and fast; `as_dicts` gives the API's JSON shape, where
+`volume` appears only when known (bars stored before volume existed have none: omitted,
+never 0).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import operator
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import NamedTuple
 
 from .errors import BadRequest, MalformedCandles
 
 MINUTE = 60
-# Letters, digits, '_' and '-', with single dots inside ("BRK.B"); never '/', '..', spaces.
-SYMBOL_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]|\.(?![.]))*$")
+# Letters, digits, '_' and '-', with single dots inside ("BRK.B"); never '/', '..', spaces, and
+# no dot at the end. Written without look-arounds, so the OpenAPI document can publish it as is.
+SYMBOL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*$"
+SYMBOL_RE = re.compile(SYMBOL_PATTERN)
 MAX_SYMBOL_LENGTH = 40
 
 
-class Bar(NamedTuple):
-    time: int
-    open: float
-    high: float
-    low: float
-    close: float
+class Bar(tuple):
+    """A 1m bar: `Bar(time, open, high, low, close[, volume])`.
+
+    A tuple of 5 elements, or 6 when the volume (the minute's tick count) is known: so a bar
+    without volume still equals the plain `(t, o, h, l, c)` tuples used everywhere, and a
+    None volume is never stored or served. (A NamedTuple would always carry a 6th element.)
+    """
+
+    __slots__ = ()
+
+    def __new__(
+        cls, time: int, open: float, high: float, low: float, close: float, volume: int | None = None
+    ):
+        values = (time, open, high, low, close) if volume is None else (time, open, high, low, close, volume)
+        return tuple.__new__(cls, values)
+
+    def __getnewargs__(self):  # pickling/copy: rebuild through __new__
+        return tuple(self)
+
+    def __repr__(self) -> str:
+        fields = ("time", "open", "high", "low", "close", "volume")
+        return "Bar(" + ", ".join(f"{k}={v!r}" for k, v in zip(fields, self, strict=False)) + ")"
+
+    time = property(operator.itemgetter(0))
+    open = property(operator.itemgetter(1))
+    high = property(operator.itemgetter(2))
+    low = property(operator.itemgetter(3))
+    close = property(operator.itemgetter(4))
+
+    @property
+    def volume(self) -> int | None:
+        return self[5] if len(self) > 5 else None
+
+
+def has_volume(bar: tuple) -> bool:
+    return len(bar) > 5 and bar[5] is not None
+
+
+def plain(bar: tuple) -> tuple:
+    """The stored form: 5 elements, or 6 when the volume is known (never a None volume)."""
+    return tuple(bar[:6]) if has_volume(bar) else tuple(bar[:5])
 
 
 def validate_symbol(symbol: str | None) -> str:
@@ -35,7 +75,7 @@ def validate_symbol(symbol: str | None) -> str:
         raise BadRequest(
             "query parameter 'symbol' is required, e.g. symbol=BTCUSD-OTC", code="missing_symbol"
         )
-    if len(symbol) > MAX_SYMBOL_LENGTH or not SYMBOL_RE.match(symbol) or symbol.endswith("."):
+    if len(symbol) > MAX_SYMBOL_LENGTH or not SYMBOL_RE.fullmatch(symbol):
         raise BadRequest(
             f"invalid symbol: use up to {MAX_SYMBOL_LENGTH} letters, digits, '-', '_' or single dots",
             code="invalid_symbol",
@@ -44,7 +84,12 @@ def validate_symbol(symbol: str | None) -> str:
 
 
 def as_dicts(bars: Iterable[tuple]) -> list[dict]:
-    return [{"time": b[0], "open": b[1], "high": b[2], "low": b[3], "close": b[4]} for b in bars]
+    return [
+        {"time": b[0], "open": b[1], "high": b[2], "low": b[3], "close": b[4], "volume": b[5]}
+        if len(b) > 5 and b[5] is not None
+        else {"time": b[0], "open": b[1], "high": b[2], "low": b[3], "close": b[4]}
+        for b in bars
+    ]
 
 
 def _number(value, field: str) -> float:
@@ -55,8 +100,15 @@ def _number(value, field: str) -> float:
     return float(value)
 
 
+def _volume(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value) or value < 0:
+        raise ValueError(f"'volume' must be a whole number of ticks, 0 or more, got {json.dumps(value)}")
+    return int(value)
+
+
 def bar_from_mapping(item) -> Bar:
-    """Validate one `{time, open, high, low, close}` object (the original file format)."""
+    """Validate one `{time, open, high, low, close[, volume]}` object (the original file format,
+    plus the optional tick volume)."""
     if not isinstance(item, dict):
         raise ValueError(f"expected an object with time/open/high/low/close, got {type(item).__name__}")
     missing = [f for f in ("time", "open", "high", "low", "close") if f not in item]
@@ -73,7 +125,8 @@ def bar_from_mapping(item) -> Bar:
         raise ValueError(
             f"inconsistent bar at {t}: high {h} / low {lo} do not contain open {o} and close {c}"
         )
-    return Bar(t, o, h, lo, c)
+    volume = _volume(item["volume"]) if item.get("volume") is not None else None
+    return Bar(t, o, h, lo, c, volume)
 
 
 def _array_elements(text: str, start: int) -> Iterator[tuple[int, object]]:
@@ -151,7 +204,7 @@ def write_candle_file(path: Path, bars: Iterable[tuple]) -> None:
 
 def merge(existing: Iterable[tuple], new: Iterable[tuple]) -> list[tuple]:
     """Union keyed by minute; a bar in `new` replaces the stored bar of the same minute."""
-    by_time = {b[0]: tuple(b) for b in existing}
+    by_time = {b[0]: plain(b) for b in existing}
     for b in new:
-        by_time[b[0]] = tuple(b)
+        by_time[b[0]] = plain(b)
     return [by_time[t] for t in sorted(by_time)]

@@ -12,9 +12,15 @@ This module needs only httpx and websockets (the package's base dependencies): i
 never import the server side (boto3, fastapi, ...).
 
 Errors are typed (`AuthenticationError`, `SymbolForbiddenError`, `NotFoundError`,
-`BadRequestError`, `RateLimitedError`, `UnavailableError`, all `ChartApiError`) and carry
-the server's `{"error", "message"}`. Requests are retried with exponential backoff and
-jitter on 429/502/503/504, timeouts and connection failures, honouring `Retry-After`.
+`BadRequestError`, `RateLimitedError`, `UnavailableError` (with `NetworkError` and
+`ChartTimeoutError` for failures without an HTTP answer), `ServerError` (500), all
+`ChartApiError`) and carry the server's `{"error", "message"}`. Requests are retried with
+exponential backoff and jitter on 429/502/503/504, timeouts and connection failures,
+honouring `Retry-After`.
+
+Repeated polls of the same GET send `If-None-Match` with the answer's ETag; a 304 gives the
+answer kept from before (its `timing` brought up to date), so an unchanged answer costs the
+server and the network almost nothing. Answers are gzip-compressed when the server offers it.
 
 Live: `subscribe_live`/`subscribe_live_sync` stream the WebSocket; the stream itself is in
 `tradowix_bot.live_client` (`LiveOptions` is re-exported here).
@@ -25,14 +31,17 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import itertools
+import json
 import logging
 import os
 import random
 import re
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
@@ -49,7 +58,9 @@ __all__ = [
     "BadRequestError",
     "RateLimitedError",
     "UnavailableError",
+    "NetworkError",
     "ChartTimeoutError",
+    "ServerError",
     "LiveOptions",
 ]
 
@@ -58,6 +69,8 @@ logger = logging.getLogger("tradowix_bot.chart_client")
 ENV_URL = "TRADOWIX_CHART_URL"
 ENV_KEY = "TRADOWIX_CHART_API_KEY"
 RETRY_STATUSES = {429, 502, 503, 504}
+ETAG_CACHE_ENTRIES = 64  # answers kept for If-None-Match (one per polled URL)
+DEFAULT_PAGE_SIZE = 5000  # bars per page when iterating a range (~3.5 days of 1m, ~400 KB of JSON)
 
 
 # -- errors ----------------------------------------------------------------------------------
@@ -121,10 +134,24 @@ class UnavailableError(ChartApiError):
         self.retry_after = retry_after
 
 
+class NetworkError(UnavailableError):
+    """The server could not be reached (DNS, refused or reset connection): there was no HTTP
+    answer, so no status. An UnavailableError, as before, for code that catches that."""
+
+    status = None
+
+
 class ChartTimeoutError(UnavailableError):
     """The server did not answer within the client's timeout (after retries)."""
 
     status = None
+
+
+class ServerError(ChartApiError):
+    """The server failed (HTTP 500 and other 5xx that are not 502/503/504). Not retried: a
+    request that crashed the server once would most likely crash it again."""
+
+    status = 500
 
 
 _BY_STATUS: dict[int, type[ChartApiError]] = {
@@ -170,7 +197,9 @@ def error_from_response(response: httpx.Response) -> ChartApiError:
         message = f"HTTP {response.status_code} {response.reason_phrase}" + (
             f": {text.strip()[:200]}" if text.strip() else ""
         )
-    cls = _BY_STATUS.get(response.status_code, ChartApiError)
+    cls = _BY_STATUS.get(response.status_code)
+    if cls is None:
+        cls = ServerError if response.status_code >= 500 else ChartApiError
     kw: dict[str, Any] = {"status": response.status_code, "error": code, "body": body}
     if cls in (RateLimitedError, UnavailableError):
         kw["retry_after"] = _retry_after(response.headers.get("retry-after"))
@@ -190,6 +219,56 @@ def _json_answer(response: httpx.Response) -> dict:
             status=response.status_code,
             error="not_json",
         ) from None
+
+
+def _from_cache(response: httpx.Response, cached: tuple[str, bytes, float] | None) -> dict:
+    """The answer kept for a 304, with its `timing` brought up to date."""
+    if cached is None:  # a 304 to a request that sent no If-None-Match: not the chart API's
+        raise ChartApiError(
+            f"{response.request.method} {response.request.url.path}: HTTP 304 to an unconditional request",
+            status=304,
+            error="unexpected_304",
+        )
+    data = json.loads(cached[1])
+    timing = data.get("timing") if isinstance(data, dict) else None
+    if isinstance(timing, dict) and isinstance(timing.get("timeframe"), int) and timing["timeframe"] > 0:
+        data["timing"] = _timing_at(timing.get("symbol"), timing["timeframe"], time.time() + cached[2])
+    return data
+
+
+def _timing_at(symbol: str, timeframe: int, now: float) -> dict:
+    """The server's timing object (tradowix_bot.timing.bar_timing) for `now`: the 304 keeps the
+    data, but the countdown has moved on since the kept answer."""
+    bar_open = int(now // timeframe) * timeframe
+    elapsed = now - bar_open
+    return {
+        "symbol": symbol,
+        "timeframe": timeframe,
+        "server_time": round(now, 3),
+        "bar_open": bar_open,
+        "bar_close": bar_open + timeframe,
+        "elapsed": round(elapsed, 3),
+        "seconds_left": round(timeframe - elapsed, 3),
+        "progress": round(elapsed / timeframe, 4),
+    }
+
+
+def _server_skew(data) -> float:
+    """Server clock minus ours, from the answer's timing (0 when it has none)."""
+    try:
+        return float(data["timing"]["server_time"]) - time.time()
+    except (ValueError, KeyError, TypeError):
+        return 0.0
+
+
+def _check_base_url(base_url: str) -> str:
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(
+            f"chart URL {base_url!r} must start with https:// (or http:// for a local stack), "
+            f"e.g. https://{base_url.split('://')[-1].lstrip('/') or 'tradowixapi.site'}"
+        )
+    return base_url.rstrip("/")
 
 
 def _redact_url(url: str) -> str:
@@ -216,15 +295,17 @@ class _Base:
         base_url = base_url or os.environ.get(ENV_URL)
         if not base_url:
             raise ValueError(f"no chart URL: pass base_url or set {ENV_URL} (e.g. https://tradowixapi.site)")
-        if "://" not in base_url:
-            base_url = "https://" + base_url
-        self.base_url = base_url.rstrip("/")
+        # Refused rather than guessed: "host:8765" read as https would fail later and obscurely.
+        self.base_url = _check_base_url(base_url)
         self.api_key = api_key if api_key is not None else (os.environ.get(ENV_KEY) or None)
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.max_retry_wait = max_retry_wait
+        # GET URL -> (ETag, answer bytes, server clock skew), most recently used last
+        self._etag_cache: OrderedDict[str, tuple[str, bytes, float]] = OrderedDict()
+        self._etag_lock = threading.Lock()  # a sync client may be shared by threads
 
     def __repr__(self) -> str:  # never shows the key
         return f"{type(self).__name__}({self.base_url!r}, api_key={'***' if self.api_key else None})"
@@ -235,6 +316,32 @@ class _Base:
             headers["X-Api-Key"] = self.api_key
         return headers
 
+    def _conditional(self, request: httpx.Request) -> tuple[str, bytes, float] | None:
+        """Adds If-None-Match to a GET whose answer is kept; returns the kept entry."""
+        if request.method != "GET":
+            return None
+        with self._etag_lock:
+            cached = self._etag_cache.get(str(request.url))
+        if cached is not None:
+            request.headers["If-None-Match"] = cached[0]
+        return cached
+
+    def _answer(self, response: httpx.Response, cached: tuple[str, bytes, float] | None, keep: bool) -> dict:
+        """The JSON of a 2xx or 304 answer; keeps a GET answer that has an ETag for the next poll
+        (`keep`: not for pages of a range, which are read once)."""
+        if response.status_code == 304:
+            return _from_cache(response, cached)
+        data = _json_answer(response)
+        etag = response.headers.get("etag")
+        if keep and response.request.method == "GET" and response.status_code == 200 and etag:
+            url = str(response.request.url)
+            with self._etag_lock:
+                self._etag_cache[url] = (etag, response.content, _server_skew(data))
+                self._etag_cache.move_to_end(url)
+                while len(self._etag_cache) > ETAG_CACHE_ENTRIES:
+                    self._etag_cache.popitem(last=False)
+        return data
+
     def _retry_wait(self, method: str, path: str, attempt: int, failure) -> float:
         """Seconds to wait after failed attempt `attempt` (a transport error or a non-2xx
         answer) before the next; raises the typed error when it is not retried."""
@@ -242,7 +349,9 @@ class _Base:
         if isinstance(failure, httpx.TimeoutException):
             error = ChartTimeoutError(f"{method} {path}: no answer within {self.timeout}s ({failure!r})")
         elif isinstance(failure, httpx.TransportError):
-            error = UnavailableError(f"{method} {path}: cannot reach {self.base_url} ({failure})")
+            error = NetworkError(
+                f"{method} {path}: cannot reach {self.base_url} ({failure or type(failure).__name__})"
+            )
         else:
             error = error_from_response(failure)
             if failure.status_code not in RETRY_STATUSES:
@@ -274,6 +383,101 @@ class _Base:
         )
 
 
+# -- forward paging ----------------------------------------------------------------------------
+
+
+class _Pager:
+    """Walks one symbol's range page by page, following the server's `next` links.
+
+    The server's contract: `page_size=N` with `start`/`end` answers the first N bars at or
+    after `start`, with `has_more` and `next` (a relative URL, or null on the last page). The
+    pager checks every page so that nothing is lost or repeated: bars inside the range, each
+    newer than the last one handed out; a page that says `has_more` must move forward. A
+    server without paging ignores `page_size` and answers the whole range (no `has_more`):
+    that answer is complete, so it is the only page.
+    """
+
+    def __init__(
+        self, base_url: str, symbol: str, start: int, end: int | None, timeframe: int, page_size: int
+    ):
+        if isinstance(start, bool) or not isinstance(start, int):
+            raise ValueError(f"start must be unix seconds (an int), got {start!r}")
+        if end is not None and (isinstance(end, bool) or not isinstance(end, int) or end <= start):
+            raise ValueError(f"end must be unix seconds after start, got {end!r}")
+        if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
+            raise ValueError(f"page_size must be a positive int, got {page_size!r}")
+        self.origin = urlsplit(base_url)
+        self.symbol, self.start, self.end = symbol, start, end
+        params = {"symbol": symbol, "timeframe": timeframe, "start": start, "page_size": page_size}
+        self.request: tuple[str, dict | None] | None = ("/api/candles", _drop_none({**params, "end": end}))
+        self.last_time: int | None = None
+        self.pages = 0
+
+    def _follow(self, link) -> tuple[str, None]:
+        if not isinstance(link, str) or not link:
+            raise ChartApiError(
+                f"candles of {self.symbol}: the page says has_more but gives no next link",
+                error="bad_page",
+            )
+        parts = urlsplit(urljoin("/api/candles", link))
+        if (parts.scheme or parts.netloc) and (parts.scheme, parts.netloc) != (
+            self.origin.scheme,
+            self.origin.netloc,
+        ):
+            # The key goes with every request: never to another host.
+            raise ChartApiError(
+                f"candles of {self.symbol}: refusing to follow a next link to another host ({parts.netloc})",
+                error="bad_page",
+            )
+        path, prefix = parts.path, self.origin.path.rstrip("/")
+        if prefix and path.startswith(prefix + "/"):  # a stage path in the base URL, e.g. /prod
+            path = path[len(prefix) :]
+        return urlunsplit(("", "", path, parts.query, "")), None
+
+    def take(self, page: dict) -> list[dict]:
+        """The new bars of `page` (oldest first); sets the next request (None when done)."""
+        self.pages += 1
+        candles = page.get("candles")
+        if not isinstance(candles, list):
+            raise ChartApiError(f"candles of {self.symbol}: the page has no candles list", error="bad_page")
+        fresh = []
+        for bar in candles:
+            t = bar.get("time") if isinstance(bar, dict) else None
+            if not isinstance(t, int) or t < self.start or (self.end is not None and t >= self.end):
+                continue
+            if self.last_time is not None and t <= self.last_time:
+                continue  # already handed out (a page boundary repeated by the server)
+            fresh.append(bar)
+            self.last_time = t
+        has_more = page.get("has_more")
+        if has_more is True:
+            if not fresh:
+                raise ChartApiError(
+                    f"candles of {self.symbol}: a page with has_more brought no new bar "
+                    f"(after {self.last_time}); stopping rather than looping",
+                    error="bad_page",
+                )
+            self.request = self._follow(page.get("next"))
+        else:
+            self.request = None
+        return fresh
+
+
+def _bars_of_page(pager: _Pager, page: dict, include_forming: bool) -> list[dict]:
+    bars = pager.take(page)
+    if bars and pager.request is None and page.get("last_closed") is False and not include_forming:
+        # The newest bar of the range is still forming: its close is not final.
+        return bars[:-1]
+    return bars
+
+
+def _symbol_list(symbols: str | Iterable[str]) -> list[str]:
+    names = [symbols] if isinstance(symbols, str) else list(dict.fromkeys(symbols))
+    if not names or not all(isinstance(s, str) and s for s in names):
+        raise ValueError("symbols must be a symbol or a list of symbols")
+    return names
+
+
 # -- synchronous client ------------------------------------------------------------------------
 
 
@@ -293,17 +497,19 @@ class ChartApiClient(_Base):
     def __exit__(self, *exc):
         self.close()
 
-    def _request(self, method: str, path: str, *, params=None, json_body=None) -> dict:
+    def _request(self, method: str, path: str, *, params=None, json_body=None, keep=True) -> dict:
         for attempt in itertools.count(1):
+            request = self._http.build_request(
+                method, path, params=params, json=json_body, headers=self._headers()
+            )
+            cached = self._conditional(request) if keep else None
             try:
-                response = self._http.request(
-                    method, path, params=params, json=json_body, headers=self._headers()
-                )
+                response = self._http.send(request)
             except httpx.TransportError as exc:
                 time.sleep(self._retry_wait(method, path, attempt, exc))
                 continue
-            if response.is_success:
-                return _json_answer(response)
+            if response.is_success or response.status_code == 304:
+                return self._answer(response, cached, keep)
             time.sleep(self._retry_wait(method, path, attempt, response))
 
     # The partner contract's calls ------------------------------------------------------------
@@ -332,6 +538,48 @@ class ChartApiClient(_Base):
 
     def timing(self, symbol: str, timeframe: int = 60) -> dict:
         return self._request("GET", "/api/timing", params={"symbol": symbol, "timeframe": timeframe})
+
+    def iter_candle_pages(
+        self,
+        symbols: str | Iterable[str],
+        start: int,
+        end: int | None = None,
+        *,
+        timeframe: int = 60,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> Iterator[dict]:
+        """Every /api/candles page of [start, end) (unix seconds; end None = up to now) of each
+        symbol in turn, following the server's `next` links. Each page is the server's answer
+        (`symbol`, `candles`, `has_more`, `available_from`, `available_to`, ...)."""
+        for symbol in _symbol_list(symbols):
+            pager = _Pager(self.base_url, symbol, start, end, timeframe, page_size)
+            while pager.request is not None:
+                path, params = pager.request
+                page = self._request("GET", path, params=params, keep=False)
+                yield page
+                pager.take(page)
+
+    def iter_candles(
+        self,
+        symbols: str | Iterable[str],
+        start: int,
+        end: int | None = None,
+        *,
+        timeframe: int = 60,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        include_forming: bool = False,
+    ) -> Iterator[tuple[str, dict]]:
+        """`(symbol, bar)` for every bar of [start, end) of each symbol, oldest first, across as
+        many pages as it takes: a range of any length, nothing lost or repeated. A bar still
+        forming at the end of the range is left out unless `include_forming`."""
+        for symbol in _symbol_list(symbols):
+            pager = _Pager(self.base_url, symbol, start, end, timeframe, page_size)
+            while pager.request is not None:
+                path, params = pager.request
+                for bar in _bars_of_page(
+                    pager, self._request("GET", path, params=params, keep=False), include_forming
+                ):
+                    yield symbol, bar
 
     def live_status(self) -> dict:
         return self._request("GET", "/api/live/status")
@@ -386,17 +634,19 @@ class AsyncChartApiClient(_Base):
     async def __aexit__(self, *exc):
         await self.aclose()
 
-    async def _request(self, method: str, path: str, *, params=None, json_body=None) -> dict:
+    async def _request(self, method: str, path: str, *, params=None, json_body=None, keep=True) -> dict:
         for attempt in itertools.count(1):
+            request = self._http.build_request(
+                method, path, params=params, json=json_body, headers=self._headers()
+            )
+            cached = self._conditional(request) if keep else None
             try:
-                response = await self._http.request(
-                    method, path, params=params, json=json_body, headers=self._headers()
-                )
+                response = await self._http.send(request)
             except httpx.TransportError as exc:
                 await asyncio.sleep(self._retry_wait(method, path, attempt, exc))
                 continue
-            if response.is_success:
-                return _json_answer(response)
+            if response.is_success or response.status_code == 304:
+                return self._answer(response, cached, keep)
             await asyncio.sleep(self._retry_wait(method, path, attempt, response))
 
     async def verify(self) -> dict:
@@ -420,6 +670,43 @@ class AsyncChartApiClient(_Base):
 
     async def timing(self, symbol: str, timeframe: int = 60) -> dict:
         return await self._request("GET", "/api/timing", params={"symbol": symbol, "timeframe": timeframe})
+
+    async def iter_candle_pages(
+        self,
+        symbols: str | Iterable[str],
+        start: int,
+        end: int | None = None,
+        *,
+        timeframe: int = 60,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> AsyncIterator[dict]:
+        """`async for page in client.iter_candle_pages(...)`: see ChartApiClient.iter_candle_pages."""
+        for symbol in _symbol_list(symbols):
+            pager = _Pager(self.base_url, symbol, start, end, timeframe, page_size)
+            while pager.request is not None:
+                path, params = pager.request
+                page = await self._request("GET", path, params=params, keep=False)
+                yield page
+                pager.take(page)
+
+    async def iter_candles(
+        self,
+        symbols: str | Iterable[str],
+        start: int,
+        end: int | None = None,
+        *,
+        timeframe: int = 60,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        include_forming: bool = False,
+    ) -> AsyncIterator[tuple[str, dict]]:
+        """`async for symbol, bar in client.iter_candles(...)`: see ChartApiClient.iter_candles."""
+        for symbol in _symbol_list(symbols):
+            pager = _Pager(self.base_url, symbol, start, end, timeframe, page_size)
+            while pager.request is not None:
+                path, params = pager.request
+                page = await self._request("GET", path, params=params, keep=False)
+                for bar in _bars_of_page(pager, page, include_forming):
+                    yield symbol, bar
 
     async def live_status(self) -> dict:
         return await self._request("GET", "/api/live/status")

@@ -30,6 +30,7 @@ class Settings:
     admin_secret_parameter: str = "/tradowix/admin-secret"
     session_token_parameter: str = "/tradowix/session-token"
     admin_session_max_age: int = 8 * 3600
+    rate_limit_per_minute: int = 600  # per key, unless its record says otherwise
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -50,4 +51,5 @@ class Settings:
             admin_secret_parameter=os.environ.get("ADMIN_SECRET_PARAMETER", "/tradowix/admin-secret"),
             session_token_parameter=os.environ.get("SESSION_TOKEN_PARAMETER", "/tradowix/session-token"),
             admin_session_max_age=_int("ADMIN_SESSION_MAX_AGE", 8 * 3600),
+            rate_limit_per_minute=_int("RATE_LIMIT_PER_MINUTE", 600),
         )

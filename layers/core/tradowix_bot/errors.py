@@ -35,6 +35,11 @@ class NotFound(DomainError):
     code = "not_found"
 
 
+class UnsupportedMediaType(DomainError):
+    status = 415
+    code = "unsupported_media_type"
+
+
 class Conflict(DomainError):
     status = 409
     code = "conflict"

@@ -14,11 +14,12 @@ import orjson
 
 from . import ws_protocol
 from .candles import validate_symbol
-from .errors import BadRequest, DomainError, NotFound, Unauthorized
+from .errors import BadRequest, DomainError, NotFound, RateLimited, Unauthorized
 from .keys import KeyRecord, KeyRegistry, require_symbol
 from .live_connections import Connection, ConnectionStore
 from .live_poster import ConnectionPoster
 from .market import MarketData
+from .ratelimit import RateLimiter
 from .resample import validate_timeframe
 from .sessions import SessionSigner
 
@@ -96,6 +97,7 @@ class LiveSocket:
         history_bars: int = HISTORY_BARS,
         clock: Callable[[], float] = time.time,
         sessions: Callable[[], SessionSigner] | None = None,
+        rate_limiter: RateLimiter | None = None,
     ):
         self.keys = keys
         self.sessions = sessions  # checks the signed browser session a ws_url may carry
@@ -104,6 +106,7 @@ class LiveSocket:
         self.poster = poster
         self.history_bars = history_bars
         self.clock = clock
+        self.rate_limiter = rate_limiter  # subscribes count against the key's HTTP rate limit
 
     # -- $connect / $disconnect -------------------------------------------------------------
     def connect(
@@ -142,6 +145,9 @@ class LiveSocket:
             self.poster.post(connection_id, ws_protocol.error(exc.code, exc.message))
             self.poster.delete(connection_id)
             self.connections.remove_connection(connection_id)
+        except RateLimited as exc:
+            msg = ws_protocol.error(exc.code, exc.message, **context, retry_after=exc.retry_after)
+            self.poster.post(connection_id, msg)
         except DomainError as exc:
             self.poster.post(connection_id, ws_protocol.error(exc.code, exc.message, **context))
 
@@ -165,6 +171,12 @@ class LiveSocket:
         key = self._key_of(connection)
         require_symbol(key, symbol)
         self.connections.check_room(connection, symbol, timeframe)  # cheap early answer in a burst
+        if key is not None and self.rate_limiter is not None:
+            # Counted where a subscribe starts to cost (the history read and a message of up to
+            # 128 KB): a flood of them gets rate_limited like HTTP requests.
+            decision = self.rate_limiter.hit(key.key_id, key.rate_limit)
+            if decision is not None and not decision.allowed:
+                raise decision.refuse()
         # Read first: a failure here leaves no subscription behind.
         data = self.market.candles(key, symbol, timeframe, limit=self.history_bars)
         ready = self.market.live_status(key, None)["live"]

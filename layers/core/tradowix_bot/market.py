@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import orjson
 
 from .candles import as_dicts, validate_symbol
 from .errors import BadRequest, NotFound, Unavailable
@@ -11,12 +18,159 @@ from .keys import KeyRecord, require_symbol
 from .resample import BASE_TIMEFRAME, validate_timeframe
 from .resample import resample as resample_bars
 from .state import StateStore
-from .store import CandleStore
+from .store import CandleStore, StoredRange
 from .symbols import DEFAULT_SYMBOLS, SymbolInfo, categories
 from .timing import bar_timing
 
 # A status record older than this means the collector is gone, whatever it last said.
 STATUS_STALE_SECONDS = 90
+# A forming-bar record expires 180 s after its last write (collector/writer.py), and that write
+# is at most a minute after the bar's time: a range ending before now - 240 s cannot hold a
+# live forming bar, so that read is skipped.
+FORMING_MAX_AGE = 240
+# Unix seconds this large are milliseconds (1e11 s is the year 5138; 1e11 ms is 1973).
+MAX_UNIX_SECONDS = 10**11 - 1
+# Bumped when the answer's shape changes, so cached validators (ETags) of older shapes expire.
+ANSWER_FORMAT = "candles/2"
+
+
+def validate_unix_seconds(name: str, value: int | None) -> int | None:
+    if value is None:
+        return None
+    if value < 0:
+        raise BadRequest(f"{name} must be unix seconds, 0 or more (got {value})", code=f"invalid_{name}")
+    if value > MAX_UNIX_SECONDS:
+        raise BadRequest(
+            f"{name}={value} looks like milliseconds: send unix seconds (e.g. {value // 1000})"
+            if value < 10**14
+            else f"{name}={value} is not a unix time in seconds",
+            code=f"invalid_{name}",
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class CandlesAnswer:
+    """One candles answer before it is shaped for JSON: the version (ETag) is known without
+    building or hashing the body, so an unchanged answer can be a 304 at the cost of the reads."""
+
+    symbol: str
+    timeframe: int
+    bars: list[tuple]
+    now: float
+    next: str | None
+    stored: StoredRange
+    forming: tuple | None
+
+    @property
+    def has_more(self) -> bool:
+        return self.next is not None
+
+    @property
+    def last_closed(self) -> bool:
+        return not self.bars or self.bars[-1][0] + self.timeframe <= self.now
+
+    @property
+    def available_from(self) -> int | None:
+        times = [t for t in (self.stored.first, self.forming and int(self.forming[0])) if t is not None]
+        return min(times) if times else None
+
+    @property
+    def available_to(self) -> int | None:
+        times = [t for t in (self.stored.last, self.forming and int(self.forming[0])) if t is not None]
+        return max(times) if times else None
+
+    @property
+    def version(self) -> str:
+        """A digest of everything the body says except `timing` (which changes every call): the
+        stored objects read, the forming bar, the selection and the clock-dependent flag."""
+        first, last = (self.bars[0][0], self.bars[-1][0]) if self.bars else (None, None)
+        identity = (
+            ANSWER_FORMAT,
+            self.symbol,
+            self.timeframe,
+            len(self.bars),
+            first,
+            last,
+            self.next,
+            self.stored.versions,
+            self.forming,
+            self.last_closed,
+        )
+        return hashlib.blake2b(repr(identity).encode(), digest_size=16).hexdigest()
+
+    def as_dict(self, *, candles: bool = True) -> dict:
+        return {
+            "symbol": self.symbol,
+            "timeframe": self.timeframe,
+            "base_timeframe": BASE_TIMEFRAME,
+            "count": len(self.bars),
+            "candles": as_dicts(self.bars) if candles else [],
+            "last_closed": self.last_closed,
+            "has_more": self.has_more,
+            "next": self.next,
+            "available_from": self.available_from,
+            "available_to": self.available_to,
+            "timing": bar_timing(self.symbol, self.timeframe, self.now),
+        }
+
+    def body(self, encoded_days: EncodedDays | None = None) -> bytes:
+        """The answer as JSON bytes, equal to `orjson.dumps(self.as_dict())`. With `encoded_days`,
+        whole stored days of 1m bars are spliced in already encoded."""
+        head = orjson.dumps(self.as_dict(candles=False))
+        # The symbol's pattern cannot hold a quote: this is the one "candles" key.
+        return head.replace(b'"candles":[]', b'"candles":[' + self._encoded_bars(encoded_days) + b"]", 1)
+
+    def _encoded_bars(self, encoded_days: EncodedDays | None) -> bytes:
+        bars = self.bars
+        if encoded_days is None or self.timeframe != BASE_TIMEFRAME:
+            return orjson.dumps(as_dicts(bars))[1:-1]
+        # At 1m the page holds the stored days' own tuples, in order and contiguous: a day whose
+        # first and last tuples are in the page at the right distance is in it whole.
+        whole_days = {id(day[0]): day for day in self.stored.days if day}
+        segments: list[bytes] = []
+        loose: list[tuple] = []
+        i = 0
+        while i < len(bars):
+            day = whole_days.get(id(bars[i]))
+            end = i + len(day) if day is not None else 0
+            if day is not None and day[0] is bars[i] and end <= len(bars) and bars[end - 1] is day[-1]:
+                if loose:
+                    segments.append(orjson.dumps(as_dicts(loose))[1:-1])
+                    loose = []
+                segments.append(encoded_days.get(day))
+                i = end
+            else:
+                loose.append(bars[i])
+                i += 1
+        if loose:
+            segments.append(orjson.dumps(as_dicts(loose))[1:-1])
+        return b",".join(s for s in segments if s)
+
+
+class EncodedDays:
+    """`as_dicts` of whole stored days, JSON-encoded once and kept while the store keeps the day
+    (it is the same list object then): a 10,080-bar answer encodes today's bars, not all of
+    them. Keyed by the list's identity; the entry holds the list, so the id cannot be reused."""
+
+    def __init__(self, entries: int = 64):
+        self._entries: OrderedDict[int, tuple[list, bytes]] = OrderedDict()
+        self._max = entries
+        self._lock = threading.Lock()
+
+    def get(self, day: list[tuple]) -> bytes:
+        with self._lock:
+            hit = self._entries.get(id(day))
+            if hit is not None and hit[0] is day:
+                self._entries.move_to_end(id(day))
+                return hit[1]
+        encoded = orjson.dumps(as_dicts(day))[1:-1]
+        with self._lock:
+            self._entries[id(day)] = (day, encoded)
+            self._entries.move_to_end(id(day))
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+        return encoded
 
 
 class MarketData:
@@ -34,13 +188,14 @@ class MarketData:
         self.max_limit = max_limit
         self.ws_url = ws_url
         self.clock = clock
+        self.encoded_days = EncodedDays()
 
-    def _validate_limit(self, limit: int | None) -> int | None:
-        if limit is not None and not 1 <= limit <= self.max_limit:
+    def _validate_count(self, name: str, value: int | None) -> int | None:
+        if value is not None and not 1 <= value <= self.max_limit:
             raise BadRequest(
-                f"limit must be between 1 and {self.max_limit} (got {limit})", code="invalid_limit"
+                f"{name} must be between 1 and {self.max_limit} (got {value})", code=f"invalid_{name}"
             )
-        return limit
+        return value
 
     def candles(
         self,
@@ -50,41 +205,85 @@ class MarketData:
         limit: int | None = None,
         start: int | None = None,
         end: int | None = None,
+        page_size: int | None = None,
     ) -> dict:
+        """The candles answer as JSON-ready data (REST, WebSocket history)."""
+        return self.candles_answer(key, symbol, timeframe, limit, start, end, page_size).as_dict()
+
+    def candles_answer(
+        self,
+        key: KeyRecord | None,
+        symbol: str | None,
+        timeframe: int | None = None,
+        limit: int | None = None,
+        start: int | None = None,
+        end: int | None = None,
+        page_size: int | None = None,
+    ) -> CandlesAnswer:
+        """Bars of [start, end) resampled to `timeframe`, selected by time, then:
+
+        - `limit=N`: the last N bars of the range (the original contract); when that leaves
+          older bars out, `next` asks for them (the same N, ending where this answer starts);
+        - `page_size=N`: the first N bars of the range, oldest first; `next` asks for the
+          following page. With `limit` too, `limit` first narrows the range to its last bars.
+
+        Following `next` until `has_more` is false returns every bar of the range exactly once.
+        """
         symbol = validate_symbol(symbol)
         timeframe = validate_timeframe(timeframe)
-        limit = self._validate_limit(limit)
-        if start is not None and end is not None and start >= end:
-            raise BadRequest(
-                "start must be before end (start inclusive, end exclusive)", code="invalid_range"
-            )
+        limit = self._validate_count("limit", limit)
+        page_size = self._validate_count("page_size", page_size)
+        start = validate_unix_seconds("start", start)
+        end = validate_unix_seconds("end", end)
         require_symbol(key, symbol)
+        now = self.clock()
+        if start is not None and end is not None and start >= end:
+            stored = self.store.read_range(symbol, 0, 0, with_bounds=True)
+            if stored.bars is None:
+                raise self._no_data(symbol)
+            return CandlesAnswer(symbol, timeframe, [], now, None, stored, None)
         # A range selects bars by their (bucket) time, and every selected bar is whole:
         # read up to the end of the last bucket that starts before `end`.
         read_end = None if end is None else (end - 1) - (end - 1) % timeframe + timeframe
-        bars = self.store.read(symbol, start, read_end)
-        bars = self._with_forming(symbol, bars, start, read_end)
+        stored = self.store.read_range(symbol, start, read_end, with_bounds=True)
+        forming = None
+        if read_end is None or read_end > now - FORMING_MAX_AGE:  # else no forming bar can be in range
+            forming = self._forming(symbol, stored.bars, start, read_end)
+        bars = stored.bars if forming is None else [*(stored.bars or []), forming]
         if bars is None:
-            raise NotFound(
-                f"no stored data for {symbol} (run the archive, or wait for live history)", code="no_data"
-            )
+            raise self._no_data(symbol)
         out = resample_bars(bars, timeframe)
         if start is not None or end is not None:
             lo = start if start is not None else 0
             hi = end if end is not None else 1 << 62
             out = [b for b in out if lo <= b[0] < hi]
-        if limit is not None:
-            out = out[-limit:]
-        now = self.clock()
-        return {
-            "symbol": symbol,
-            "timeframe": timeframe,
-            "base_timeframe": BASE_TIMEFRAME,
-            "count": len(out),
-            "candles": as_dicts(out),
-            "last_closed": not out or out[-1][0] + timeframe <= now,
-            "timing": bar_timing(symbol, timeframe, now),
-        }
+        page, next_query = out, None
+        if limit is not None and len(out) > limit:
+            page = out[-limit:]
+            if page_size is None:  # the older remainder: same limit, ending where this page starts
+                next_query = {"limit": limit, "start": start, "end": page[0][0]}
+        if page_size is not None and len(page) > page_size:
+            page = page[:page_size]
+            next_query = {"page_size": page_size, "start": page[-1][0] + timeframe, "end": end}
+        next_url = None
+        if next_query is not None:
+            query = {"symbol": symbol, "timeframe": timeframe}
+            query.update({k: v for k, v in next_query.items() if v is not None})
+            next_url = "/api/candles?" + urlencode(query)
+        return CandlesAnswer(symbol, timeframe, page, now, next_url, stored, forming)
+
+    @staticmethod
+    def _no_data(symbol: str) -> NotFound:
+        return NotFound(
+            f"no stored data for {symbol} (run the archive, or wait for live history)", code="no_data"
+        )
+
+    def _forming(self, symbol: str, bars: list | None, start: int | None, end: int | None) -> tuple | None:
+        """The collector's forming bar when `_with_forming` would append it, else None."""
+        merged = self._with_forming(symbol, bars, start, end)
+        if merged is None or merged is bars or (bars and len(merged) == len(bars)):
+            return None
+        return tuple(merged[-1])
 
     def _with_forming(self, symbol: str, bars: list | None, start: int | None, end: int | None):
         """Append the collector's forming bar (DynamoDB) when it is newer than the last stored

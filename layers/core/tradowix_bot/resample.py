@@ -2,7 +2,8 @@
 
 Buckets are aligned to the unix epoch (4h bars start at 00:00, 04:00 … UTC). A bucket
 holds open of its first bar, max high, min low, close of its last; its time is the
-bucket start; an empty bucket produces no bar.
+bucket start; an empty bucket produces no bar. Volume is summed, and a bucket has a volume
+only when every 1m bar in it has one (a partly known sum would understate it).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from .errors import BadRequest
 
 BASE_TIMEFRAME = 60
+MAX_TIMEFRAME = 7 * 86400
 COMMON_TIMEFRAMES = (60, 120, 180, 300, 600, 900, 1800, 3600, 14400)
 
 
@@ -23,30 +25,35 @@ def validate_timeframe(timeframe: int | None) -> int:
             f"timeframe must be a whole number of seconds, at least 60 and a multiple of 60 (got {timeframe})",
             code="invalid_timeframe",
         )
-    if timeframe > 7 * 86400:
+    if timeframe > MAX_TIMEFRAME:
         raise BadRequest("timeframe must be at most 604800 seconds (1 week)", code="invalid_timeframe")
     return timeframe
 
 
 def resample(bars: Sequence[tuple], timeframe: int) -> list[tuple]:
-    """Resample sorted 1m bars `(time, o, h, l, c)` to `timeframe` seconds."""
+    """Resample sorted 1m bars `(time, o, h, l, c[, volume])` to `timeframe` seconds."""
     if timeframe == BASE_TIMEFRAME:
         return list(bars)
     out: list[tuple] = []
     bucket = None
     o = h = lo = c = 0.0
-    for t, bo, bh, bl, bc in bars:
+    vol = None
+    for b in bars:
+        t = b[0]
         start = t - t % timeframe
         if start != bucket:
             if bucket is not None:
-                out.append((bucket, o, h, lo, c))
-            bucket, o, h, lo, c = start, bo, bh, bl, bc
+                out.append((bucket, o, h, lo, c) if vol is None else (bucket, o, h, lo, c, vol))
+            bucket, o, h, lo, c = start, b[1], b[2], b[3], b[4]
+            vol = b[5] if len(b) > 5 else None
         else:
-            if bh > h:
-                h = bh
-            if bl < lo:
-                lo = bl
-            c = bc
+            if b[2] > h:
+                h = b[2]
+            if b[3] < lo:
+                lo = b[3]
+            c = b[4]
+            if vol is not None:
+                vol = vol + b[5] if len(b) > 5 and b[5] is not None else None
     if bucket is not None:
-        out.append((bucket, o, h, lo, c))
+        out.append((bucket, o, h, lo, c) if vol is None else (bucket, o, h, lo, c, vol))
     return out

@@ -12,6 +12,7 @@ import time
 from decimal import Decimal
 
 from . import aws
+from .candles import plain
 from .storage_errors import translate
 
 
@@ -85,7 +86,7 @@ class StateStore:
         self.put("upstream", "status", {**status, "updated_at": round(time.time(), 3)})
 
     # -- collector records -----------------------------------------------------------------
-    # pk="forming" sk=SYMBOL   the forming 1m bar: {"bar": [t, o, h, l, c], "expires_at"}
+    # pk="forming" sk=SYMBOL   the forming 1m bar: {"bar": [t, o, h, l, c(, volume)], "expires_at"}
     # pk="lease"   sk=SYMBOL   the one collector allowed to write SYMBOL: {"owner", "expires_at"}
     # Both carry `expires_at` (the table's TTL attribute), so a dead collector's records vanish.
 
@@ -93,7 +94,7 @@ class StateStore:
         """The forming bar of `symbol`, or None when there is none or it has expired."""
         item = self.get("forming", symbol)
         now = time.time() if now is None else now
-        if not item or float(item.get("expires_at", 0)) < now or len(item.get("bar") or []) != 5:
+        if not item or float(item.get("expires_at", 0)) < now or len(item.get("bar") or []) not in (5, 6):
             return None
         return tuple(item["bar"])
 
@@ -107,7 +108,7 @@ class StateStore:
                     Item={
                         "pk": "forming",
                         "sk": symbol,
-                        "bar": _dynamo([float(x) for x in bar]),
+                        "bar": _dynamo([float(x) for x in plain(bar)]),
                         "updated_at": _dynamo(round(now, 3)),
                         "expires_at": expires,
                     }

@@ -46,6 +46,11 @@ def _talipp():
     return RSI, BB
 
 
+def require() -> None:
+    """Raise StrategyUnavailable now, before a command fetches data it could not use."""
+    _talipp()
+
+
 @dataclass(frozen=True)
 class Signal:
     time: int  # open time of the bar whose close decided the signal

@@ -30,7 +30,8 @@ SERVER_MESSAGES = {
         "note": "the connection stays open, except after key_disabled / invalid_key / missing_key; "
         "codes: invalid_json, invalid_message, missing_type, unknown_type, missing_symbol, invalid_symbol, "
         "invalid_timeframe, symbol_forbidden, no_data, too_many_subscriptions (at most 50 per connection), "
-        "not_subscribed",
+        "not_subscribed, rate_limited (subscribes count against the key's per-minute limit; "
+        "`retry_after` says in how many seconds to try again)",
     },
     "pong": {"fields": {}, "extension": True},
 }

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from .collect_cmd import add_source_args, build_source, stores
+from .sdk_common import CommandFailed
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,6 +38,7 @@ def _bar(done: int, total: int, symbol: str, pages: int) -> None:
 def run(args: argparse.Namespace) -> int:
     from tradowix_bot.collector import Clock
     from tradowix_bot.collector.archive import FilesTarget, StoreTarget, archive
+    from tradowix_bot.collector.sources import SourceError
 
     clock = Clock(args.clock_speed, args.clock_anchor)
     if args.candles_dir is not None:
@@ -66,7 +68,10 @@ def run(args: argparse.Namespace) -> int:
             await source.close()
 
     started = time.monotonic()
-    results = asyncio.run(main())
+    try:
+        results = asyncio.run(main())
+    except SourceError as exc:  # offline, refused token: nothing was written; one line, not a traceback
+        raise CommandFailed(f"upstream: {exc}; nothing was archived") from None
     print(file=sys.stderr)
     failed = 0
     for r in results:

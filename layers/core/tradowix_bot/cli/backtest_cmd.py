@@ -62,6 +62,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="comma-separated thresholds for the sweep (default 0,0.1,...,0.9)",
     )
+    p.add_argument(
+        "--tie",
+        choices=("draw", "loss"),
+        default="draw",
+        help="what an equal price at expiry is: 'draw' (refunded, the default) or 'loss' (brokers "
+        "that keep the stake on a tie)",
+    )
     p.add_argument("--seed", type=int, default=7, help="seed of the random baseline (default 7)")
     p.add_argument(
         "--plot", type=Path, default=Path("backtest.png"), help="where to save the PNG (default backtest.png)"
@@ -124,6 +131,10 @@ def run(args: argparse.Namespace) -> int:
     symbols = [s.strip() for s in args.symbols.split(",") if s.strip()] if args.symbols else None
     if args.url and args.candles_dir:
         raise CommandFailed("read from --candles-dir or from --url, not both")
+    try:
+        strategy.require()
+    except strategy.StrategyUnavailable as exc:
+        raise CommandFailed(str(exc)) from None
     if args.url:
         series = _from_deployment(args, symbols, args.timeframe)
     else:
@@ -139,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
             min_confidence=args.min_confidence,
             thresholds=args.thresholds or backtest.DEFAULT_THRESHOLDS,
             seed=args.seed,
+            tie_is_loss=args.tie == "loss",
             progress=progress,
         )
     except strategy.StrategyUnavailable as exc:

@@ -3,6 +3,7 @@
 python -m tradowix_bot.cli collect --source tradowix --token-file …   the real upstream
 python -m tradowix_bot.cli collect --source synthetic                 offline / demos
 python -m tradowix_bot.cli collect --source replay --replay-dir DIR   original files
+python -m tradowix_bot.cli collect --source ccxt --exchange binance --markets BTC/USDT,ETH/USDT
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import functools
 import os
 import signal
 from pathlib import Path
-
-from tradowix_bot.collector.tradowix import DEFAULT_URL as DEFAULT_UPSTREAM
 
 
 def _float_env(name: str, default: float) -> float:
@@ -51,11 +50,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def add_source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--source", choices=("tradowix", "synthetic", "replay"), help="default: tradowix if a token is set"
+        "--source",
+        choices=("tradowix", "synthetic", "replay", "ccxt"),
+        help="default: tradowix if a token is set",
+    )
+    p.add_argument("--exchange", help="--source ccxt: a ccxt exchange id, e.g. binance, kraken, okx")
+    p.add_argument(
+        "--markets",
+        help="--source ccxt: markets, e.g. BTC/USDT,ETH/USDT (stored as BTC-USDT; A/B=NAME to rename)",
     )
     p.add_argument("--symbols", help="comma-separated symbols (default: all the source offers)")
     p.add_argument(
-        "--url", default=os.environ.get("TRADOWIX_WS_URL", DEFAULT_UPSTREAM), help="upstream WebSocket URL"
+        "--url",
+        default=os.environ.get("TRADOWIX_WS_URL"),
+        help="upstream WebSocket URL (default: TRADOWIX_WS_URL, else the Tradowix upstream)",
     )
     p.add_argument(
         "--token", help="Tradowix session token (default: TRADOWIX_SESSION_TOKEN, SSM, token file)"
@@ -94,13 +102,19 @@ def build_source(args: argparse.Namespace, clock):
         from tradowix_bot.collector.synthetic import SyntheticSource
 
         return SyntheticSource(clock)
+    if kind == "ccxt":
+        from tradowix_bot.collector.ccxt_source import CcxtSource, parse_markets
+
+        if not args.exchange or not args.markets:
+            raise SystemExit("error: --source ccxt needs --exchange and --markets (e.g. binance BTC/USDT)")
+        return CcxtSource(args.exchange, parse_markets(args.markets), clock)
     if kind == "replay":
         from tradowix_bot.collector.replay import ReplaySource
 
         if args.replay_dir is None:
             raise SystemExit("error: --source replay needs --replay-dir")
         return ReplaySource(args.replay_dir, clock)
-    from tradowix_bot.collector.tradowix import TradowixSource
+    from tradowix_bot.collector.tradowix import DEFAULT_URL, TradowixSource
 
     if not token:
         raise SystemExit(
@@ -110,7 +124,10 @@ def build_source(args: argparse.Namespace, clock):
     # A token the owner replaces (admin panel → SSM, or the token file) is picked up while the
     # upstream refuses the current one; an explicit --token or TRADOWIX_SESSION_TOKEN still wins.
     return TradowixSource(
-        args.url, token, clock, reload_token=functools.partial(load_token, args.token, data_dir=data_dir())
+        args.url or DEFAULT_URL,
+        token,
+        clock,
+        reload_token=functools.partial(load_token, args.token, data_dir=data_dir()),
     )
 
 

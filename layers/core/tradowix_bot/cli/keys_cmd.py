@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     create.add_argument(
         "--symbols", type=_symbols, help="comma-separated symbols this key may read (default: all)"
     )
+    create.add_argument(
+        "--rate-limit", type=int, metavar="N", help="requests per minute (default: the deployment's)"
+    )
     ops.add_parser("list", help="list keys (never shows the keys themselves)")
     for op in ("disable", "enable", "delete"):
         p = ops.add_parser(op, help=f"{op} a key")
@@ -36,13 +39,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     group = restrict.add_mutually_exclusive_group(required=True)
     group.add_argument("--symbols", type=_symbols)
     group.add_argument("--all", action="store_true")
+    rate = ops.add_parser("rate-limit", help="set a key's requests per minute, or back to the default")
+    rate.add_argument("key_id")
+    group = rate.add_mutually_exclusive_group(required=True)
+    group.add_argument("--per-minute", type=int, metavar="N")
+    group.add_argument("--default", action="store_true")
     keys.set_defaults(run=run)
 
 
 def _describe(record) -> str:
     symbols = "all symbols" if record.all_symbols else ",".join(record.symbols)
     state = "enabled" if record.enabled else "DISABLED"
-    return f"{record.key_id}  {state:8}  {record.name!r}  [{symbols}]  created {_when(record.created_at)}  last used {_when(record.last_used_at)}"
+    rate = f"{record.rate_limit}/min" if record.rate_limit else "default rate"
+    return f"{record.key_id}  {state:8}  {record.name!r}  [{symbols}]  {rate}  created {_when(record.created_at)}  last used {_when(record.last_used_at)}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     target = targets.resolve(args.stack)
     registry = KeyRegistry(target.keys_table)
     if args.op == "create":
-        record, raw = registry.create(args.name, args.symbols)
+        record, raw = registry.create(args.name, args.symbols, args.rate_limit)
         print(f"Created {_describe(record)} on {target.description}.")
         print("This key is shown once and cannot be recovered; store it now:")
         print(raw)
@@ -68,4 +77,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"Deleted {args.key_id}.")
     elif args.op == "restrict":
         print("Updated " + _describe(registry.restrict(args.key_id, None if args.all else args.symbols)))
+    elif args.op == "rate-limit":
+        record = registry.set_rate_limit(args.key_id, None if args.default else args.per_minute)
+        print("Updated " + _describe(record))
     return 0

@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     from tradowix_bot.chart_client import ChartApiError, NotFoundError
 
     try:
-        strategy._talipp()
+        strategy.require()
     except strategy.StrategyUnavailable as exc:
         raise CommandFailed(str(exc)) from None
     stop = threading.Event()

@@ -62,14 +62,19 @@ def client_from(args: argparse.Namespace):
     url = args.url or os.environ.get("TRADOWIX_CHART_URL")
     if not url:
         raise CommandFailed("no deployment: pass --url or set TRADOWIX_CHART_URL")
-    return ChartApiClient(url, args.key or os.environ.get("TRADOWIX_CHART_API_KEY") or None)
+    try:
+        return ChartApiClient(url, args.key or os.environ.get("TRADOWIX_CHART_API_KEY") or None)
+    except ValueError as exc:  # a URL without http(s)://
+        raise CommandFailed(str(exc)) from None
 
 
 def api_failure(exc) -> CommandFailed:
-    """One line for a ChartApiError: the status, the server's code and message."""
-    status = f"HTTP {exc.status}" if exc.status else type(exc).__name__
+    """One line for a ChartApiError: the status and the server's code, when there was an HTTP
+    answer, and the message (a network failure or a timeout has no status: none is made up)."""
+    if not exc.status:
+        return CommandFailed(exc.message)
     code = f" {exc.error}" if getattr(exc, "error", None) else ""
-    return CommandFailed(f"{status}{code}: {exc.message}")
+    return CommandFailed(f"HTTP {exc.status}{code}: {exc.message}")
 
 
 def progress(text: str) -> None:

@@ -15,8 +15,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "signal",
         help="run the built-in strategy on one symbol file and print its latest signal",
         description="Print the built-in strategy's signal (CALL/PUT for the next bar, with a confidence) "
-        "at the close of the last bar of a candle file in the original format (<SYMBOL>.json: "
-        "a JSON list of {time, open, high, low, close} 1-minute bars, oldest first).",
+        "at the close of the last closed bar of a candle file in the original format (<SYMBOL>.json: "
+        "a JSON list of {time, open, high, low, close} 1-minute bars, oldest first) or a saved "
+        '/api/candles answer. A bar that is still forming (the answer\'s "last_closed": false, or a '
+        "--timeframe bucket whose last minute is not in the file) is skipped, and the command says so.",
     )
     p.add_argument("path", type=Path, help="candle file, e.g. data/candles/BTCUSD-OTC.json")
     p.add_argument(
@@ -47,10 +49,39 @@ def describe(symbol: str, bar_time: int, tf: int, signal, min_confidence: float,
     return f"{base}  no trade  {detail} below --min-confidence {min_confidence:g}"
 
 
+def forming_in_file(path: Path) -> bool:
+    """True when the file is a saved /api/candles answer whose newest bar was still forming."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # read_candle_file has already said what is wrong with it
+    return isinstance(doc, dict) and doc.get("last_closed") is False
+
+
+def closed_bars(bars: list, timeframe: int, *, last_forming: bool = False) -> tuple[list, list[str]]:
+    """The bars resampled to `timeframe` without a trailing bar that has not closed, and one
+    note per bar left out. A signal on such a bar would use a close that is not final yet."""
+    from tradowix_bot.resample import resample
+
+    notes = []
+    if last_forming and bars:
+        notes.append(f"the last bar ({when(bars[-1][0])}) is still forming (last_closed: false): skipped")
+        bars = bars[:-1]
+    out = resample(bars, timeframe)
+    if out and timeframe > 60 and bars[-1][0] < out[-1][0] + timeframe - 60:
+        notes.append(
+            f"the last {timeframe}s bar ({when(out[-1][0])}) has not closed (the file ends at "
+            f"{when(bars[-1][0] + 60)}): skipped"
+        )
+        out = out[:-1]
+    return out, notes
+
+
 def run(args: argparse.Namespace) -> int:
     from tradowix_bot import strategy
     from tradowix_bot.candles import read_candle_file
-    from tradowix_bot.resample import resample
+
+    from .sdk_common import progress
 
     try:
         bars = read_candle_file(args.path, allow_unordered=False)
@@ -60,7 +91,9 @@ def run(args: argparse.Namespace) -> int:
         raise CommandFailed(f"{args.path}: is a directory, expected a candle file") from None
     except OSError as exc:
         raise CommandFailed(f"{args.path}: {exc.strerror or exc}") from None
-    bars = resample(bars, args.timeframe)
+    bars, notes = closed_bars(bars, args.timeframe, last_forming=forming_in_file(args.path))
+    for note in notes:
+        progress(f"note: {note}")
     try:
         signal = strategy.latest_signal(bars)
     except strategy.StrategyUnavailable as exc:
@@ -82,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
                     "expiry_time": signal.time + (1 + args.expiry) * args.timeframe,
                     "rsi": signal.rsi,
                     "percent_b": signal.percent_b,
+                    "notes": notes,
                 }
             )
         )
