@@ -29,7 +29,8 @@ def test_rate_limit_is_shown_and_edited_in_the_panel(local_stack, admin_secret, 
         sign_in(page, local_stack.api_url, admin_secret)
         cell = row(page, "limited bot").locator("td.limit")
         assert f"{default:,}/min" in cell.inner_text() and "default" in cell.inner_text()
-        assert "3 used this minute" in cell.inner_text() or "used" not in cell.inner_text()
+        # (the three requests fall in one window unless a minute starts between them: then fewer)
+        assert f"of {default:,} used this minute" in cell.inner_text()
         # when the owner sets 2 requests a minute in the panel
         row(page, "limited bot").locator("[data-action='limit']").click()
         page.uncheck("#limit-default")

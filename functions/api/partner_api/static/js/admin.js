@@ -131,12 +131,8 @@ function limitCell(record) {
 
 function usageText(record) {
   const usage = record.usage;
-  if (usage === undefined || usage === null) return "";
-  if (typeof usage === "number") return `${usage.toLocaleString()} used this minute`;
-  const used = usage.used ?? usage.count ?? usage.requests;
-  if (typeof used !== "number") return "";
-  const window = usage.window_seconds ? ` in ${usage.window_seconds} s` : " this minute";
-  return `${used.toLocaleString()} used${window}`;
+  if (!usage || typeof usage.used !== "number") return "";
+  return `${usage.used.toLocaleString()} of ${usage.limit.toLocaleString()} used this minute`;
 }
 
 function keyRow(record) {
@@ -369,6 +365,7 @@ function editLimit(record) {
     ? `Requests per minute this key may make. The deployment's default is ${admin.defaultRateLimit.toLocaleString()}.`
     : "Requests per minute this key may make.";
   useDefault.checked = !own;
+  value.oninput = () => showMessage($("limit-message"), "");
   value.value = own ? String(record.rate_limit) : admin.defaultRateLimit ? String(admin.defaultRateLimit) : "";
   const sync = () => (value.disabled = useDefault.checked);
   useDefault.onchange = sync;
