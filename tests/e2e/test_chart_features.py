@@ -77,11 +77,13 @@ def test_volume_pane_shows_tick_volume_when_bars_carry_it(local_stack, partner_k
         assert chart_state(page)["panes"] == "1"
         assert "Vol n/a" in page.inner_text("#legend")
     page.route("**/api/candles?*", with_volume)
+    # (no live feed in this test: its bars would come without the volume added here)
+    page.route("**/api/live/status", lambda route: route.fulfill(json={"live": False, "ws_url": None}))
     page.goto(local_stack.api_url + "/?symbol=BTCUSD-OTC&tf=60")
     shown = wait_chart_ready(page, 60)
     # then a volume pane under the price shows one bar per candle, and the legend its value
     assert shown["panes"] == "2" and "volume" in shown["indicators"].split(",")
-    assert shown["volumeBars"] == shown["candleCount"]
+    assert shown["volumeBars"] == shown["historyCount"] == shown["candleCount"]
     assert page.locator("#legend .vol b").inner_text().replace(",", "").isdigit()
     screenshot(page, "chart-volume")
 
