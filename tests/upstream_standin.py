@@ -10,6 +10,10 @@ Fault knobs: `accept_tokens` (others are refused), `never_authenticate`, `extra_
 upstream that gets round to it late), `paused` (streams hold their ticks back while links
 stay up and answer pings: a lagging upstream; the held ticks follow once it is cleared).
 Runs its own event loop in a thread so subprocess collectors can use it as well.
+
+On a ManualClock the streams send what the clock has reached, and `idle(source)` says when
+everything is delivered: every frame either side sent has been read by the other, and every
+stream has sent its ticks up to now (so a test moves the clock, then waits for `idle`).
 """
 
 from __future__ import annotations
@@ -25,9 +29,9 @@ from websockets.asyncio.server import serve
 
 
 class StandinUpstream:
-    def __init__(self, clock: Clock | None = None, *, token: str = "good-token"):
+    def __init__(self, clock: Clock | None = None, *, token: str = "good-token", symbols=DEFAULT_SYMBOLS):
         self.clock = clock or Clock()
-        self.market = SyntheticMarket()
+        self.market = SyntheticMarket(symbols)
         self.accept_tokens = {token}
         self.never_authenticate = False
         self.extra_frames: list[str] = []
@@ -42,6 +46,8 @@ class StandinUpstream:
         self.cookies: list[str] = []
         self.subscriptions: list[str] = []
         self._sockets: set = set()
+        self._frames: dict = {}  # socket → [sent, received]
+        self._caught_up: dict = {}  # streaming socket → the time it has sent ticks up to
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -61,13 +67,39 @@ class StandinUpstream:
         self._thread.join(10)
 
     def drop_links(self) -> None:
-        """Close every open connection (the upstream drops the link)."""
+        """Close every open connection (the upstream drops the link); done when this returns."""
 
-        def abort_all():
+        async def abort_all():
             for ws in list(self._sockets):
                 ws.transport.abort()  # no close handshake: the TCP link just dies
+                self._forget(ws)
 
-        self._loop.call_soon_threadsafe(abort_all)
+        asyncio.run_coroutine_threadsafe(abort_all(), self._loop).result(10)
+
+    def idle(self, source) -> bool:
+        """Nothing in flight between this upstream and `source` (a TradowixSource), and every
+        stream has sent its ticks up to the clock's time."""
+        if source.connecting:
+            return False
+        now = self.clock.now()
+        frames = {ws.remote_address[1]: tuple(n) for ws, n in list(self._frames.items())}
+        if frames != {port: (received, sent) for port, (sent, received) in source.link_frames().items()}:
+            return False
+        return all(self.paused or t >= now for t in list(self._caught_up.values()))
+
+    def _forget(self, ws) -> None:
+        self._sockets.discard(ws)
+        self._frames.pop(ws, None)
+        self._caught_up.pop(ws, None)
+
+    async def _send(self, ws, text: str) -> None:
+        await ws.send(text)
+        self._frames[ws][0] += 1
+
+    async def _recv(self, ws) -> str:
+        raw = await ws.recv()
+        self._frames[ws][1] += 1
+        return raw
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -84,29 +116,32 @@ class StandinUpstream:
         self.connections += 1
         self.cookies.append(ws.request.headers.get("Cookie", ""))
         self._sockets.add(ws)
+        self._frames[ws] = [0, 0]
         stream: asyncio.Task | None = None
         try:
-            await ws.send(json.dumps({"type": "authRequired"}))
-            msg = json.loads(await ws.recv())
+            await self._send(ws, json.dumps({"type": "authRequired"}))
+            msg = json.loads(await self._recv(ws))
             if msg.get("type") != "authenticate":
                 return
             self.auth_attempts += 1
             if self.never_authenticate:
-                await asyncio.sleep(3600)
+                await ws.wait_closed()  # silent until the client gives up
+                return
             if msg.get("token") not in self.accept_tokens:
-                await ws.send(json.dumps({"type": "error", "message": "invalid session"}))
+                await self._send(ws, json.dumps({"type": "error", "message": "invalid session"}))
+                self._forget(ws)
                 await ws.close()
                 return
-            await ws.send(json.dumps({"type": "authenticated"}))
-            async for raw in ws:
-                msg = json.loads(raw)
+            await self._send(ws, json.dumps({"type": "authenticated"}))
+            while True:
+                msg = json.loads(await self._recv(ws))
                 kind = msg.get("type")
                 if kind == "ping":
                     self.pings += 1
-                    await ws.send(json.dumps({"type": "pong", "requestId": msg.get("requestId")}))
+                    await self._send(ws, json.dumps({"type": "pong", "requestId": msg.get("requestId")}))
                 elif kind == "getBalance":
-                    await ws.send(json.dumps({"type": "balanceUpdate", "data": {"balance": 1000}}))
-                    await ws.send(json.dumps({"type": "instruments", "data": self._instruments()}))
+                    await self._send(ws, json.dumps({"type": "balanceUpdate", "data": {"balance": 1000}}))
+                    await self._send(ws, json.dumps({"type": "instruments", "data": self._instruments()}))
                 elif kind == "subscribeTicks":
                     self.subscriptions.append(msg["symbol"])
                     if stream:
@@ -122,19 +157,20 @@ class StandinUpstream:
                     end = min(end, int(self.clock.now()) - int(self.clock.now()) % 60)
                     bars = self.market.bars(msg["symbol"], older - older % 60 - minutes * 60, end)
                     rows = [[b.time * 1000, b.open, b.high, b.low, b.close] for b in bars]
-                    await ws.send(
+                    await self._send(
+                        ws,
                         json.dumps(
                             {
                                 "type": "candleHistory",
                                 "requestId": msg.get("requestId"),
                                 "data": {"candles": rows},
                             }
-                        )
+                        ),
                     )
         except Exception:  # noqa: BLE001 - a closed socket ends the handler
             pass
         finally:
-            self._sockets.discard(ws)
+            self._forget(ws)
             if stream:
                 stream.cancel()
 
@@ -157,21 +193,23 @@ class StandinUpstream:
     async def _serve_subscription(self, ws, symbol: str) -> None:
         if self.late_start is not None:
             now = self.clock.now()
-            await asyncio.sleep(self.clock.wall(now - now % 60 + 60 + self.late_start - now))
-        await ws.send(
-            json.dumps({"type": "subscribed", "activeSymbol": symbol, "subscribed": [symbol], "failed": []})
+            await self.clock.sleep_until(now - now % 60 + 60 + self.late_start)
+        await self._send(
+            ws,
+            json.dumps({"type": "subscribed", "activeSymbol": symbol, "subscribed": [symbol], "failed": []}),
         )
         for frame in self.extra_frames:
-            await ws.send(frame)
+            await self._send(ws, frame)
         await self._stream(ws, symbol)
 
     async def _stream(self, ws, symbol: str) -> None:
         last = self.clock.now()
+        self._caught_up[ws] = last
         n = 0
         minute_ticks: dict[int, list] = {}  # each minute's ticks computed once: the stand-in stays cheap
         while True:
             if self.paused:
-                await asyncio.sleep(self.clock.wall(0.2))
+                await self.clock.sleep(0.2)
                 continue
             now = self.clock.now()
             minute = int(last) - int(last) % 60
@@ -195,10 +233,12 @@ class StandinUpstream:
                         "type": "quote",
                         "data": {"symbol": symbol, "price": price, "timestamp": int(round(ts * 1000))},
                     }
-                await ws.send(json.dumps(frame))
+                await self._send(ws, json.dumps(frame))
+            self._caught_up[ws] = now
             if ticks:
                 last = ticks[-1][0]
-            await asyncio.sleep(self.clock.wall(0.2))
+            # From the time it read (the clock may have moved since); not every few ms on a compressed clock.
+            await self.clock.sleep_until(now + max(0.2, self.clock.slack(0.02)))
 
 
 __all__ = ["DEFAULT_SYMBOLS", "StandinUpstream"]

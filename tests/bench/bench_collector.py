@@ -110,7 +110,7 @@ async def run(args) -> int:
     clock = Clock(args.speed)
     store = CandleStore("bench-candles", cache_entries=4 * args.symbols)
     state = StateStore("bench-state")
-    reader = MarketData(CandleStore("bench-candles"), state)
+    reader = MarketData(CandleStore("bench-candles"), state, clock=clock.now)
     collector = Collector(
         SyntheticSource(clock, infos),
         store,
@@ -118,7 +118,7 @@ async def run(args) -> int:
         symbols=[i.symbol for i in infos],
         clock=clock,
         backfill_days=0,
-        lease_seconds=60,
+        lease_seconds=60 * args.speed,  # clock seconds: a minute of wall time whatever the speed
         status_interval=5,
     )
 

@@ -70,7 +70,7 @@ def test_random_baseline_is_fixed_by_its_seed():
 
 def test_trades_never_span_a_gap_and_flat_outcomes_are_draws():
     bars = random_walk(300, seed=9)
-    gapped = bars[:150] + [b._replace(time=b.time + 3600) for b in bars[150:]]
+    gapped = bars[:150] + [Bar(b.time + 3600, *b[1:]) for b in bars[150:]]
     full = backtest.opportunities("X", bars, 60, 1, 7)
     cut = backtest.opportunities("X", gapped, 60, 1, 7)
     assert len(cut) == len(full) - 1  # the one bar whose next bar is across the gap

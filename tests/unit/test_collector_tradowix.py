@@ -1,5 +1,9 @@
 """Given a stand-in upstream that speaks the Tradowix protocol on 127.0.0.1, when the tradowix
-adapter collects from it, then bars are right and every bad frame or fault is survived."""
+adapter collects from it, then bars are right and every bad frame or fault is survived.
+
+The collector and the stand-in share a ManualClock: the test moves the time, then waits until
+every frame sent has arrived and every stream has caught up (`StandinUpstream.idle`), so each
+run sees the same ticks at the same market times however busy the machine is."""
 
 from __future__ import annotations
 
@@ -7,13 +11,23 @@ import asyncio
 import json
 
 import pytest
-from tradowix_bot.collector import Collector
+from collector_harness import START, Harness, assert_continuous, assert_market_bars, expected
+from tradowix_bot.collector import Collector, ManualClock
 from tradowix_bot.collector.archive import FilesTarget, StoreTarget, archive
 from tradowix_bot.collector.sources import SourceError
 from tradowix_bot.collector.tradowix import TradowixSource
 from tradowix_bot.state import StateStore
 from tradowix_bot.store import CandleStore
 from tradowix_bot.synthetic import SyntheticMarket
+from upstream_standin import StandinUpstream
+
+
+@pytest.fixture
+def standin():
+    """The stand-in upstream on a ManualClock (the `upstream` fixture's runs 30x on its own)."""
+    server = StandinUpstream(ManualClock(START)).start()
+    yield server
+    server.stop()
 
 
 def collector_for(aws_env, upstream, token="good-token", auth_timeout=5.0, **kw):
@@ -24,39 +38,22 @@ def collector_for(aws_env, upstream, token="good-token", auth_timeout=5.0, **kw)
     store = CandleStore(aws_env["CandlesBucket"])
     state = StateStore(aws_env["StateTable"])
     kw.setdefault("backfill_days", 30 / 1440)
-    collector = Collector(
-        source, store, state, clock=clock, lease_seconds=3, forming_interval=0.2, status_interval=0.3, **kw
-    )
+    collector = Collector(source, store, state, clock=clock, lease_seconds=30, auth_backoff=60, **kw)
     return collector, store, state
 
 
-async def run_for(collector, seconds, during=None):
-    stop = asyncio.Event()
-    task = asyncio.create_task(collector.run(stop))
-    if during:
-        await during()
-    await asyncio.sleep(seconds)
-    stop.set()
-    await asyncio.wait_for(task, 20)
+def harness(collector, upstream) -> Harness:
+    return Harness(upstream.clock, collector, idle=lambda: upstream.idle(collector.source))
 
 
 async def wait_until(condition, timeout: float, step: float = 0.05) -> bool:
+    """Real time: for what runs on wall time (keepalive pings, I/O timeouts)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while not condition():
         if asyncio.get_running_loop().time() > deadline:
             return False
         await asyncio.sleep(step)
     return True
-
-
-def expected(symbol, start, end):
-    return [tuple(b) for b in SyntheticMarket().bars(symbol, start, end)]
-
-
-def assert_continuous(bars):
-    times = [b[0] for b in bars]
-    assert times == sorted(set(times))
-    assert all(b - a == 60 for a, b in zip(times, times[1:], strict=False))
 
 
 BAD_FRAMES = [
@@ -73,122 +70,152 @@ BAD_FRAMES = [
 ]
 
 
-def test_collects_from_the_upstream_and_survives_garbage_frames(aws_env, upstream):
+def test_collects_from_the_upstream_and_survives_garbage_frames(aws_env, standin):
     # given an upstream that also sends frames that are not JSON, unknown types and bad ticks
-    upstream.extra_frames = BAD_FRAMES
-    collector, store, state = collector_for(aws_env, upstream, symbols=None)
-    clock = upstream.clock
+    standin.extra_frames = BAD_FRAMES
+    collector, store, state = collector_for(aws_env, standin, symbols=None)
     checked = ("EURUSD-OTC", "BTCUSD-OTC")
-    after_backfill = []
 
-    async def backfilled_then_a_minute_from_the_ticks():
-        # Waits for what it needs rather than a fixed time: on a loaded machine the 30x clock
-        # runs on while the process waits for CPU.
-        assert await wait_until(
-            lambda: len(set(upstream.subscriptions)) == len(SyntheticMarket().symbols), 20
-        )
-        assert await wait_until(collector.backfilled.is_set, 30)
-        now = clock.now()
-        after_backfill.append(int(now) - int(now) % 60 + 60)  # its bars are built from the ticks
-        stored = lambda: all(any(b[0] >= after_backfill[0] for b in store.read(s) or []) for s in checked)  # noqa: E731
-        assert await wait_until(stored, 30, step=0.25)
+    async def scenario():
+        run = harness(collector, standin)
+        await run.start()
+        # when the collector links every symbol (from `instruments`), backfills them and runs on
+        # for two more minutes
+        await run.until(collector.backfilled.is_set, limit=30)
+        await run.advance(130)
+        assert await wait_until(lambda: standin.pings > 0, 10)  # keepalive runs on wall time
+        await run.stop()
 
-    # when the collector links every symbol (from `instruments`), backfills them and runs on
-    # until the first minute that began after the backfill is stored
-    asyncio.run(run_for(collector, 0, during=backfilled_then_a_minute_from_the_ticks))
+    asyncio.run(scenario())
     # then the session cookie and handshake were used, and every symbol is covered by its own link
-    assert "session-token=good-token" in upstream.cookies[0]
-    assert set(upstream.subscriptions) == set(SyntheticMarket().symbols)
-    assert upstream.pings > 0
+    assert "session-token=good-token" in standin.cookies[0]
+    assert set(standin.subscriptions) == set(SyntheticMarket().symbols)
     # and the catalog learned from `instruments` keeps the categories
     assert {i.category for i in store.read_catalog()} >= {"crypto", "currencies", "stocks"}
     # and the bars equal the upstream's own prices, continuous, history merged with ticks
+    now = int(standin.clock.now())
     for symbol in checked:
         bars = store.read(symbol)
         assert_continuous(bars)
-        assert bars == expected(symbol, bars[0][0], bars[-1][0] + 60)
-        assert bars[-1][0] >= after_backfill[0]
+        assert_market_bars(symbol, bars)
+        assert bars[-1][0] == now - now % 60 - 60 and len(bars[-1]) == 6  # the last from its ticks
     # and the garbage was counted, not fatal
     rejected = collector.status_record()["rejected"]
     assert rejected["not_json"] >= 1 and rejected["unknown_type"] >= 1 and rejected["bad_tick"] >= 4
     assert rejected["not_a_message"] >= 1 and rejected["bad_tick_message"] >= 1
 
 
-def test_history_pages_overlapping_stored_bars_change_nothing_stored(aws_env, upstream):
+def test_history_pages_overlapping_stored_bars_change_nothing_stored(aws_env, standin):
     # given stored bars (deliberately different from the upstream's) and pages that overlap them
-    upstream.history_overlap = 5
-    clock = upstream.clock
-    now = int(clock.now())
-    mine = [(t, 9.0, 9.0, 9.0, 9.0) for t in range(now - now % 60 - 900, now - now % 60 - 600, 60)]
-    collector, store, state = collector_for(aws_env, upstream, symbols=["EURUSD-OTC"])
+    standin.history_overlap = 5
+    minute = START - START % 60
+    mine = [(t, 9.0, 9.0, 9.0, 9.0) for t in range(minute - 900, minute - 600, 60)]
+    collector, store, state = collector_for(aws_env, standin, symbols=["EURUSD-OTC"])
     store.write("EURUSD-OTC", mine)
-    asyncio.run(run_for(collector, 3))
+
+    async def scenario():
+        run = harness(collector, standin)
+        await run.start()
+        await run.advance(90)
+        await run.stop()
+
+    asyncio.run(scenario())
     bars = store.read("EURUSD-OTC")
     assert_continuous(bars)
     assert bars[: len(mine)] == mine  # stored minutes untouched
-    after = bars[len(mine) :]
-    assert after == expected("EURUSD-OTC", after[0][0], after[-1][0] + 60)
+    assert_market_bars("EURUSD-OTC", bars[len(mine) :])
 
 
-def test_a_refused_token_is_reported_and_retried_only_after_minutes(aws_env, upstream):
-    collector, store, state = collector_for(aws_env, upstream, token="expired-token", symbols=["EURUSD-OTC"])
-    asyncio.run(run_for(collector, 3))
-    status = state.upstream_status()
-    assert status["authenticated"] is False and "refused" in status["last_error"]
+def test_a_refused_token_is_reported_and_retried_only_after_the_back_off(aws_env, standin):
+    collector, store, state = collector_for(aws_env, standin, token="expired-token", symbols=["EURUSD-OTC"])
+
+    async def scenario():
+        run = harness(collector, standin)
+        await run.start()
+        await run.advance(59, step=1)
+        status = state.upstream_status()
+        attempts = standin.auth_attempts
+        await run.advance(2, step=1)
+        await run.stop()
+        return status, attempts
+
+    status, attempts_in_the_first_minute = asyncio.run(scenario())
+    # then the refusal is reported (a code; the detail for the owner), never the token
+    assert status["authenticated"] is False and status["error"] == "upstream_auth_failed"
+    assert "refused" in status["last_error"]
     assert "expired-token" not in json.dumps(status)
-    assert upstream.auth_attempts == 1  # no hot loop: the next try is auth_backoff (60 s) away
+    # and no hot loop: one attempt, the next one only once the 60 s back-off is over
+    assert attempts_in_the_first_minute == 1 and standin.auth_attempts == 2
 
 
-def test_a_token_the_owner_replaces_is_used_within_seconds_without_a_restart(aws_env, upstream):
+def test_a_token_the_owner_replaces_is_used_within_seconds_without_a_restart(aws_env, standin):
     # given a collector whose token the upstream refuses, and a store the owner can put a new
     # token in (the admin panel writes SSM; here a plain holder read the same way)
     stored = {"token": "expired-token"}
-    collector, store, state = collector_for(aws_env, upstream, token="expired-token", symbols=["EURUSD-OTC"])
+    collector, store, state = collector_for(aws_env, standin, token="expired-token", symbols=["EURUSD-OTC"])
     collector.source.reload_token = lambda: stored["token"]
-    collector.source.token_recheck_seconds = 0.5
+    collector.source.token_recheck_seconds = 5
 
-    async def replace_token():
-        await asyncio.sleep(2)
-        assert state.upstream_status()["authenticated"] is False  # refused, backing off (60 s)
+    async def scenario():
+        run = harness(collector, standin)
+        await run.start()
+        await run.advance(2, step=1)
+        assert state.upstream_status()["error"] == "upstream_auth_failed"  # refused, backing off (60 s)
         stored["token"] = "good-token"  # when the owner stores a fresh token
+        took = await run.until(lambda: (state.upstream_status() or {}).get("authenticated"), limit=30, step=1)
+        await run.until(lambda: store.read("EURUSD-OTC"), limit=30, step=1)
+        status = state.upstream_status()
+        await run.stop()
+        return took, status
 
-    asyncio.run(run_for(collector, 5, during=replace_token))
+    took, status = asyncio.run(scenario())
     # then, long before the 60 s back-off was over, it authenticated and collected
-    status = state.upstream_status()
-    assert status["authenticated"] is True, status["last_error"]
-    assert store.read("EURUSD-OTC"), "no bars after the new token"
+    assert took <= 5 + 5 + 1  # the next re-read of the token store, and a status write
     assert "good-token" not in json.dumps(status) and "expired-token" not in json.dumps(status)
 
 
-def test_an_upstream_that_never_confirms_the_session_is_reported(aws_env, upstream):
-    upstream.never_authenticate = True
-    collector, store, state = collector_for(aws_env, upstream, auth_timeout=1.0, symbols=["EURUSD-OTC"])
-    asyncio.run(run_for(collector, 2.5))
+def test_an_upstream_that_never_confirms_the_session_is_reported(aws_env, standin):
+    standin.never_authenticate = True
+    collector, store, state = collector_for(aws_env, standin, auth_timeout=1.0, symbols=["EURUSD-OTC"])
+
+    async def scenario():
+        run = harness(collector, standin)
+        await run.start()  # (the handshake times out on wall time: 1 s)
+        await run.advance(10, step=1)
+        await run.stop()
+
+    asyncio.run(scenario())
     status = state.upstream_status()
-    assert status["authenticated"] is False and "did not confirm" in status["last_error"]
-    assert upstream.connections == 1
+    assert status["authenticated"] is False and status["error"] == "upstream_auth_failed"
+    assert "did not confirm" in status["last_error"]
+    assert standin.connections == 1
 
 
-def test_a_dropped_link_reconnects_and_the_gap_is_repaired(aws_env, upstream):
-    collector, store, state = collector_for(aws_env, upstream, symbols=["EURUSD-OTC"])
+def test_a_dropped_link_reconnects_and_the_gap_is_repaired(aws_env, standin):
+    collector, store, state = collector_for(aws_env, standin, symbols=["EURUSD-OTC"])
 
-    async def drop():
-        await asyncio.sleep(3)
-        upstream.drop_links()
-        await asyncio.sleep(0.3)
-        upstream.drop_links()
+    async def scenario():
+        run = harness(collector, standin)
+        await run.start()
+        await run.advance(60)
+        await run.to_second(20)
+        standin.drop_links()
+        await run.advance(0.3, step=0.3)
+        standin.drop_links()
+        await run.advance(150, step=1)
+        await run.stop()
 
-    asyncio.run(run_for(collector, 5, during=drop))
-    assert upstream.connections >= 4  # control + stream, then both again
+    asyncio.run(scenario())
+    assert standin.connections >= 4  # control + stream, then both again
     bars = store.read("EURUSD-OTC")
     assert_continuous(bars)
-    assert bars == expected("EURUSD-OTC", bars[0][0], bars[-1][0] + 60)
-    assert bars[-1][0] >= upstream.clock.now() - 3 * 60
+    assert_market_bars("EURUSD-OTC", bars)
+    now = int(standin.clock.now())
+    assert bars[-1][0] == now - now % 60 - 60
 
 
-def test_archive_backfills_all_symbols_resumably_and_a_second_run_changes_nothing(
-    aws_env, upstream, tmp_path
-):
+def test_archive_backfills_all_symbols_resumably_and_a_second_run_changes_nothing(aws_env, standin, tmp_path):
+    upstream = standin
     clock = upstream.clock
     source = TradowixSource(upstream.url, "good-token", clock)
     store = CandleStore(aws_env["CandlesBucket"])
@@ -216,66 +243,68 @@ def test_archive_backfills_all_symbols_resumably_and_a_second_run_changes_nothin
     assert (tmp_path / "EURUSD-OTC.json").read_text().startswith("[\n{")
 
 
-def test_a_stream_that_starts_a_minute_late_after_a_garbage_tick_keeps_that_minute_right(aws_env, upstream):
+def test_a_stream_that_starts_a_minute_late_after_a_garbage_tick_keeps_that_minute_right(aws_env, standin):
     # given an upstream that gets round to a subscription only 10 s into the next minute and
     # first sends a tick of that symbol with a garbage timestamp (1 ms after 1970)
-    upstream.late_start = 10
-    upstream.extra_frames = [
+    standin.late_start = 10
+    standin.extra_frames = [
         json.dumps({"type": "quote", "data": {"symbol": "EURUSD-OTC", "price": 1.1, "timestamp": 1}})
     ]
-    collector, store, state = collector_for(aws_env, upstream, symbols=["EURUSD-OTC"])
-    clock = upstream.clock
+    collector, store, state = collector_for(aws_env, standin, symbols=["EURUSD-OTC"])
 
-    async def until_the_first_streamed_minute_is_stored():
-        assert await wait_until(lambda: upstream.subscriptions, 10)
-        now = clock.now()
-        first_streamed = int(now) - int(now) % 60 + 60  # its first 10 s were never streamed
-        stored = lambda: any(b[0] >= first_streamed for b in store.read("EURUSD-OTC") or [])  # noqa: E731
-        assert await wait_until(stored, 15)
+    async def scenario():
+        run = harness(collector, standin)
+        await run.start()
+        # when the collector runs until the first streamed minute (its first 10 s never streamed)
+        # and the one after it are stored
+        await run.advance(165, step=1)
+        await run.stop()
 
-    # when the collector runs until that minute is stored
-    asyncio.run(run_for(collector, 0.5, during=until_the_first_streamed_minute_is_stored))
+    asyncio.run(scenario())
     # then that minute is the upstream's own bar (open included), and so is every other minute
     assert collector.status_record()["rejected"]["bad_tick"] == 1
     bars = store.read("EURUSD-OTC")
+    first_streamed = START - START % 60 + 60
+    assert first_streamed + 60 in [b[0] for b in bars]
     assert_continuous(bars)
-    assert bars == expected("EURUSD-OTC", bars[0][0], bars[-1][0] + 60)
+    assert_market_bars("EURUSD-OTC", bars)
 
 
-async def lag_until_a_minute_closes(collector, store, upstream) -> int:
-    """Once EURUSD-OTC's history is repaired, the upstream holds its ticks back from 20-30 s into
-    a minute on (the link stays up) until the collector has closed that minute on time, without
+async def lag_until_a_minute_closes(run, collector, upstream) -> int:
+    """With EURUSD-OTC's history repaired, the upstream holds its ticks back from 25 s into a
+    minute on (the link stays up) until the collector has closed that minute on time, without
     the held-back ticks. Returns that minute."""
-    clock = upstream.clock
-    assert await wait_until(lambda: store.read("EURUSD-OTC") and not collector.repair_due, 10)
-    assert await wait_until(lambda: 20 <= clock.now() % 60 <= 30, 5)
+    await run.advance(60)
+    await run.to_second(25)
     upstream.paused = True
-    now = clock.now()
-    minute = int(now) - int(now) % 60
-    assert await wait_until(lambda: collector.builders["EURUSD-OTC"].closed_through > minute, 5)
+    minute = int(run.clock.now()) - int(run.clock.now()) % 60
+    await run.until(lambda: collector.tracked["EURUSD-OTC"].bars.closed_through > minute, limit=60, step=1)
     return minute
 
 
-def test_a_minute_closed_while_the_upstream_lagged_is_repaired_when_the_link_then_dies(aws_env, upstream):
+def test_a_minute_closed_while_the_upstream_lagged_is_repaired_when_the_link_then_dies(aws_env, standin):
     # given a collector streaming EURUSD-OTC, its history repaired
-    collector, store, state = collector_for(aws_env, upstream, symbols=["EURUSD-OTC"])
-    lagging_minute = []
+    collector, store, state = collector_for(aws_env, standin, symbols=["EURUSD-OTC"])
 
-    async def lag_then_die():
+    async def scenario():
+        run = harness(collector, standin)
+        await run.start()
         # when the upstream lags until the collector closed a minute without its last ticks
-        lagging_minute.append(await lag_until_a_minute_closes(collector, store, upstream))
+        minute = await lag_until_a_minute_closes(run, collector, standin)
         # and then the link dies, taking the held-back ticks with it; it is linked again and repaired
         repairs = collector.repairs
-        upstream.drop_links()
-        upstream.paused = False
-        assert await wait_until(lambda: collector.repairs > repairs, 5)
+        standin.drop_links()
+        standin.paused = False
+        await run.until(lambda: collector.repairs > repairs, limit=30, step=1)
+        await run.stop()
+        return minute
 
-    asyncio.run(run_for(collector, 0.3, during=lag_then_die))
+    lagging_minute = asyncio.run(scenario())
     # then the minute that closed while the upstream lagged is the upstream's own bar
     bars = store.read("EURUSD-OTC")
-    assert lagging_minute[0] in [b[0] for b in bars]
+    assert lagging_minute in [b[0] for b in bars]
     assert_continuous(bars)
-    assert bars == expected("EURUSD-OTC", bars[0][0], bars[-1][0] + 60)
+    assert_market_bars("EURUSD-OTC", bars)
 
 
 def test_a_history_request_on_a_link_that_dies_fails_at_once(upstream):
@@ -301,19 +330,22 @@ def test_a_history_request_on_a_link_that_dies_fails_at_once(upstream):
     assert asyncio.run(ask_then_drop()) < 5
 
 
-def test_a_minute_closed_while_the_upstream_lagged_is_right_when_the_collector_then_stops(aws_env, upstream):
+def test_a_minute_closed_while_the_upstream_lagged_is_right_when_the_collector_then_stops(aws_env, standin):
     # given a collector streaming EURUSD-OTC, its history repaired
-    collector, store, state = collector_for(aws_env, upstream, symbols=["EURUSD-OTC"])
-    lagging_minute = []
+    collector, store, state = collector_for(aws_env, standin, symbols=["EURUSD-OTC"])
 
-    async def lag_then_stop():
+    async def scenario():
+        run = harness(collector, standin)
+        await run.start()
         # when the upstream lags until the collector closed a minute without its last ticks
-        lagging_minute.append(await lag_until_a_minute_closes(collector, store, upstream))
+        minute = await lag_until_a_minute_closes(run, collector, standin)
         # and then the collector stops before they come
+        await run.stop()
+        return minute
 
-    asyncio.run(run_for(collector, 0, during=lag_then_stop))
+    lagging_minute = asyncio.run(scenario())
     # then the minute that closed while the upstream lagged is the upstream's own bar
     bars = store.read("EURUSD-OTC")
-    assert bars[-1][0] == lagging_minute[0]
+    assert bars[-1][0] == lagging_minute
     assert_continuous(bars)
-    assert bars == expected("EURUSD-OTC", bars[0][0], bars[-1][0] + 60)
+    assert_market_bars("EURUSD-OTC", bars)

@@ -6,7 +6,7 @@ import random
 
 import pytest
 from tradowix_bot import strategy
-from tradowix_bot.candles import Bar
+from tradowix_bot.candles import Bar, as_dicts
 from tradowix_bot.live_signals import LiveSignals
 
 
@@ -59,10 +59,10 @@ def test_too_few_bars_is_a_clear_error():
 def test_live_signals_one_per_closed_bar_whatever_the_server_says():
     bars = series(random_walk(60))
     live = LiveSignals(60)
-    live.load("X", [b._asdict() for b in bars[:50]])
+    live.load("X", as_dicts(bars[:50]))
 
     def msg(bar, **extra):
-        return {"type": "bar", "symbol": "X", "timeframe": 60, "candle": bar._asdict(), **extra}
+        return {"type": "bar", "symbol": "X", "timeframe": 60, "candle": as_dicts([bar])[0], **extra}
 
     # forming updates signal nothing; the closing update signals once (our server's "closed")
     assert live.on_message(msg(bars[50], closed=False)) == []
@@ -72,7 +72,7 @@ def test_live_signals_one_per_closed_bar_whatever_the_server_says():
     assert live.on_message(msg(bars[50], closed=True)) == []  # a duplicate (e.g. renewal) is ignored
     # an original server without "closed": the next bar's first update closes the previous bar
     live2 = LiveSignals(60)
-    live2.load("X", [b._asdict() for b in bars[:50]])
+    live2.load("X", as_dicts(bars[:50]))
     assert live2.on_message(msg(bars[50])) == []
     assert [c.bar.time for c in live2.on_message(msg(bars[51]))] == [bars[50].time]
     # other timeframes and other message types are ignored

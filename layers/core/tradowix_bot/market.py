@@ -22,11 +22,9 @@ from .store import CandleStore, StoredRange
 from .symbols import DEFAULT_SYMBOLS, SymbolInfo, categories
 from .timing import bar_timing
 
-# A status record older than this means the collector is gone, whatever it last said.
-STATUS_STALE_SECONDS = 90
-# A forming-bar record expires 180 s after its last write (collector/writer.py), and that write
-# is at most a minute after the bar's time: a range ending before now - 240 s cannot hold a
-# live forming bar, so that read is skipped.
+# A forming-bar record is only valid while its writer renews it (seconds), and it is written at
+# most a minute after the bar's time: a range ending before now - 240 s cannot hold a live
+# forming bar, so that read is skipped.
 FORMING_MAX_AGE = 240
 # Unix seconds this large are milliseconds (1e11 s is the year 5138; 1e11 ms is 1973).
 MAX_UNIX_SECONDS = 10**11 - 1
@@ -68,7 +66,13 @@ class CandlesAnswer:
 
     @property
     def last_closed(self) -> bool:
-        return not self.bars or self.bars[-1][0] + self.timeframe <= self.now
+        # The newest bar is closed once its bucket is over and no forming minute is part of it:
+        # a forming bar is never reported closed, even after its minute (its writer decides).
+        if not self.bars:
+            return True
+        last = self.bars[-1][0]
+        forming_in_last = self.forming is not None and last <= self.forming[0] < last + self.timeframe
+        return last + self.timeframe <= self.now and not forming_in_last
 
     @property
     def available_from(self) -> int | None:
@@ -279,30 +283,24 @@ class MarketData:
         )
 
     def _forming(self, symbol: str, bars: list | None, start: int | None, end: int | None) -> tuple | None:
-        """The collector's forming bar when `_with_forming` would append it, else None."""
-        merged = self._with_forming(symbol, bars, start, end)
-        if merged is None or merged is bars or (bars and len(merged) == len(bars)):
-            return None
-        return tuple(merged[-1])
-
-    def _with_forming(self, symbol: str, bars: list | None, start: int | None, end: int | None):
-        """Append the collector's forming bar (DynamoDB) when it is newer than the last stored
-        minute; a stored (closed) bar of the same minute wins. A state-store hiccup only costs
-        the forming bar, never the answer."""
+        """The collector's forming bar (DynamoDB) when it belongs after `bars`: newer than the last
+        stored minute (a stored, closed bar of the same minute wins) and inside the range. The
+        record is only there while its writer is alive and linked (it renews it; a dropped link
+        or a stop deletes it). A state-store hiccup only costs the forming bar, never the answer."""
         if self.state is None:
-            return bars
+            return None
         try:
             forming = self.state.forming_bar(symbol, self.clock())
         except Unavailable:
-            return bars
+            return None
         if forming is None:
-            return bars
+            return None
         t = int(forming[0])
         if (start is not None and t < start) or (end is not None and t >= end):
-            return bars
+            return None
         if bars and bars[-1][0] >= t:
-            return bars
-        return [*(bars or []), tuple(forming)]
+            return None
+        return tuple(forming)
 
     def timing(self, key: KeyRecord | None, symbol: str | None, timeframe: int | None) -> dict:
         symbol = validate_symbol(symbol)
@@ -329,10 +327,23 @@ class MarketData:
     def live_status(
         self, key: KeyRecord | None, raw_key: str | None, session_token: str | None = None
     ) -> dict:
-        status = self.state.upstream_status() or {}
-        age = self.clock() - float(status.get("updated_at", 0)) if status else None
-        fresh = age is not None and age <= STATUS_STALE_SECONDS
-        live = bool(fresh and status.get("connected"))
+        """The collectors' status records merged, as a partner may see them: flags, codes
+        (never upstream text) and only the symbols the key may read. A record its collector
+        stopped renewing (stopped, killed) reads as not live."""
+        now = self.clock()
+        records = sorted(self.state.collector_statuses(), key=lambda r: float(r.get("updated_at", 0)))
+        fresh = [r for r in records if float(r.get("valid_until", 0)) >= now and not r.get("stopped")]
+        newest = records[-1] if records else None
+        symbols: dict[str, dict] = {}
+        for record in fresh:  # a symbol's freshest report wins (a lease may just have moved)
+            for symbol, info in (record.get("symbols") or {}).items():
+                if key is None or key.may_read(symbol):
+                    symbols[symbol] = {
+                        "state": info.get("state"),
+                        "last_tick_age": info.get("last_tick_age"),
+                        "error": info.get("error"),
+                    }
+        errors = [r.get("error") for r in (fresh or records[-1:]) if r.get("error")]
         ws_url = self.ws_url
         if ws_url and raw_key:
             ws_url += ("&" if "?" in ws_url else "?") + "api_key=" + raw_key
@@ -340,16 +351,18 @@ class MarketData:
             # A browser signed in by cookie has no raw key to give: it gets a signed session
             # token instead (the cookie's format), because the WebSocket host may not see the cookie.
             ws_url += ("&" if "?" in ws_url else "?") + "session=" + session_token
+        connected = any(r.get("connected") for r in fresh)
         return {
-            "live": live,
+            "live": connected,
             "ws_url": ws_url or None,
             "upstream": {
-                "connected": bool(fresh and status.get("connected")),
-                "authenticated": bool(fresh and status.get("authenticated")),
-                "source": status.get("source"),
-                "last_error": status.get("last_error"),
-                "status_age_seconds": None if age is None else round(age, 1),
-                "symbols": status.get("symbols", {}) if fresh else {},
+                "connected": connected,
+                "authenticated": any(r.get("authenticated") for r in fresh),
+                "source": newest.get("source") if newest else None,
+                "last_error": errors[-1] if errors else None,
+                "status_age_seconds": None if newest is None else round(now - float(newest["updated_at"]), 1),
+                "collectors": len(fresh),
+                "symbols": dict(sorted(symbols.items())),
             },
-            "server_time": round(self.clock(), 3),
+            "server_time": round(now, 3),
         }

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import re
 import threading
 import time
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ import orjson
 
 from . import aws
 from .candles import merge, plain
+from .logs import get_logger
 from .storage_errors import translate
 from .symbols import SymbolInfo, catalog_from_dicts
 
@@ -35,6 +38,8 @@ CATALOG_KEY = "catalog/symbols.json"
 # A day can still be written this long after it ends (the last minute's bar lands ~0.5 s after
 # midnight; a short outage delays it): readers with a listing cache re-validate it meanwhile.
 LIVE_GRACE = 300
+
+log = get_logger("candle-store")
 
 
 def day_of(ts: int) -> str:
@@ -54,8 +59,44 @@ def encode_day(symbol: str, day: str, bars: Iterable[tuple]) -> bytes:
     return gzip.compress(orjson.dumps(doc), compresslevel=6, mtime=0)
 
 
+class CorruptDay(Exception):
+    """A stored day object that cannot be decoded (truncated, not gzip, not the day format)."""
+
+    def __init__(self, symbol: str, day: str, reason: str, *, known: bool = False):
+        super().__init__(f"{object_key(symbol, day)} cannot be read: {reason}")
+        self.symbol = symbol
+        self.day = day
+        self.known = known  # already reported by this process
+
+
 def decode_day(data: bytes) -> list[tuple]:
     return [tuple(b) for b in orjson.loads(gzip.decompress(data))["bars"]]
+
+
+_BAR_TEXT = re.compile(rb"\[(-?\d+(?:,-?[0-9.eE+-]+){4,5})\]")
+
+
+def salvage_day(data: bytes) -> list[tuple]:
+    """The whole bars that can still be read from a damaged day object (a truncated gzip
+    stream decodes up to where it was cut): nothing invented, nothing half-read."""
+    try:
+        text = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data)
+    except zlib.error:
+        return []
+    bars = []
+    for match in _BAR_TEXT.finditer(text):
+        try:
+            values = orjson.loads(b"[" + match.group(1) + b"]")
+        except orjson.JSONDecodeError:
+            continue
+        t, *prices = values
+        if (
+            isinstance(t, int)
+            and t % 60 == 0
+            and all(isinstance(p, int | float) and p > 0 for p in prices[:4])
+        ):
+            bars.append(tuple(values))
+    return bars
 
 
 @dataclass(frozen=True)
@@ -97,6 +138,7 @@ class CandleStore:
         self._index: OrderedDict[str, tuple[float, dict[str, str]]] = OrderedDict()
         self._index_entries = max(256, 4 * cache_entries)
         self._clock = clock
+        self._corrupt: dict[str, str] = {}  # key → ETag of a day object that cannot be decoded
         self._lock = threading.Lock()
 
     @property
@@ -141,17 +183,38 @@ class CandleStore:
                     raise
                 with self._lock:
                     return self._cache.get(key)
-            bars = decode_day(obj["Body"].read())
+            data = obj["Body"].read()
+        try:
+            bars = decode_day(data)
+        except (
+            EOFError,
+            OSError,
+            zlib.error,
+            orjson.JSONDecodeError,
+            KeyError,
+            TypeError,
+            ValueError,
+        ) as exc:
+            with self._lock:
+                self._corrupt[key] = obj["ETag"]
+            raise CorruptDay(symbol, day, f"{type(exc).__name__}: {exc}") from None
         self._remember(key, obj["ETag"], bars)
         return obj["ETag"], bars
 
+    def _known_corrupt(self, symbol: str, day: str, etag: str | None) -> None:
+        """Raise CorruptDay (already reported) when `etag` is that of a day object found corrupt."""
+        if etag is not None and self._corrupt.get(object_key(symbol, day)) == etag:
+            raise CorruptDay(symbol, day, "unchanged since it was found", known=True)
+
     def _day_bars(self, symbol: str, day: str, etag: str | None) -> list[tuple]:
+        """The day's bars; raises CorruptDay when its object cannot be decoded."""
         key = object_key(symbol, day)
         with self._lock:
             hit = self._cache.get(key)
             if hit and etag is not None and hit[0] == etag:
                 self._cache.move_to_end(key)
                 return hit[1]
+        self._known_corrupt(symbol, day, etag)
         got = self._get(symbol, day)
         return got[1] if got else []
 
@@ -167,6 +230,7 @@ class CandleStore:
             with self._lock:
                 self._cache.move_to_end(key)
             return hit
+        self._known_corrupt(symbol, day, listed_etag)
         return self._get(symbol, day)
 
     def _days(self, symbol: str) -> tuple[dict[str, str | None], set[str]]:
@@ -189,7 +253,9 @@ class CandleStore:
     ) -> StoredRange:
         """Stored 1m bars with start <= time < end, oldest first, and the versions they came
         from; `with_bounds` also finds the oldest and newest stored bar (reading the oldest
-        day object once, then from the cache). `bars` is None when the symbol has no data."""
+        day object once, then from the cache). `bars` is None when the symbol has no data. A day
+        object that cannot be decoded is served around (its minutes are missing from the answer,
+        every other day answers) until the collector rebuilds it."""
         days, live = self._days(symbol)
         lo = start if start is not None else 0
         hi = end if end is not None else 1 << 62
@@ -198,7 +264,12 @@ class CandleStore:
 
         def load(day: str) -> list[tuple]:
             if day not in loaded:
-                got = self._versioned_day(symbol, day, days[day], day in live)
+                try:
+                    got = self._versioned_day(symbol, day, days[day], day in live)
+                except CorruptDay as exc:  # served around until the collector rebuilds it
+                    if not exc.known:  # once per damaged object, not once per request
+                        log.warning("stored day cannot be read; serving around it", extra={"error": str(exc)})
+                    got = None
                 loaded[day] = got[1] if got else []
                 if got:
                     versions.append((day, got[0]))
@@ -234,20 +305,33 @@ class CandleStore:
         return sorted(out)
 
     # -- writing -------------------------------------------------------------------------
-    def write(self, symbol: str, bars: Iterable[tuple], *, sole_writer: bool = False) -> int:
+    def write(
+        self,
+        symbol: str,
+        bars: Iterable[tuple],
+        *,
+        sole_writer: bool = False,
+        replace_days: Iterable[str] = (),
+    ) -> int:
         """Merge bars into their day objects (same minute replaces). Returns objects written.
 
         Each day object is written whole with one PUT, so a reader sees the old or the new
         day, never half of it. One writer per symbol is assumed (the collector's lease);
         `sole_writer=True` (the lease holder) trusts its cached copy of a day it wrote or read
         itself instead of GETting it again first: one request per closed minute, not two.
+        A day in `replace_days` is written from `bars` alone (a corrupt object being rebuilt);
+        merging into any other day that cannot be decoded raises CorruptDay, writing nothing.
         """
+        replace = set(replace_days)
         by_day: dict[str, list[tuple]] = {}
         for b in bars:
             by_day.setdefault(day_of(int(b[0])), []).append(tuple(b))
         for day, new in sorted(by_day.items()):
             cached = self._cache.get(object_key(symbol, day)) if sole_writer else None
-            current = cached[1] if cached else self._day_bars(symbol, day, None)
+            if day in replace:
+                current = []
+            else:
+                current = cached[1] if cached else self._day_bars(symbol, day, None)
             merged = merge(current, new)
             body = encode_day(symbol, day, merged)
             with translate("the candle store (S3)"):
@@ -258,8 +342,43 @@ class CandleStore:
                     ContentType="application/json",
                     ContentEncoding="gzip",
                 )
+            with self._lock:
+                self._corrupt.pop(object_key(symbol, day), None)
             self._remember(object_key(symbol, day), resp["ETag"], merged)
         return len(by_day)
+
+    def corrupt_days(self, symbol: str) -> list[str]:
+        """The symbol's stored days whose objects cannot be decoded (each changed object is
+        read once; unchanged ones are answered from the cache)."""
+        days = self.list_days(symbol)
+        bad = []
+        for day in sorted(days):
+            try:
+                self._day_bars(symbol, day, days[day])
+            except CorruptDay:
+                bad.append(day)
+        return bad
+
+    def last_bar_time(self, symbol: str) -> int | None:
+        """The newest stored minute, from the newest day that can be decoded."""
+        days = self.list_days(symbol)
+        for day in sorted(days, reverse=True):
+            try:
+                bars = self._day_bars(symbol, day, days[day])
+            except CorruptDay:
+                continue
+            if bars:
+                return int(bars[-1][0])
+        return None
+
+    def salvage(self, symbol: str, day: str) -> list[tuple]:
+        """What can still be read from a corrupt day object (see `salvage_day`)."""
+        with translate("the candle store (S3)"):
+            try:
+                obj = self._s3.get_object(Bucket=self.bucket, Key=object_key(symbol, day))
+            except self._s3.exceptions.NoSuchKey:
+                return []
+            return salvage_day(obj["Body"].read())
 
     def forget(self, symbol: str) -> None:
         """Drop cached days of `symbol` (a lease just changed hands: another writer may have written)."""
@@ -268,6 +387,14 @@ class CandleStore:
         with self._lock:
             for key in [k for k in self._cache if k.startswith(prefix)]:
                 del self._cache[key]
+
+    def delete_day(self, symbol: str, day: str) -> None:
+        """Delete one day object (a corrupt one that nothing could be rebuilt from)."""
+        with translate("the candle store (S3)"):
+            self._s3.delete_object(Bucket=self.bucket, Key=object_key(symbol, day))
+        with self._lock:
+            self._cache.pop(object_key(symbol, day), None)
+            self._corrupt.pop(object_key(symbol, day), None)
 
     def delete_days_before(self, symbol: str, cutoff_day: str) -> list[str]:
         """Delete the symbol's day objects older than `cutoff_day` (retention on emulators)."""

@@ -128,6 +128,7 @@ def build_source(args: argparse.Namespace, clock):
         token,
         clock,
         reload_token=functools.partial(load_token, args.token, data_dir=data_dir()),
+        auth_backoff=getattr(args, "auth_backoff", 300.0),  # its links wait as long as the collector
     )
 
 
@@ -157,7 +158,9 @@ def live_fanout():
 
 def run(args: argparse.Namespace) -> int:
     from tradowix_bot.collector import Clock, Collector
+    from tradowix_bot.redact import register_environment_secrets
 
+    register_environment_secrets()  # their values never reach a log line or a status record
     clock = Clock(args.clock_speed, args.clock_anchor)
     store, state = stores(args)  # first: finding the local stack sets its emulator endpoint
     source = build_source(args, clock)

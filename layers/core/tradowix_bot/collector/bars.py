@@ -1,4 +1,5 @@
-"""Ticks → 1-minute bars. Open is the first tick of the minute, close the last.
+"""Ticks → 1-minute bars. Open is the first tick of the minute, close the last, volume the
+number of ticks (FX "tick volume": the upstream has no traded volume).
 
 Every tick is checked before it can touch a bar: the price must be a positive finite
 number and the timestamp near the clock (a feed replaying stale or future data must not
@@ -10,16 +11,53 @@ next minute) amends that closed bar, which is then written again; older ticks ar
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
-from ..candles import MINUTE, Bar
+from ..candles import MINUTE
 
 # How far a tick's timestamp may be from the collector's clock (seconds).
 MAX_TICK_AGE = 120.0
 MAX_TICK_LEAD = 10.0
 
 
+class Bar(NamedTuple):
+    """A 1m bar built from ticks: the stored `[t, o, h, l, c, v]`. Only a bar built from all
+    of its minute's ticks is stored with its volume; others lose it (`ohlc`)."""
+
+    time: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: int
+
+    def ohlc(self) -> tuple:
+        return tuple(self[:5])
+
+
 class BadTick(ValueError):
     """A tick that cannot be used; the message says why."""
+
+
+def valid_bar(b) -> bool:
+    """A sane 1m bar `(t, o, h, l, c)` or `(t, o, h, l, c, volume)`."""
+    try:
+        if len(b) not in (5, 6):
+            return False
+        t, o, h, lo, c = b[:5]
+        return (
+            isinstance(t, int | float)
+            and t % MINUTE == 0
+            and all(
+                isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) and x > 0
+                for x in (o, h, lo, c)
+            )
+            and h >= max(o, c, lo)
+            and lo <= min(o, c)
+            and (len(b) == 5 or (isinstance(b[5], int) and not isinstance(b[5], bool) and b[5] >= 0))
+        )
+    except (TypeError, ValueError):
+        return False
 
 
 def validate_tick(price, timestamp_ms, now: float, max_age: float = MAX_TICK_AGE) -> tuple[float, float]:
@@ -65,7 +103,7 @@ class MinuteBars:
                 # amend that bar; the caller writes it again, replacing the minute.
                 self.last_ts = ts
                 self.last_closed = Bar(
-                    last.time, last.open, max(last.high, price), min(last.low, price), price
+                    last.time, last.open, max(last.high, price), min(last.low, price), price, last.volume + 1
                 )
                 self.amended += 1
                 return self.last_closed, True
@@ -76,10 +114,10 @@ class MinuteBars:
         if self.bar is not None and minute != self.bar.time:
             closed = self._close()
         if self.bar is None:
-            self.bar = Bar(minute, price, price, price, price)
+            self.bar = Bar(minute, price, price, price, price, 1)
         else:
             b = self.bar
-            self.bar = Bar(b.time, b.open, max(b.high, price), min(b.low, price), price)
+            self.bar = Bar(b.time, b.open, max(b.high, price), min(b.low, price), price, b.volume + 1)
         return closed, True
 
     def close_due(self, now: float, grace: float) -> Bar | None:
@@ -103,10 +141,25 @@ class MinuteBars:
         """The link dropped: forget the forming bar. Returns the bars not known to be whole, for
         the caller to mark partial: the forming bar, and the last closed bar if the clock closed
         it and no later tick came since (its tail may have been in flight on the dead link; a
-        tick of a later minute would have proved it whole, as a link's ticks come in order)."""
+        tick of a later minute would have proved it whole, as a link's ticks come in order).
+
+        The forming bar's minute stays open: a link back within that minute goes on building
+        it (see `continue_from`), and history replaces it once the minute is over."""
         unproven = [b for b in (self.unproven_closed, self.bar) if b is not None]
-        if self.bar is not None:
-            self.closed_through = self.bar.time + MINUTE
         self.bar = None
         self.last_closed = None  # nothing after a dropped link may amend a bar
         return unproven
+
+    def continue_from(self, earlier: Bar) -> None:
+        """The forming bar goes on from `earlier`: the same minute's bar as it stood when the
+        link dropped (its open and extremes), so a fast reconnect does not restart the minute."""
+        b = self.bar
+        if b is not None and b.time == earlier.time:
+            self.bar = Bar(
+                b.time,
+                earlier.open,
+                max(b.high, earlier.high),
+                min(b.low, earlier.low),
+                b.close,
+                b.volume + earlier.volume,  # not all of them: the bar stays partial
+            )

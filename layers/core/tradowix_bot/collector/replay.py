@@ -1,6 +1,9 @@
 """The replay source: the original server's candle files (<SYMBOL>.json) and CSV
 (<SYMBOL>.csv with a `time,open,high,low,close` header) as history. No live ticks: the
-collector's gap repair writes the files' bars into the store, for migration and tests."""
+collector's gap repair writes the files' bars into the store, for migration and tests.
+
+Both formats follow one rule: a file with anything wrong in it (not a bar, a repeated
+`time`) is refused whole with an error naming the file and line, and nothing of it is used."""
 
 from __future__ import annotations
 
@@ -15,15 +18,26 @@ from .sources import Linked, Source
 
 def read_csv(path: Path) -> list[Bar]:
     bars: dict[int, Bar] = {}
-    with path.open(newline="", encoding="utf-8") as f:
-        for line, row in enumerate(csv.DictReader(f), start=2):
-            try:
-                item = {k: float(row[k]) for k in ("time", "open", "high", "low", "close")}
-                item["time"] = int(item["time"])
-                bar = bar_from_mapping(item)
-            except (KeyError, TypeError, ValueError) as exc:
-                raise MalformedCandles(f"{path}:{line}: {exc}") from None
-            bars[bar.time] = bar
+    seen: dict[int, int] = {}
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            for row in reader:
+                line = reader.line_num
+                try:
+                    item = {k: float(row[k]) for k in ("time", "open", "high", "low", "close")}
+                    item["time"] = int(item["time"])
+                    bar = bar_from_mapping(item)
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise MalformedCandles(f"{path}:{line}: {exc}") from None
+                if bar.time in seen:
+                    raise MalformedCandles(
+                        f"{path}:{line}: duplicate time {bar.time} (first at line {seen[bar.time]})"
+                    )
+                seen[bar.time] = line
+                bars[bar.time] = bar
+    except UnicodeDecodeError:
+        raise MalformedCandles(f"{path}:1: not UTF-8 text") from None
     return [bars[t] for t in sorted(bars)]
 
 
@@ -61,6 +75,12 @@ class ReplaySource(Source):
 
     async def watch(self, symbol: str) -> None:
         self.emit(Linked(symbol, self.clock.now()))
+
+    def held_times(self, symbol: str) -> list[int] | None:
+        try:
+            return [b.time for b in self._load(symbol)]
+        except MalformedCandles:
+            return None
 
     async def history(self, symbol: str, older_than: int, minutes: int) -> list[Bar]:
         bars = [b for b in self._load(symbol) if b.time < older_than]

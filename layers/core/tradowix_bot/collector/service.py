@@ -1,27 +1,36 @@
-"""The Collector: one process that keeps every symbol's 1m history complete and fresh.
+"""The Collector: one process that keeps its symbols' 1m history complete and fresh.
 
-    source ──Tick──► validate ──► MinuteBars ──closed──► BarWriter ──► S3 (one PUT per minute)
-                                       └──forming──► BarWriter ──► DynamoDB forming record
-                                       └──────────► sinks.on_bar(symbol, bar, closed)
+    source ──Tick──► validate ──► TrackedSymbol.bars ──closed──► BarWriter ──► S3 (one PUT per minute)
+                                        └──forming──► BarWriter ──► DynamoDB forming record
+                                        └───────────► sinks.on_bar(symbol, bar, closed)
 
+- One `TrackedSymbol` per symbol this collector holds the lease for (tracked.py): its bar
+  builder, link state, partial minutes and repair job. It goes whole when the lease goes.
 - Sinks (e.g. the live WebSocket publisher) get every forming update (closed=False) and
-  every close (closed=True); a close may come again, amended, when a straggler tick of that
-  minute arrives before any tick of the next one.
-
-- Exactly one writer per symbol: a DynamoDB lease (conditional write with expiry) is held
-  and renewed for every symbol this collector writes; a symbol whose lease belongs to
-  another live collector is neither streamed nor written, and is taken over once that
-  lease expires.
-- Gap repair: when a symbol's stream (re)starts (Linked), the collector pages the source's
-  history back to the last stored bar (or `backfill_days` on an empty store) and writes what
-  is missing. The minute of the first valid tick after Linked is partial (an upstream may get
-  round to a subscription a minute late, and garbage may come first), and so is a bar the
-  clock closed just before the link dropped (its tail may have died with the link); once
-  such a minute is over it is taken from history too. Partial bars are only used where
-  the history has nothing for that minute; every minute after the first tick's is written
-  from the ticks as it closes. Stopping is like a dropped link: a bar the clock closed that
-  no later tick proved whole is checked against history before the collector exits.
+  every whole close (closed=True); a close may come again, amended, when a straggler tick
+  of that minute arrives before any tick of the next one, or when history replaces a
+  minute that partners saw forming around a dropped link.
+- Several collectors share the symbols (scale-out): each renews a heartbeat, takes at most
+  its share (symbols / running collectors) of the free leases, most preferred first, and
+  hands back what exceeds its share when another collector joins. A symbol whose lease
+  belongs to another live collector is neither streamed nor written; a dead collector's
+  symbols are taken over once its leases run out.
+- Gap repair (repair.py): when a symbol's stream (re)starts (Linked), the collector pages
+  the source's history back to the last stored bar (or `backfill_days` on an empty store)
+  and writes what is missing. The minute of the first valid tick after Linked is partial
+  (an upstream may get round to a subscription a minute late, and garbage may come first),
+  and so are the forming bar and a bar the clock closed just before the link dropped (its
+  tail may have died with the link); once such a minute is over it is taken from history.
+  A link back within the minute it dropped in goes on building that minute's bar, so the
+  next minute is whole. Stopping is like a dropped link: a bar the clock closed that no
+  later tick proved whole is checked against history before the collector exits.
+- A stored day that cannot be decoded is found (at the first repair of a lease, by the
+  hourly check, or when a write needs it), reported in status and rebuilt.
+- Status: one record per collector, renewed every `status_interval`; on stop the final one
+  says so, and a record its writer stopped renewing reads as not live.
 - Retention on emulators without S3 lifecycle: the collector deletes old day objects itself.
+
+Every time is read through `self.clock` (see clock.py).
 """
 
 from __future__ import annotations
@@ -31,35 +40,34 @@ import contextlib
 import math
 import os
 import socket
-import time
 import uuid
+import zlib
 from collections.abc import Iterable
 
-from ..candles import MINUTE, Bar
-from ..errors import Unavailable
+from ..candles import MINUTE
+from ..errors import MalformedCandles, Unavailable
 from ..logs import get_logger
+from ..redact import redact
 from ..state import StateStore
-from ..store import DAY, CandleStore, day_of, day_start
-from .bars import MAX_TICK_AGE, BadTick, MinuteBars, validate_tick
+from ..store import DAY, CandleStore, day_of
+from .bars import MAX_TICK_AGE, BadTick, Bar, valid_bar, validate_tick
 from .clock import Clock
+from .repair import GapRepair
 from .sources import AuthFailed, Linked, Source, SourceError, Tick, Unlinked
+from .tracked import Problem, RepairJob, TrackedSymbol, minute_of
 from .writer import BarWriter
 
 log = get_logger("collector")
-NEVER = math.inf
+
+REPAIR_RETRY = 5.0  # seconds before the first retry of a failed repair; doubles each time
+REPAIR_RETRY_MAX = 300.0
+CLOCK_STEP = 0.1  # how often the collector looks at the clock (closes, repairs, status)
 
 
-def _valid_bar(b) -> bool:
-    try:
-        t, o, h, lo, c = b
-        return (
-            t % MINUTE == 0
-            and all(isinstance(x, int | float) and math.isfinite(x) and x > 0 for x in (o, h, lo, c))
-            and h >= max(o, c, lo)
-            and lo <= min(o, c)
-        )
-    except (TypeError, ValueError):
-        return False
+def _preference(owner: str, symbol: str) -> int:
+    """Each collector ranks the symbols in its own order, so collectors that start together
+    mostly ask for different leases first."""
+    return zlib.crc32(f"{owner}|{symbol}".encode())
 
 
 class Collector:
@@ -80,8 +88,11 @@ class Collector:
         trim: bool = False,
         close_grace: float = 0.5,
         forming_interval: float = 1.0,
+        forming_valid: float = 6.0,
         status_interval: float = 5.0,
         auth_backoff: float = 300.0,
+        check_interval: float = 3600.0,
+        repair_attempts: int = 5,
     ):
         self.source = source
         self.store = store
@@ -91,33 +102,35 @@ class Collector:
         self.sinks = list(sinks)
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.lease_seconds = lease_seconds
-        self.backfill_days = backfill_days
         self.retention_days = retention_days
         self.build_retention_days = build_retention_days
         self.trim = trim
         self.close_grace = close_grace
-        self.status_interval = status_interval
+        # On a compressed clock (tests, benchmarks) a write still costs wall time: the records are
+        # written at most every 0.1 / 0.2 wall seconds there, whatever the speed.
+        forming_interval = max(forming_interval, self.clock.slack(0.1))
+        forming_valid = max(forming_valid, 6 * forming_interval)
+        self.status_interval = max(status_interval, self.clock.slack(0.2))
         self.auth_backoff = auth_backoff
-        self.writer = BarWriter(store, state, forming_interval=forming_interval)
-        self.builders: dict[str, MinuteBars] = {}
-        self.leases: dict[str, float] = {}  # symbol → wall time our lease runs out
-        self.complete_from: dict[str, float] = {}  # first minute seen whole since (re)link
-        self.awaiting_first_tick: set[str] = set()  # linked symbols whose stream has not started
-        self.partial: dict[str, dict[int, Bar]] = {}  # bars of minutes seen only in part
-        # symbol → (market time the repair may run, end of the range to repair)
-        self.repair_due: dict[str, tuple[float, int]] = {}
-        self._first_repair_done: set[str] = set()
-        self.last_tick: dict[str, float] = {}
+        self.check_interval = check_interval
+        self.repair_attempts = repair_attempts
+        self.writer = BarWriter(
+            store, state, self.clock, forming_interval=forming_interval, forming_valid=forming_valid
+        )
+        self.writer.may_write = self._lease_surely_ours
+        self.repairer = GapRepair(source, store, self.clock, backfill_days=backfill_days)
+        self.tracked: dict[str, TrackedSymbol] = {}
+        self.alive: dict[str, list[str]] = {}  # running collectors → their symbols (last heartbeat)
         self.rejected: dict[str, int] = {}
         self.repairs = 0
         self.backfilled = asyncio.Event()  # set once every leased symbol's first repair is done
-        self._repairing: set[str] = set()
-        self._repair_retry: dict[str, float] = {}
-        self._started_at = self.clock.now()
         self.error: BaseException | None = None
+        self._started_at = self.clock.now()
         # A compressed clock must not turn a few wall seconds of delay into "stale" ticks.
-        self._max_tick_age = max(MAX_TICK_AGE, 10 * self.clock.speed)
-        self._last_trim = 0.0
+        self._max_tick_age = max(MAX_TICK_AGE, self.clock.slack(10))
+        self._last_check = float("-inf")
+        self._io_in_flight = 0
+        self._background: set[asyncio.Task] = set()
 
     # -- public ----------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event | None = None) -> None:
@@ -131,61 +144,76 @@ class Collector:
                 try:
                     infos = await self.source.instruments()
                     if infos:
-                        await asyncio.to_thread(self.store.write_catalog, infos)
+                        await self._io(self.store.write_catalog, infos)
                     self.symbols = [i.symbol for i in infos]
                 except (SourceError, Unavailable) as exc:
-                    log.warning("no instrument list yet; retrying", extra={"error": str(exc)})
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), timeout=10)
+                    log.warning("no instrument list yet; retrying", extra={"error": redact(str(exc))})
+                    await self.clock.wait(stop, 10)
             if stop.is_set():
                 return
             log.info("collector started", extra={"source": self.source.name, "symbols": len(self.symbols)})
             tasks = [
                 asyncio.create_task(self._lease_loop(stop), name="leases"),
                 asyncio.create_task(self._consume(), name="ticks"),
-                asyncio.create_task(self._tick_loop(stop), name="clock"),
+                asyncio.create_task(self._clock_loop(stop), name="clock"),
             ]
             for task in [*tasks, writer]:
                 task.add_done_callback(lambda t: self._crashed(t, stop))
             await stop.wait()
         finally:
-            for task in tasks:
+            for task in [*tasks, *self._background]:
                 task.cancel()
-            for task in tasks:
+            for task in [*tasks, *self._background]:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             stop.set()
+            self.writer.wake()  # it may be waiting for the clock
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
-            await self._check_unproven()
-            await self.source.close()
-            if not await self.writer.drain():
-                log.error("stopping with unwritten bars", extra={"bars": self.writer.backlog})
-            for symbol in list(self.leases):
-                with contextlib.suppress(Unavailable):
-                    await asyncio.to_thread(self.state.release_lease, symbol, self.owner)
-            self.writer.close()
+            await self._stop()
+
+    async def _stop(self) -> None:
+        """A clean stop: check unproven bars, write what is pending, withdraw the forming bars,
+        say in the status record that this collector stopped, hand the leases back."""
+        await self._check_unproven()
+        await self.source.close()
+        for symbol in self.tracked:
+            self.writer.unform(symbol)
+        self.writer.set_status(self.status_record(final=True), 0)
+        if not await self.writer.drain():
+            log.error("stopping with unwritten bars", extra={"bars": self.writer.backlog})
+        with contextlib.suppress(Unavailable):
+            await self._io(
+                self.state.heartbeat, self.owner, -1, self.clock.now()
+            )  # gone: others need not wait
+        for symbol in list(self.tracked):
+            with contextlib.suppress(Unavailable):
+                await self._io(self.state.release_lease, symbol, self.owner)
+        self.writer.close()
 
     async def _check_unproven(self, timeout: float = 5.0) -> None:
         """Stopping drops every link: a bar the clock closed that no later tick proved whole (its
         tail may still have been in flight) is checked against history, as after a dropped link.
-        Bounded, so an upstream that does not answer cannot hold the stop."""
+        Bounded (wall time: it waits on the network), so an upstream that does not answer
+        cannot hold the stop."""
 
-        async def check(symbol: str, bar: Bar) -> None:
-            for b in await self.source.history(symbol, bar.time + MINUTE, 1):
-                if _valid_bar(b) and int(b[0]) == bar.time:
-                    self.writer.closed(symbol, [tuple(b)])
+        async def check(t: TrackedSymbol, bar: Bar) -> None:
+            for b in await self.source.history(t.name, bar.time + MINUTE, 1):
+                if valid_bar(b) and int(b[0]) == bar.time:
+                    self.writer.closed(t.name, [tuple(b)])  # history's: its tick count is unproven
+                    self._notify(t.name, tuple(b), True)
 
-        jobs = [
-            check(symbol, builder.unproven_closed)
-            for symbol, builder in self.builders.items()
-            if symbol in self.leases and builder.unproven_closed is not None
-        ]
+        jobs = [check(t, t.bars.unproven_closed) for t in self.tracked.values() if t.bars.unproven_closed]
         if jobs:
             try:
                 await asyncio.wait_for(asyncio.gather(*jobs), timeout)
             except (SourceError, Unavailable, TimeoutError) as exc:
-                log.warning("last closed bars not checked against history", extra={"error": str(exc)})
+                log.warning("last closed bars not checked against history", extra={"error": redact(str(exc))})
+
+    def _lease_surely_ours(self, symbol: str) -> bool:
+        """Our lease on `symbol` runs for a while yet (a sixth of a lease: time for a write)."""
+        t = self.tracked.get(symbol)
+        return t is not None and self.clock.now() < t.lease_until - self.lease_seconds / 6
 
     def _crashed(self, task: asyncio.Task, stop: asyncio.Event) -> None:
         """A loop that dies is a bug: stop loudly (the supervisor restarts us) instead of limping."""
@@ -194,25 +222,64 @@ class Collector:
             log.error("collector loop crashed", extra={"task": task.get_name()}, exc_info=task.exception())
             stop.set()
 
-    def status_record(self) -> dict:
-        now = self.clock.now()
+    def busy(self) -> bool:
+        """Whether anything is under way (a tick to handle, a request, a repair, a write); a
+        test on a ManualClock waits for this to settle after moving the clock."""
+        return bool(
+            self._io_in_flight
+            or not self.source.events.empty()
+            or self.writer.busy()
+            or any(t.repairing for t in self.tracked.values())
+            or any(not task.done() for task in self._background)
+        )
+
+    # -- status ----------------------------------------------------------------------------
+    def status_record(self, *, final: bool = False) -> dict:
+        """This collector's status record. `error` and each symbol's `error` are codes (what
+        partners may see); `last_error` and `detail` are for the owner, scrubbed of secrets."""
         st = self.source.status
         return {
             "source": self.source.name,
-            "connected": st.connected,
-            "authenticated": st.authenticated,
-            "last_error": st.last_error,
             "owner": self.owner,
-            "symbols": {
-                s: {
-                    "last_tick_age": round(now - self.last_tick[s], 1) if s in self.last_tick else None,
-                }
-                for s in sorted(self.leases)
-            },
+            "connected": st.connected and not final,
+            "authenticated": st.authenticated and not final,
+            "error": st.error_code,
+            "last_error": redact(st.last_error) if st.last_error else None,
+            "stopped": final,
+            "symbols": {s: self._symbol_status(t, final) for s, t in sorted(self.tracked.items())},
             "rejected": {**st.rejected_frames, **self.rejected},
             "unwritten_bars": self.writer.backlog,
-            "backfilled": self.backfilled.is_set(),
+            "backfilled": self.backfilled.is_set() and not final,
         }
+
+    def _symbol_status(self, t: TrackedSymbol, final: bool) -> dict:
+        now = self.clock.now()
+        corrupt = sorted(t.corrupt_days | self.writer.rebuilding(t.name))
+        if t.problem is not None:
+            state = "failed"
+        elif final or not t.linked:
+            state = "unlinked"
+        elif corrupt:
+            state = "degraded"
+        else:
+            state = "live"
+        out: dict = {
+            "state": state,
+            "last_tick_age": round(now - t.last_tick, 1) if t.last_tick is not None else None,
+            "error": t.problem.code if t.problem else ("stored_day_corrupt" if corrupt else None),
+        }
+        if t.problem:
+            out["detail"] = redact(t.problem.detail)
+        if corrupt:
+            out["corrupt_days"] = corrupt
+        if t.rebuilt_days:
+            out["rebuilt_days"] = sorted(t.rebuilt_days)
+        if t.skipped:
+            out["skipped"] = dict(t.skipped)
+        return out
+
+    def _publish_status(self) -> None:
+        self.writer.set_status(self.status_record(), 3 * self.status_interval)
 
     # -- source ----------------------------------------------------------------------------
     async def _start_source(self, stop: asyncio.Event) -> bool:
@@ -223,16 +290,18 @@ class Collector:
                 return True
             except AuthFailed as exc:
                 wait = self.auth_backoff
-                self.source.status.last_error = str(exc)
+                self.source.status.fail("upstream_auth_failed", str(exc))
                 log.error("upstream refused the session token; backing off", extra={"retry_in": wait})
                 pause = self.source.wait_for_new_token(wait)  # or less: a new token is stored
             except SourceError as exc:
                 wait = backoff
                 backoff = min(backoff * 2, self.auth_backoff)
-                self.source.status.last_error = str(exc)
-                log.warning("upstream unavailable; backing off", extra={"error": str(exc), "retry_in": wait})
-                pause = asyncio.sleep(wait)
-            self.writer.set_status(self.status_record())
+                self.source.status.fail("upstream_unreachable", str(exc))
+                log.warning(
+                    "upstream unavailable; backing off", extra={"error": redact(str(exc)), "retry_in": wait}
+                )
+                pause = self.clock.sleep(wait)
+            self._publish_status()
             stopped = asyncio.ensure_future(stop.wait())
             paused = asyncio.ensure_future(pause)
             await asyncio.wait({stopped, paused}, return_when=asyncio.FIRST_COMPLETED)
@@ -240,105 +309,145 @@ class Collector:
                 waiter.cancel()
         return False
 
-    # -- leases ----------------------------------------------------------------------------
+    # -- leases: who writes which symbol -----------------------------------------------------
     async def _lease_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            for symbol in self.symbols or []:
-                await self._lease(symbol)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.lease_seconds / 3)
+            started = self.clock.now()
+            await self._balance()
+            # Every third of a lease from the start of the last round, however long it took.
+            await self.clock.wait(stop, started + self.lease_seconds / 3 - self.clock.now())
 
-    async def _lease(self, symbol: str) -> None:
-        now = time.time()
+    async def _balance(self) -> None:
+        now = self.clock.now()
+        symbols = sorted(self.symbols or [], key=lambda s: _preference(self.owner, s))
+        # Renewals go out together: a round must take well under a lease, however many symbols.
+        await asyncio.gather(*(self._renew(s, now) for s in symbols if s in self.tracked))
+        # The heartbeat after the renewals: when it runs out, this collector's leases have too,
+        # so the others can take them over in the same round they count it gone.
         try:
-            ok = await asyncio.to_thread(
-                self.state.acquire_lease, symbol, self.owner, self.lease_seconds, now
-            )
+            self.alive = await self._io(self.state.heartbeat, self.owner, self.lease_seconds, now, symbols)
+        except Unavailable:
+            pass  # keep the last count
+        share = self.share(symbols)
+        held = [s for s in symbols if s in self.tracked]
+        for symbol in held[share:]:  # another collector joined: hand over what exceeds our share
+            await self._hand_over(symbol)
+        if len(self.tracked) >= share:
+            return
+        try:
+            leases = await self._io(self.state.leases)
+        except Unavailable:
+            return
+        free = [s for s in symbols if s not in self.tracked and (leases.get(s) is None or leases[s][1] < now)]
+        while free and len(self.tracked) < share:  # most preferred first; another may win some
+            batch, free = free[: share - len(self.tracked)], free[share - len(self.tracked) :]
+            await asyncio.gather(*(self._acquire(s, now) for s in batch))
+
+    def share(self, symbols: list[str]) -> int:
+        """How many of its symbols this collector writes: each symbol counts for 1/n of a
+        collector when n running collectors could write it."""
+        writers = dict.fromkeys(symbols, 1)  # this one, even before its first heartbeat is read
+        for owner, theirs in self.alive.items():
+            if owner != self.owner:
+                for s in theirs:
+                    if s in writers:
+                        writers[s] += 1
+        return math.ceil(round(sum(1 / n for n in writers.values()), 6))
+
+    async def _acquire(self, symbol: str, now: float) -> None:
+        try:
+            ok = await self._io(self.state.acquire_lease, symbol, self.owner, self.lease_seconds, now)
+        except Unavailable:
+            return
+        if ok and symbol not in self.tracked:
+            log.info("lease acquired", extra={"symbol": symbol})
+            self.store.forget(symbol)  # another writer may have written since we last looked
+            self.tracked[symbol] = TrackedSymbol(symbol, now + self.lease_seconds)
+            await self.source.watch(symbol)
+
+    async def _renew(self, symbol: str, now: float) -> None:
+        try:
+            ok = await self._io(self.state.acquire_lease, symbol, self.owner, self.lease_seconds, now)
         except Unavailable as exc:
-            # Keep writing while our lease is surely still ours; stop before it can run out.
-            if symbol in self.leases and time.time() > self.leases[symbol] - self.lease_seconds / 6:
+            # Keep writing while the lease is surely still ours; stop before it can run out.
+            t = self.tracked.get(symbol)
+            if t is not None and self.clock.now() > t.lease_until - self.lease_seconds / 6:
                 log.warning("lease renewal failed; giving up the symbol", extra={"symbol": symbol})
                 await self._lose(symbol)
             else:
                 log.warning("lease renewal failed; retrying", extra={"symbol": symbol, "error": exc.message})
             return
+        t = self.tracked.get(symbol)
+        if t is None:
+            return
         if ok:
-            first = symbol not in self.leases
-            self.leases[symbol] = now + self.lease_seconds
-            if first:
-                log.info("lease acquired", extra={"symbol": symbol})
-                self.store.forget(symbol)  # another writer may have written since we last looked
-                self.builders[symbol] = MinuteBars(symbol)
-                self.complete_from[symbol] = NEVER
-                await self.source.watch(symbol)
-        elif symbol in self.leases:
+            t.lease_until = now + self.lease_seconds
+        else:
             log.warning("lease taken by another collector", extra={"symbol": symbol})
             await self._lose(symbol)
 
     async def _lose(self, symbol: str) -> None:
-        self.leases.pop(symbol, None)
-        self.builders.pop(symbol, None)
-        self.partial.pop(symbol, None)
-        self.repair_due.pop(symbol, None)
-        self.awaiting_first_tick.discard(symbol)
-        self._first_repair_done.discard(symbol)
+        """Another collector writes `symbol` now: forget it at once."""
+        self.tracked.pop(symbol, None)
         self.writer.drop(symbol)
         await self.source.unwatch(symbol)
+
+    async def _hand_over(self, symbol: str) -> None:
+        """Give a symbol back for another collector to take: only once nothing of it is in
+        flight (bars to write, a repair, partial minutes), so its new writer repairs the rest."""
+        t = self.tracked[symbol]
+        if t.repairing or t.repair is not None or t.partial or self.writer.pending.get(symbol):
+            return
+        log.info("lease handed over (another collector joined)", extra={"symbol": symbol})
+        self.tracked.pop(symbol)
+        self.writer.unform(symbol)
+        await self.source.unwatch(symbol)
+        with contextlib.suppress(Unavailable):
+            await self._io(self.state.release_lease, symbol, self.owner)
 
     # -- ticks -----------------------------------------------------------------------------
     async def _consume(self) -> None:
         while True:
             event = await self.source.events.get()
+            t = self.tracked.get(event.symbol)
+            if t is None:
+                continue  # not ours (no lease) or an unknown symbol
             if isinstance(event, Tick):
-                self._on_tick(event)
-            elif isinstance(event, Linked) and event.symbol in self.builders:
-                # Repair at once up to the minute the link started in; the stream's first
-                # tick then says from which minute on the ticks are whole (`_on_tick`).
-                start = int(event.at) - int(event.at) % MINUTE
-                self.complete_from[event.symbol] = NEVER
-                self.awaiting_first_tick.add(event.symbol)
-                self.repair_due[event.symbol] = (0.0, start)
-            elif isinstance(event, Unlinked) and event.symbol in self.builders:
-                for bar in self.builders[event.symbol].reset():
-                    self.partial.setdefault(event.symbol, {})[bar.time] = bar
-                self.complete_from[event.symbol] = NEVER
-                self.awaiting_first_tick.discard(event.symbol)
+                self._on_tick(t, event)
+            elif isinstance(event, Linked):
+                t.on_linked(event.at)
+            elif isinstance(event, Unlinked):
+                t.on_unlinked()
+                self.writer.unform(t.name)  # never serve a bar whose writer lost its link
 
-    def _on_tick(self, tick: Tick) -> None:
-        builder = self.builders.get(tick.symbol)
-        if builder is None:
-            return  # not ours (no lease) or an unknown symbol
+    def _on_tick(self, t: TrackedSymbol, tick: Tick) -> None:
         try:
             ts, price = validate_tick(tick.price, tick.timestamp_ms, self.clock.now(), self._max_tick_age)
         except BadTick as exc:
             self.rejected["bad_tick"] = self.rejected.get("bad_tick", 0) + 1
-            log.debug("tick rejected", extra={"symbol": tick.symbol, "reason": str(exc)})
+            log.debug("tick rejected", extra={"symbol": t.name, "reason": str(exc)})
             return
-        closed, used = builder.add(ts, price)
+        closed, used = t.bars.add(ts, price)
         if closed is not None:
-            self._on_close(tick.symbol, closed)
+            self._on_close(t, closed)
         if not used:
             self.rejected["stale_tick"] = self.rejected.get("stale_tick", 0) + 1
             return
-        if tick.symbol in self.awaiting_first_tick:
-            # The first valid tick since the link: its minute is partial, the next ones whole.
+        if t.awaiting_first_tick:
             # Only a valid tick counts: a garbage timestamp must not stand in for the stream's start.
-            self.awaiting_first_tick.discard(tick.symbol)
-            first_whole = int(ts) - int(ts) % MINUTE + MINUTE
-            self.complete_from[tick.symbol] = first_whole
-            if tick.symbol not in self.repair_due:  # else that repair schedules this one when done
-                self.repair_due[tick.symbol] = (first_whole, first_whole)
-        self.last_tick[tick.symbol] = ts
-        if builder.bar is not None:  # else the tick amended the bar that just closed
-            self.writer.form(tick.symbol, builder.bar)
-            self._notify(tick.symbol, builder.bar, False)
+            t.on_first_tick(ts)
+        t.last_tick = ts
+        if t.bars.bar is not None:  # else the tick amended the bar that just closed
+            self.writer.form(t.name, t.bars.bar)
+            self._notify(t.name, t.bars.bar, False)
 
-    def _on_close(self, symbol: str, bar: Bar) -> None:
-        if bar.time < self.complete_from.get(symbol, NEVER):
-            self.partial.setdefault(symbol, {})[bar.time] = bar  # repair decides
+    def _on_close(self, t: TrackedSymbol, bar: Bar) -> None:
+        self.writer.end_forming(t.name)
+        if t.is_whole(bar.time):
+            self.writer.closed(t.name, [bar])
+            self._notify(t.name, bar, True)
         else:
-            self.writer.closed(symbol, [bar])
-        self._notify(symbol, bar, True)
+            t.partial[bar.time] = bar  # history replaces it once the minute is over (repair)
 
     def _notify(self, symbol: str, bar: tuple, closed: bool) -> None:
         for sink in self.sinks:
@@ -347,96 +456,148 @@ class Collector:
             except Exception:  # noqa: BLE001 - a broken sink must not stop the collector
                 log.exception("bar sink failed", extra={"symbol": symbol})
 
-    # -- the clock: closing minutes, repairs, status, retention --------------------------------
-    async def _tick_loop(self, stop: asyncio.Event) -> None:
-        last_status = 0.0
+    # -- the clock: closing minutes, repairs, status, checks -----------------------------------
+    async def _clock_loop(self, stop: asyncio.Event) -> None:
+        last_status = float("-inf")
         while not stop.is_set():
             now = self.clock.now()
-            for symbol, builder in list(self.builders.items()):
-                # The grace is wall time (network and scheduling delays), whatever the clock speed.
-                closed = builder.close_due(now, self.close_grace * self.clock.speed)
-                if closed is not None:
-                    self._on_close(symbol, closed)
-            for symbol, (due, end) in list(self.repair_due.items()):
-                if (
-                    now >= due + self.close_grace * self.clock.speed
-                    and symbol not in self._repairing
-                    and time.monotonic() >= self._repair_retry.get(symbol, 0)
-                ):
-                    self._repairing.add(symbol)
-                    asyncio.create_task(self._repair(symbol, (due, end)), name=f"repair-{symbol}")
+            # The grace covers network and scheduling delays: wall time, whatever the clock speed.
+            grace = self.clock.slack(self.close_grace)
+            if self.source.events.empty():  # else ticks of the minute may be waiting their turn
+                for t in list(self.tracked.values()):
+                    closed = t.bars.close_due(now, grace)
+                    if closed is not None:
+                        self._on_close(t, closed)
+            while self.writer.corrupt_found:
+                symbol, day = self.writer.corrupt_found.popleft()
+                self._found_corrupt(symbol, {day})
+            for t in list(self.tracked.values()):
+                job = t.repair
+                if job is not None and not t.repairing and now >= max(job.due + grace, t.retry_at):
+                    t.repairing = True
+                    self._spawn(self._repair(t, job), f"repair-{t.name}")
             if (
-                self.leases
-                and set(self.leases) <= self._first_repair_done
+                self.tracked
+                and all(t.backfilled or (t.problem and t.repair is None) for t in self.tracked.values())
                 and not self.writer.backlog
                 and not self.backfilled.is_set()
             ):
                 self.backfilled.set()
-                last_status = 0.0  # tell at once: the local stack waits for it
-            if time.monotonic() - last_status >= self.status_interval:
-                last_status = time.monotonic()
-                if self.leases or self.source.status.last_error:
-                    self.writer.set_status(self.status_record())
-            if self.trim and now - self._last_trim >= 3600:
-                self._last_trim = now
-                asyncio.create_task(self._trim(now), name="retention")
-            await asyncio.sleep(min(0.1, self.clock.wall(0.25)))
+                last_status = float("-inf")  # tell at once: the local stack waits for it
+            if now - last_status >= self.status_interval:
+                last_status = now
+                if self.tracked or self.source.status.error_code:
+                    self._publish_status()
+            if now - self._last_check >= self.check_interval:
+                self._last_check = now
+                self._spawn(self._check_store(now), "store-check")
+            await self.clock.sleep(max(CLOCK_STEP, self.clock.slack(0.005)))
 
-    def _last_stored(self, symbol: str) -> int | None:
-        days = self.store.list_days(symbol)
-        if not days:
-            return None
-        last = max(days)
-        bars = self.store.read(symbol, start=day_start(last))
-        return int(bars[-1][0]) if bars else None
+    def _spawn(self, coro, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
-    async def _repair(self, symbol: str, job: tuple[float, int]) -> None:
-        end = job[1]
+    def _found_corrupt(self, symbol: str, days: set[str]) -> None:
+        t = self.tracked.get(symbol)
+        if t is None or not days - t.corrupt_days:
+            return
+        log.error("stored day cannot be read; rebuilding it", extra={"symbol": symbol, "days": sorted(days)})
+        t.corrupt_days |= days
+        now = self.clock.now()
+        t.repair = RepairJob(now, minute_of(now))  # a running repair leaves this one for after it
+
+    async def _repair(self, t: TrackedSymbol, job: RepairJob) -> None:
         try:
-            now = self.clock.now()
-            floor = int(now - self.backfill_days * DAY)
-            floor -= floor % MINUTE
-            last = await asyncio.to_thread(self._last_stored, symbol)
-            start = floor if last is None else max(floor, last + MINUTE)
-            partial = self.partial.get(symbol, {})
-            if partial:
-                start = min(start, min(partial))
-            history: dict[int, tuple] = {}
-            older = end
-            while older > start:
-                minutes = int(min(self.source.history_page_minutes, (older - start) // MINUTE))
-                page = await self.source.history(symbol, older, minutes)
-                page = [tuple(b) for b in page if _valid_bar(b) and start <= b[0] < older]
-                if not page:
-                    break
-                for b in page:
-                    history.setdefault(int(b[0]), b)
-                older = min(int(b[0]) for b in page)
-            for t, bar in partial.items():
-                if start <= t < end and t not in history:
-                    history[t] = tuple(bar)  # the upstream has nothing better for that minute
-            if symbol not in self.leases:
-                return
-            if history:
-                bars = [history[t] for t in sorted(history)]
-                self.writer.closed(symbol, bars)
-            self.partial[symbol] = {t: b for t, b in partial.items() if t >= end}
-            if self.repair_due.get(symbol) == job:
-                complete_from = self.complete_from.get(symbol, NEVER)
-                if end < complete_from < NEVER:
-                    self.repair_due[symbol] = (complete_from, int(complete_from))
-                else:
-                    del self.repair_due[symbol]
-            self._first_repair_done.add(symbol)
+            if not t.backfilled:  # the first repair of a lease looks for corrupt days once
+                found = set(await self._io(self.store.corrupt_days, t.name))
+                if found - t.corrupt_days:
+                    log.error(
+                        "stored day cannot be read; rebuilding it",
+                        extra={"symbol": t.name, "days": sorted(found)},
+                    )
+                t.corrupt_days |= found
+            result = await self.repairer.run(t, job)
+            if self.tracked.get(t.name) is not t:
+                return  # the lease went meanwhile
+            for day, bars in result.rebuilt.items():
+                if bars:
+                    self.writer.rebuild(t.name, day, bars)
+                else:  # nothing left to rebuild it from: an unreadable object serves nobody
+                    await self._io(self.store.delete_day, t.name, day)
+                t.corrupt_days.discard(day)
+                t.rebuilt_days.add(day)
+            self.writer.closed(t.name, result.replaced)
+            self.writer.closed(t.name, result.bars, fill_only=True)
+            for bar in result.replaced:  # partners saw these minutes forming: here is the whole bar
+                self._notify(t.name, bar, True)
+            t.skipped = result.skipped
+            t.problem = None
+            t.repair_done(job)
             self.repairs += 1
             log.info(
-                "history repaired", extra={"symbol": symbol, "bars": len(history), "from": start, "to": end}
+                "history repaired",
+                extra={
+                    "symbol": t.name,
+                    "bars": result.written,
+                    "from": result.start,
+                    "to": result.end,
+                    **({"skipped": result.skipped} if result.skipped else {}),
+                },
             )
         except (SourceError, Unavailable) as exc:
-            self._repair_retry[symbol] = time.monotonic() + 5
-            log.warning("history repair failed; will retry", extra={"symbol": symbol, "error": str(exc)})
+            # The upstream or a store is away for now: retry, less and less often, for as long as it takes.
+            delay = self._retry_later(t)
+            log.warning(
+                "history repair failed; will retry",
+                extra={"symbol": t.name, "error": redact(str(exc)), "retry_in": delay},
+            )
+        except MalformedCandles as exc:
+            self._repair_failed(t, job, "replay_input_invalid", exc.message)
+        except Exception as exc:  # noqa: BLE001 - a bug: bounded retries, never a hot loop
+            log.exception("history repair crashed", extra={"symbol": t.name})
+            self._repair_failed(t, job, "repair_failed", f"{type(exc).__name__}: {exc}")
         finally:
-            self._repairing.discard(symbol)
+            t.repairing = False
+
+    def _retry_later(self, t: TrackedSymbol) -> float:
+        t.failures += 1
+        delay = min(REPAIR_RETRY * 2 ** (t.failures - 1), REPAIR_RETRY_MAX)
+        t.retry_at = self.clock.now() + delay
+        return delay
+
+    def _repair_failed(self, t: TrackedSymbol, job: RepairJob, code: str, detail: str) -> None:
+        """Input that cannot be used (a bad replay file): a few retries with back-off (the owner
+        may fix the file), then the symbol stays failed; its status says why."""
+        t.problem = Problem(code, detail)
+        delay = self._retry_later(t)
+        if t.failures >= self.repair_attempts:
+            if t.repair == job:
+                t.repair = None
+            log.error(
+                "history repair failed; giving up until restart",
+                extra={"symbol": t.name, "error": redact(detail), "attempts": t.failures},
+            )
+        else:
+            log.warning(
+                "history repair failed; will retry",
+                extra={"symbol": t.name, "error": redact(detail), "retry_in": delay, "attempt": t.failures},
+            )
+        self._publish_status()
+
+    async def _check_store(self, now: float) -> None:
+        """Hourly: look for day objects that cannot be decoded; on emulators, apply retention."""
+        for t in list(self.tracked.values()):
+            if not t.backfilled:
+                continue  # its first repair looks anyway
+            try:
+                found = set(await self._io(self.store.corrupt_days, t.name))
+            except Unavailable:
+                continue
+            if self.tracked.get(t.name) is t:
+                self._found_corrupt(t.name, found)
+        if self.trim:
+            await self._trim(now)
 
     def trim_cutoff(self, now: float) -> str:
         """Oldest day to keep: up to `build_retention_days` while history is being built (the
@@ -451,10 +612,18 @@ class Collector:
 
     async def _trim(self, now: float) -> None:
         cutoff = self.trim_cutoff(now)
-        for symbol in list(self.leases):
+        for symbol in list(self.tracked):
             try:
-                removed = await asyncio.to_thread(self.store.delete_days_before, symbol, cutoff)
+                removed = await self._io(self.store.delete_days_before, symbol, cutoff)
             except Unavailable:
                 continue
             if removed:
                 log.info("retention: removed old days", extra={"symbol": symbol, "days": removed})
+
+    async def _io(self, fn, *args):
+        """A blocking store call on a worker thread, counted (see `busy`)."""
+        self._io_in_flight += 1
+        try:
+            return await asyncio.to_thread(fn, *args)
+        finally:
+            self._io_in_flight -= 1

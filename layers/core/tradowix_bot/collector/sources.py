@@ -52,10 +52,21 @@ class AuthFailed(SourceError):
 
 @dataclass
 class SourceStatus:
+    """The link's state. `error_code` is what partners may see (a short code, never the
+    upstream's text); `last_error` is the detail for the owner, scrubbed before it is stored."""
+
     connected: bool = False
     authenticated: bool = False
     last_error: str | None = None
+    error_code: str | None = None
     rejected_frames: dict[str, int] = field(default_factory=dict)
+
+    def fail(self, code: str, detail: str) -> None:
+        self.error_code = code
+        self.last_error = detail
+
+    def clear_error(self) -> None:
+        self.error_code = self.last_error = None
 
     def reject(self, reason: str) -> None:
         self.rejected_frames[reason] = self.rejected_frames.get(reason, 0) + 1
@@ -90,6 +101,11 @@ class Source:
     async def history(self, symbol: str, older_than: int, minutes: int) -> list[Bar]:
         """Up to `minutes` closed 1m bars with time < older_than (unix s), oldest first."""
         return []
+
+    def held_times(self, symbol: str) -> list[int] | None:
+        """The minutes of every bar the source holds for `symbol`, when it knows them (a file);
+        None for a live upstream. Lets a repair say how many bars it skipped and why."""
+        return None
 
     async def wait_for_new_token(self, seconds: float) -> None:
         """After AuthFailed: wait `seconds`, or less if the owner stores a new session token."""

@@ -13,7 +13,7 @@ from ..candles import MINUTE, Bar
 from ..symbols import DEFAULT_SYMBOLS, SymbolInfo
 from ..synthetic import SyntheticMarket
 from .clock import Clock
-from .sources import Linked, Source, Tick
+from .sources import Linked, Source, Tick, Unlinked
 
 
 class SyntheticSource(Source):
@@ -26,6 +26,7 @@ class SyntheticSource(Source):
         self.infos = tuple(symbols)
         self.market = SyntheticMarket(self.infos)
         self._watched: dict[str, float] = {}  # symbol → timestamp of the last emitted tick
+        self._down_until: dict[str, float] = {}  # symbol → when its dropped link comes back
         self._current: dict[str, tuple[int, list]] = {}  # symbol → (minute, its ticks)
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
@@ -52,6 +53,15 @@ class SyntheticSource(Source):
 
     async def unwatch(self, symbol: str) -> None:
         self._watched.pop(symbol, None)
+        self._down_until.pop(symbol, None)
+
+    def drop_link(self, symbol: str, reconnect_after: float) -> None:
+        """Fault injection: the symbol's link drops now and is back `reconnect_after` seconds
+        later (Unlinked, then Linked); the ticks in between are lost, as on a real link."""
+        if symbol in self._watched:
+            self.emit(Unlinked(symbol, "link dropped"))
+            self._down_until[symbol] = self.clock.now() + reconnect_after
+            self._wake.set()
 
     async def history(self, symbol: str, older_than: int, minutes: int) -> list[Bar]:
         end = older_than - older_than % MINUTE
@@ -77,7 +87,14 @@ class SyntheticSource(Source):
     async def _emit_loop(self) -> None:
         while True:
             now = self.clock.now()
+            for symbol, back in list(self._down_until.items()):
+                if now >= back:
+                    del self._down_until[symbol]
+                    self._watched[symbol] = back  # ticks from the moment the link is back
+                    self.emit(Linked(symbol, back))
             for symbol, last in list(self._watched.items()):
+                if symbol in self._down_until:
+                    continue
                 if now - last > 2 * MINUTE:  # fell far behind (paused process): history repairs it
                     last = now - MINUTE
                 ticks = self._due_ticks(symbol, last, now)
@@ -87,5 +104,4 @@ class SyntheticSource(Source):
                     self._watched[symbol] = ticks[-1][0]
             # Ticks come about every second of market time; wake a few times per tick.
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=min(0.25, self.clock.wall(0.25)))
+            await self.clock.wait(self._wake, max(0.25, self.clock.slack(0.01)))

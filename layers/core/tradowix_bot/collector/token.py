@@ -14,6 +14,7 @@ import stat
 from pathlib import Path
 
 from ..errors import DomainError
+from ..redact import register_secret
 
 TOKEN_FILE = "session-token"
 
@@ -53,6 +54,14 @@ def read_token_file(path: Path) -> str | None:
 
 
 def load_token(explicit: str | None = None, *, data_dir: Path | None = None) -> str | None:
+    """The session token, registered as a secret: its value is scrubbed wherever this process
+    logs or stores outside text."""
+    token = _find_token(explicit, data_dir)
+    register_secret(token)
+    return token
+
+
+def _find_token(explicit: str | None, data_dir: Path | None) -> str | None:
     if explicit:
         return explicit.strip()
     if os.environ.get("TRADOWIX_SESSION_TOKEN"):

@@ -23,7 +23,6 @@ import contextlib
 import itertools
 import json
 import random
-import time
 from asyncio import FIRST_COMPLETED
 from collections.abc import Callable
 
@@ -33,7 +32,7 @@ from websockets.asyncio.client import connect
 from ..candles import Bar, validate_symbol
 from ..errors import BadRequest
 from ..logs import get_logger
-from ..redact import redact
+from ..redact import redact, register_secret
 from ..symbols import SymbolInfo
 from .sources import MAX_HISTORY_MINUTES, AuthFailed, Linked, Source, SourceError, Tick, Unlinked
 
@@ -47,10 +46,11 @@ HOUSEKEEPING = {"pong", "timeSync", "balanceUpdate", "subscribed", "authRequired
 class _Link:
     """One authenticated WebSocket connection and its reader."""
 
-    def __init__(self, source: TradowixSource, ws, label: str):
+    def __init__(self, source: TradowixSource, ws, label: str, frames: list[int]):
         self.source = source
         self.ws = ws
         self.label = label
+        self.frames = frames  # [sent, received] since the connection opened
         self.reader = asyncio.create_task(self._read(), name=f"read-{label}")
         self.pinger = asyncio.create_task(self._ping(), name=f"ping-{label}")
 
@@ -59,18 +59,20 @@ class _Link:
             await self.ws.send(json.dumps(message))
         except websockets.ConnectionClosed as exc:
             raise SourceError(f"link closed: {exc}") from None
+        self.frames[0] += 1
 
     async def _ping(self) -> None:
         while True:
             await asyncio.sleep(self.source.ping_interval)
             with contextlib.suppress(SourceError):
-                await self.send({"type": "ping", "requestId": f"ping-{int(time.time() * 1000)}"})
+                await self.send({"type": "ping", "requestId": f"ping-{int(self.source.clock.now() * 1000)}"})
 
     async def _read(self) -> None:
         try:
             while True:
                 # No frame for 3 pings' time: the link is dead even if TCP has not noticed.
                 raw = await asyncio.wait_for(self.ws.recv(), timeout=3 * self.source.ping_interval)
+                self.frames[1] += 1
                 self.source.handle_frame(raw)
         except (websockets.ConnectionClosed, TimeoutError, OSError):
             pass
@@ -112,6 +114,7 @@ class TradowixSource(Source):
         super().__init__()
         self.url = url
         self._token = token
+        register_secret(token)  # scrubbed from every log line and stored status from now on
         # Where the token is stored (SSM, token file): re-read while the upstream refuses the
         # current one, so a token the owner replaces in the admin panel is used within
         # `token_recheck_seconds`, with no restart.
@@ -126,6 +129,7 @@ class TradowixSource(Source):
         self.auth_backoff = auth_backoff
         self.origin = origin
         self.connects = 0
+        self.connecting = 0  # links being opened (connect and handshake)
         self._control: _Link | None = None
         self._control_lock = asyncio.Lock()
         self._streams: dict[str, asyncio.Task] = {}
@@ -140,6 +144,24 @@ class TradowixSource(Source):
     # -- connecting ------------------------------------------------------------------------
     async def _open(self, label: str) -> _Link:
         self.connects += 1
+        self.connecting += 1
+        try:
+            return await self._connect(label)
+        finally:
+            self.connecting -= 1
+
+    def link_frames(self) -> dict[int, tuple[int, int]]:
+        """Open links by local port: (frames sent, frames received). With the upstream's own
+        count, a test tells when everything sent has arrived (nothing left in flight)."""
+        links = [self._control, *self._links.values()]
+        return {
+            link.ws.local_address[1]: (link.frames[0], link.frames[1])
+            for link in links
+            if link is not None and not link.reader.done()
+        }
+
+    async def _connect(self, label: str) -> _Link:
+        frames = [0, 0]
         try:
             ws = await connect(
                 self.url,
@@ -151,40 +173,41 @@ class TradowixSource(Source):
                 max_size=16 * 1024 * 1024,
             )
         except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:
-            raise SourceError(f"cannot connect to the upstream: {type(exc).__name__}: {exc}") from None
+            raise SourceError(
+                f"cannot connect to the upstream: {type(exc).__name__}: {redact(str(exc))}"
+            ) from None
         try:
-            await self._handshake(ws)
+            await self._handshake(ws, frames)
         except BaseException:
             with contextlib.suppress(Exception):
                 await ws.close()
             raise
         self.status.connected = self.status.authenticated = True
-        self.status.last_error = None
-        return _Link(self, ws, label)
+        self.status.clear_error()
+        return _Link(self, ws, label, frames)
 
-    async def _handshake(self, ws) -> None:
-        deadline = time.monotonic() + self.auth_timeout
+    async def _handshake(self, ws, frames: list[int]) -> None:
         sent = False
         try:
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError
-                raw = await asyncio.wait_for(ws.recv(), timeout=remaining)
-                try:
-                    msg = json.loads(raw)
-                except (TypeError, ValueError):
-                    self.status.reject("not_json")
-                    continue
-                kind = msg.get("type") if isinstance(msg, dict) else None
-                if kind == "authRequired" and not sent:
-                    await ws.send(json.dumps({"type": "authenticate", "token": self._token}))
-                    sent = True
-                elif kind == "authenticated" and sent:
-                    return
-                elif sent and kind not in ("timeSync", "pong"):
-                    self.status.authenticated = False
-                    raise AuthFailed(f"the upstream refused the session token (answered {kind!r})")
+            async with asyncio.timeout(self.auth_timeout):  # wall time: it waits on the network
+                while True:
+                    raw = await ws.recv()
+                    frames[1] += 1
+                    try:
+                        msg = json.loads(raw)
+                    except (TypeError, ValueError):
+                        self.status.reject("not_json")
+                        continue
+                    kind = msg.get("type") if isinstance(msg, dict) else None
+                    if kind == "authRequired" and not sent:
+                        await ws.send(json.dumps({"type": "authenticate", "token": self._token}))
+                        frames[0] += 1
+                        sent = True
+                    elif kind == "authenticated" and sent:
+                        return
+                    elif sent and kind not in ("timeSync", "pong"):
+                        self.status.authenticated = False
+                        raise AuthFailed(f"the upstream refused the session token (answered {kind!r})")
         except TimeoutError:
             self.status.authenticated = False
             step = "confirm the session" if sent else "ask for authentication"
@@ -197,26 +220,27 @@ class TradowixSource(Source):
         """Wait `seconds` after a refused token, or until a new token is stored (re-read every
         `token_recheck_seconds`, once for all links)."""
         refused = self._token
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
+        deadline = self.clock.now() + seconds
+        while (left := deadline - self.clock.now()) > 0:
             if self._token != refused or await self._reload_token():
                 return
-            await asyncio.sleep(min(left, self.token_recheck_seconds))
+            await self.clock.sleep(min(left, self.token_recheck_seconds))
 
     async def _reload_token(self) -> bool:
         """Whether the stored token changed (then it is used from now on)."""
         if (
             self.reload_token is None
-            or time.monotonic() - self._token_checked_at < self.token_recheck_seconds
+            or self.clock.now() - self._token_checked_at < self.token_recheck_seconds
         ):
             return False
-        self._token_checked_at = time.monotonic()
+        self._token_checked_at = self.clock.now()
         try:
             stored = await asyncio.to_thread(self.reload_token)
         except Exception as exc:  # noqa: BLE001 - keep the current token; one line, never a value
             log.warning("cannot re-read the session token", extra={"error": type(exc).__name__})
             return False
         if stored and stored != self._token:
+            register_secret(stored)
             self._token = stored
             log.info("a new session token is stored; reconnecting")  # once, not once per link
             return True
@@ -324,17 +348,17 @@ class TradowixSource(Source):
                 backoff = 1.0
                 await link.wait_closed()
                 self.emit(Unlinked(symbol, "link dropped"))
-                self.status.last_error = f"link for {symbol} dropped"
+                self.status.fail("upstream_link_dropped", f"link for {symbol} dropped")
                 wait = random.uniform(0.2, 1.0)  # a dropped link reconnects at once, with jitter
             except AuthFailed as exc:
-                self.status.last_error = str(exc)
+                self.status.fail("upstream_auth_failed", str(exc))
                 log.error(
                     "upstream refused the session token",
                     extra={"symbol": symbol, "retry_in": self.auth_backoff},
                 )
                 wait = None  # until auth_backoff is over or a new token is stored
             except SourceError as exc:
-                self.status.last_error = str(exc)
+                self.status.fail("upstream_unreachable", str(exc))
                 wait = backoff * random.uniform(0.5, 1.5)
                 backoff = min(backoff * 2, self.backoff_max)
                 log.warning(
@@ -355,7 +379,7 @@ class TradowixSource(Source):
             if wait is None:
                 await self.wait_for_new_token(self.auth_backoff)
             else:
-                await asyncio.sleep(wait)
+                await self.clock.sleep(wait)
 
     # -- frames ----------------------------------------------------------------------------
     def handle_frame(self, raw) -> None:
@@ -387,7 +411,11 @@ class TradowixSource(Source):
             if self._instruments and not self._instruments.done():
                 self._instruments.set_result(data if isinstance(data, list) else [])
         elif kind == "error":
-            self.status.last_error = redact(f"upstream error: {str(msg.get('message') or data)[:200]}")
+            # Upstream text may quote anything (a session token included): the owner gets it
+            # scrubbed, partners only the code.
+            self.status.fail(
+                "upstream_error", redact(f"upstream error: {str(msg.get('message') or data)[:200]}")
+            )
         elif kind in HOUSEKEEPING:
             pass
         elif kind in ("tickUpdate", "quote"):
