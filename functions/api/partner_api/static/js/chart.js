@@ -121,7 +121,7 @@ function tickMark(time, type) {
   switch (type) {
     case 0: return String(p.y); // TickMarkType.Year
     case 1: return MONTHS[p.mo]; // Month
-    case 2: return String(p.d); // DayOfMonth
+    case 2: return `${p.d} ${MONTHS[p.mo]}`; // DayOfMonth
     case 4: return `${two(p.h)}:${two(p.mi)}:${two(p.s)}`; // TimeWithSeconds
     default: return `${two(p.h)}:${two(p.mi)}`; // Time
   }
