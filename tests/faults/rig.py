@@ -121,10 +121,15 @@ class Partner:
         from live_ws import context as ws_context
         from partner_api import context
         from tradowix_bot.market import MarketData
+        from tradowix_bot.store import CandleStore
 
         for composition_root in (context, ws_context):  # the same services, on the rig's clock
             monkeypatch.setattr(
                 composition_root, "MarketData", functools.partial(MarketData, clock=clock.now)
+            )
+            # the store's "today" (re-validated on every read) is the market's today too
+            monkeypatch.setattr(
+                composition_root, "CandleStore", functools.partial(CandleStore, clock=clock.now)
             )
             composition_root.reset()
         self.monkeypatch = monkeypatch
