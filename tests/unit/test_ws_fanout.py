@@ -116,15 +116,40 @@ def test_a_gone_connection_is_removed_and_the_others_still_receive(live):
     assert publisher.stats.gone == 1
 
 
-def test_a_bar_whose_last_minute_never_came_is_closed_when_the_next_starts(live):
+def test_a_bar_whose_last_minute_never_closed_is_closed_before_the_next_one_closes(live):
     publisher, poster, clock, subscribe, *_ = live
+    # given a 5m subscriber and a bar whose minutes 3 and 4 never came
     subscribe("d", 300)
-    publisher.on_bar("BTCUSD-OTC", minute(2, 101.0), True)  # minutes 3 and 4 missing
+    publisher.on_bar("BTCUSD-OTC", minute(2, 101.0), True)
+    # when the next bar starts, the previous one is not closed yet (a late close may still come)
     clock.now = T0 + 301
     publisher.on_bar("BTCUSD-OTC", minute(5, 102.0), False)
+    assert [m for m in poster.to("d") if m["closed"]] == []
+    clock.now += 2.5  # the new bar's first update waits for the throttle window
+    publisher.tick()
+    assert poster.to("d")[-1]["candle"]["time"] == T0 + 300
+    # when the next bar closes, then the previous one is closed first, as it stands, in time order
+    clock.now = T0 + 601
+    publisher.on_bar("BTCUSD-OTC", minute(9, 103.0), True)
     closes = [m for m in poster.to("d") if m["closed"]]
-    assert [m["candle"]["time"] for m in closes] == [T0]
-    assert poster.to("d")[-1]["candle"]["time"] == T0 + 300  # the new bar's first update: at once
+    assert [(m["candle"]["time"], m["candle"]["close"]) for m in closes] == [(T0, 101.0), (T0 + 300, 103.0)]
+
+
+def test_a_partial_minute_is_closed_once_with_the_bar_history_repaired(live):
+    publisher, poster, clock, subscribe, *_ = live
+    # given a subscriber who saw minute 0 forming from part of its ticks (the link started in it)
+    subscribe("e", 60)
+    publisher.on_bar("BTCUSD-OTC", minute(0, 100.5), False)
+    # when the next minute starts before the collector closes minute 0 (it waits for history) ...
+    clock.now = T0 + 61
+    publisher.on_bar("BTCUSD-OTC", minute(1, 101.0), False)
+    # ... and then closes it late, with the whole bar from history
+    publisher.on_bar("BTCUSD-OTC", minute(0, 99.5), True)
+    clock.now = T0 + 121
+    publisher.on_bar("BTCUSD-OTC", minute(1, 102.0), True)
+    # then minute 0 is closed once, with history's bar (never the partial one), before minute 1
+    closes = [m for m in poster.to("e") if m["closed"]]
+    assert [(m["candle"]["time"], m["candle"]["close"]) for m in closes] == [(T0, 99.5), (T0 + 60, 102.0)]
 
 
 def test_the_next_bars_first_update_follows_the_close_at_once(live):

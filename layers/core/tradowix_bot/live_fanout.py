@@ -16,7 +16,9 @@ Pieces (each in its own module; this one puts them together):
   throttled, followed by `timing` for the next bar (whose first update is not throttled
   either). A subscription never gets a bar older than
   the last bar of the `history` it was sent (`since`), and gets `closed` once per bar, in time
-  order. Keepalive: a connection that got nothing for KEEPALIVE_SECONDS gets a `timing` (or
+  order. A bar whose last minute the collector closes late (its ticks were partial: history
+  repairs it) is closed with that repaired bar; only when the next bar closes first is it
+  closed as it stands. Keepalive: a connection that got nothing for KEEPALIVE_SECONDS gets a `timing` (or
   `status`), well inside API Gateway's 10-minute idle timeout. 410 Gone removes that
   connection only; other failures are logged by the poster.
 
@@ -72,6 +74,9 @@ class _Group:
     candle: dict | None = None
     closed: bool = False
     version: int = 0
+    # The previous bar, when the collector has not closed its last minute yet: a minute whose
+    # ticks were partial (a link started or dropped in it) is closed late, from history.
+    unclosed: int | None = None
 
 
 @dataclass
@@ -260,20 +265,33 @@ class LivePublisher:
     ) -> list[tuple[str, dict]]:
         group = self._groups.setdefault((symbol, timeframe), _Group())
         bucket = minute - minute % timeframe
+        ends_bucket = closed and minute + MINUTE == bucket + timeframe
         if group.bucket is not None and bucket < group.bucket:
+            if ends_bucket and bucket == group.unclosed:  # the late close of the previous bar
+                group.unclosed = None
+                return self._close_now(symbol, timeframe, bucket, members, now)
             return []  # a late update of an already finished bar
         sends: list[tuple[str, dict]] = []
+        if group.unclosed is not None and (bucket > group.bucket or ends_bucket):
+            # A newer bar moves on or closes: the previous one's close is not coming (its last
+            # minute had no ticks, or no history to repair it): close it first, as it stands.
+            sends += self._close_now(symbol, timeframe, group.unclosed, members, now)
+            group.unclosed = None
         if group.bucket is not None and bucket > group.bucket and not group.closed:
-            # The previous bar's last minute never closed (a gap): close it now.
-            last = self.bars.bucket_bar(symbol, timeframe, group.bucket)
-            if last is not None:
-                group.candle, group.closed, group.version = last, True, next(self._versions)
-                sends += self._deliver_all(symbol, timeframe, group, members, now)
+            group.unclosed = group.bucket  # its close may still come, late (see _Group.unclosed)
         group.bucket = bucket
         group.candle = self.bars.bucket_bar(symbol, timeframe, bucket)
-        group.closed = closed and minute + MINUTE == bucket + timeframe
+        group.closed = ends_bucket
         group.version = next(self._versions)
         return sends + self._deliver_all(symbol, timeframe, group, members, now)
+
+    def _close_now(self, symbol, timeframe, bucket: int, members, now) -> list[tuple[str, dict]]:
+        """The closed bar of an earlier bucket, to the subscriptions that have not moved past it."""
+        candle = self.bars.bucket_bar(symbol, timeframe, bucket)
+        if candle is None:
+            return []
+        closing = _Group(bucket=bucket, candle=candle, closed=True, version=next(self._versions))
+        return self._deliver_all(symbol, timeframe, closing, members, now)
 
     def _deliver_all(self, symbol, timeframe, group, members, now) -> list[tuple[str, dict]]:
         messages = _Messages(symbol, timeframe, group, now)
