@@ -305,15 +305,22 @@ class Rig:
         return CandleStore(self.names["CandlesBucket"]).read(symbol) or []
 
     def assess(
-        self, scenario: str, symbol: str, polls, fault_at: float, *, since: float | None = None
+        self,
+        scenario: str,
+        symbol: str,
+        polls,
+        fault_at: float,
+        *,
+        since: float | None = None,
+        fresh_within: float = 2.0,
     ) -> Figures:
         """Judge every answer a partner got and the stored series against the oracle.
 
         An answer is right when nothing in it is presented as closed unless it is the market's
         own bar, no minute is missing or repeated in it, and it is fresh: it reaches the minute
-        before the one running (allowing two wall seconds for the close to be written: a
-        loaded machine)."""
-        allowance = self.clock.slack(2.0)
+        before the one running (allowing `fresh_within` wall seconds for the close to be
+        written: a loaded machine)."""
+        allowance = self.clock.slack(fresh_within)
         wrong: dict[int, dict] = {}
         duplicated = 0
         right_since = None
