@@ -16,8 +16,12 @@ def test_phone_portrait_legend_clear_of_the_price_scale_and_countdown_labelled(
     page = new_page(390, 844)
     sign_in_at_gate(page, local_stack.api_url, raw)
     page.wait_for_selector("#chart[data-connection='live']")
-    # given the longest legend: a bar with every value, and indicators on
+    # given the longest legend: a bar with every value, and indicators on (set in the
+    # indicators panel, which opens inside the screen)
     page.click("#indicators-button")
+    panel = page.locator("#indicators-panel").bounding_box()
+    assert panel["x"] >= 0 and panel["x"] + panel["width"] <= 390, panel
+    assert page.locator("#ind-signals-min").is_visible()
     page.check("#ind-sma")
     page.check("#ind-signals")
     page.keyboard.press("Escape")

@@ -763,6 +763,12 @@ function buildWatchlist(catalog) {
   );
   $("watchlist-toggle").addEventListener("click", () => toggleWatchlist(!$("watchlist").classList.contains("open")));
   $("watchlist-close").addEventListener("click", () => toggleWatchlist(false));
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && $("watchlist").classList.contains("open")) {
+      toggleWatchlist(false);
+      $("watchlist-toggle").focus();
+    }
+  });
 }
 
 function toggleWatchlist(open) {
