@@ -40,17 +40,21 @@ def browser():
 @pytest.fixture
 def new_page(browser):
     """Factory of pages, each in its own context (own cookies); page errors fail the test."""
-    contexts, errors = [], []
+    contexts, pages, errors = [], [], []
 
-    def make(width: int = 1280, height: int = 800):
-        context = browser.new_context(viewport={"width": width, "height": height})
+    def make(width: int = 1280, height: int = 800, **context_options):
+        """`context_options`: Playwright's, e.g. color_scheme="light", timezone_id="Asia/Kolkata"."""
+        context = browser.new_context(viewport={"width": width, "height": height}, **context_options)
         contexts.append(context)
         page = context.new_page()
+        pages.append(page)
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.set_default_timeout(15_000)
         return page
 
     yield make
+    for page in pages:  # a request a test's route still holds must not fail the next test
+        page.unroute_all(behavior="ignoreErrors")
     for context in contexts:
         context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"

@@ -5,18 +5,104 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
+import threading
 from pathlib import Path
 
 from polling import eventually
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"  # devDependency in package.json
+# The two viewports every page is checked at: a laptop and a phone.
+DESKTOP = (1440, 900)
+PHONE = (390, 844)
+VIEWPORTS = {"desktop": DESKTOP, "phone": PHONE}
 
 
-def screenshot(page, name: str) -> Path:
+def screenshot(page, name: str, full_page: bool = False) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path))
+    page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+def serious_axe_violations(page) -> list[dict]:
+    """Runs axe-core (from npm) in the page; returns its serious and critical violations, each
+    with the selectors and the reason, so a failing assertion says what to fix."""
+    assert AXE.exists(), f"{AXE} is missing: run python3 tests/run.py (it runs npm ci)"
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.evaluate(AXE.read_text())  # evaluated by the DevTools protocol: the page's CSP does not apply
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [
+        {
+            "rule": v["id"],
+            "impact": v["impact"],
+            "nodes": [(n["target"], n.get("failureSummary", "")) for n in v["nodes"][:5]],
+        }
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ScriptedPeer:
+    """A WebSocket server speaking the contract's live protocol as the test says: accepts
+    connections, records what the page sends, sends what the test sends. The page is pointed
+    at it by answering its /api/live/status call in the browser (`point_live_status_at`)."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.received: list[dict] = []
+        self.connections: list = []
+        self.accepted = 0
+        self.server = None
+
+    def _handler(self, ws):
+        self.accepted += 1
+        self.connections.append(ws)
+        ws.send(json.dumps({"type": "status", "connected": True, "upstream_ready": True}))
+        for raw in ws:
+            self.received.append(json.loads(raw))
+
+    def start(self):
+        from websockets.sync.server import serve
+
+        self.server = serve(self._handler, "127.0.0.1", self.port)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.connections.clear()
+
+    def send(self, message: dict):
+        from websockets.exceptions import ConnectionClosed
+
+        for ws in list(self.connections):
+            with contextlib.suppress(ConnectionClosed):  # the page may have closed it meanwhile
+                ws.send(json.dumps(message))
+
+    def close_all(self, code: int, reason: str):
+        for ws in list(self.connections):
+            ws.close(code, reason)
+
+    def subscribes(self) -> list[dict]:
+        return [m for m in self.received if m.get("type") == "subscribe"]
+
+
+def point_live_status_at(page, peer: ScriptedPeer) -> None:
+    page.route(
+        "**/api/live/status",
+        lambda route: route.fulfill(
+            json={"live": True, "ws_url": f"ws://127.0.0.1:{peer.port}", "upstream": {}}
+        ),
+    )
 
 
 def sign_in_at_gate(page, api_url: str, raw_key: str) -> None:

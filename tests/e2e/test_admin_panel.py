@@ -68,8 +68,11 @@ def test_created_key_works_with_curl_until_disabled(local_stack, admin_secret, p
     assert the_row.get_attribute("data-enabled") == "true"
     screenshot(page, "admin")
     assert candles_status(local_stack.api_url, raw) == 200
-    # and after "Done" the key is gone from the page for good
+    # and after "Done" (confirming: it was not copied) the key is gone from the page for good
+    page.once("dialog", lambda dialog: dialog.accept())
     page.click("#dismiss-key")
+    page.locator("#new-key").wait_for(state="hidden")
+    assert page.input_value("#new-key-value") == ""
     assert raw not in page.content()
     page.reload()
     page.wait_for_selector("body[data-view='panel']")
@@ -133,9 +136,10 @@ def test_session_token_is_write_only(local_stack, admin_secret, new_page):
     page = new_page()
     sign_in(page, local_stack.api_url, admin_secret)
     page.fill("#session-token", token)
+    page.once("dialog", lambda dialog: dialog.accept())  # "store/replace the token?"
     page.click("#token-save")
     page.wait_for_selector("#token-message.ok")  # saved (a token may have been set before)
-    assert page.inner_text("#token-status").startswith("Set on")
+    assert page.inner_text("#token-status").startswith("Stored on")
     # the field is emptied and the page never holds the value, not even after a reload
     assert page.input_value("#session-token") == ""
     assert token not in page.content()

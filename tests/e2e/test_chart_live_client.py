@@ -7,66 +7,27 @@ page is pointed at the peer by answering its /api/live/status call in the browse
 
 from __future__ import annotations
 
-import json
-import socket
-import threading
 import time
 
 import pytest
-from e2e_helpers import chart_state, poll, screenshot, wait_chart_ready
-from websockets.sync.server import serve
+from e2e_helpers import (
+    ScriptedPeer,
+    chart_state,
+    free_port,
+    point_live_status_at,
+    poll,
+    screenshot,
+    wait_chart_ready,
+)
 
 pytestmark = pytest.mark.e2e
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ScriptedPeer:
-    """Accepts connections, records what the page sends, sends what the test says."""
-
-    def __init__(self, port: int):
-        self.port = port
-        self.received: list[dict] = []
-        self.connections: list = []
-        self.server = None
-
-    def _handler(self, ws):
-        self.connections.append(ws)
-        ws.send(json.dumps({"type": "status", "connected": True, "upstream_ready": True}))
-        for raw in ws:
-            self.received.append(json.loads(raw))
-
-    def start(self):
-        self.server = serve(self._handler, "127.0.0.1", self.port)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self):
-        self.server.shutdown()
-        self.connections.clear()
-
-    def send(self, message: dict):
-        for ws in list(self.connections):
-            ws.send(json.dumps(message))
-
-    def subscribes(self) -> list[dict]:
-        return [m for m in self.received if m.get("type") == "subscribe"]
-
-
 def test_chart_follows_live_bars_and_reconnects(local_stack, partner_key, new_page):
     _, raw = partner_key
-    peer = ScriptedPeer(_free_port()).start()
+    peer = ScriptedPeer(free_port()).start()
     page = new_page()
-    page.route(
-        "**/api/live/status",
-        lambda route: route.fulfill(
-            json={"live": True, "ws_url": f"ws://127.0.0.1:{peer.port}", "upstream": {}}
-        ),
-    )
+    point_live_status_at(page, peer)
     page.set_extra_http_headers({"X-Api-Key": raw})
     try:
         page.goto(local_stack.api_url + "/?symbol=BTCUSD-OTC&tf=60")

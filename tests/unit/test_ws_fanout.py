@@ -152,6 +152,27 @@ def test_a_partial_minute_is_closed_once_with_the_bar_history_repaired(live):
     assert [(m["candle"]["time"], m["candle"]["close"]) for m in closes] == [(T0, 99.5), (T0 + 60, 102.0)]
 
 
+def test_the_next_bars_first_update_follows_the_close_at_once(live):
+    """Issue 14: the new candle appeared ~3 s after its minute opened (the close used up the
+    throttle window), while the chart's countdown had already restarted."""
+    publisher, poster, clock, subscribe, *_ = live
+    subscribe("e", 60)
+    # given a subscriber that just got a forming update of minute 0
+    clock.now = T0 + 59.5
+    publisher.on_bar("BTCUSD-OTC", minute(0, 100.5), False)
+    # when minute 0 closes and the first tick of minute 1 arrives in the same instant
+    clock.now = T0 + 60.2
+    publisher.on_bar("BTCUSD-OTC", minute(0, 100.7), True)
+    publisher.on_bar("BTCUSD-OTC", minute(1, 100.9), False)
+    # then the subscriber has the close, then minute 1's first update, with no tick() needed
+    bars = poster.to("e")
+    assert [(m["candle"]["time"], m["closed"]) for m in bars[-2:]] == [(T0, True), (T0 + 60, False)]
+    # and later updates of minute 1 are throttled again (at most one every 2 s)
+    clock.now = T0 + 61.0
+    publisher.on_bar("BTCUSD-OTC", minute(1, 101.2), False)
+    assert len(poster.to("e")) == len(bars)
+
+
 def test_starting_mid_bucket_backfills_the_bucket_from_the_store(live):
     publisher, poster, clock, subscribe, _, _, store = live
     store.write("BTCUSD-OTC", [(T0, 90.0, 120.0, 80.0, 95.0), (T0 + 60, 95.0, 96.0, 94.0, 95.5)])

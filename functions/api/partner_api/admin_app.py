@@ -12,7 +12,7 @@ import tradowix_bot
 from fastapi import FastAPI
 from mangum import Mangum
 
-from . import admin_routes, context, errors, health_routes, observability
+from . import admin_routes, browser_sessions, context, errors, health_routes, observability
 
 app = FastAPI(
     title="Tradowix admin API",
@@ -24,6 +24,7 @@ app = FastAPI(
 errors.install(app)
 app.include_router(admin_routes.router)
 app.include_router(health_routes.router)
+app.include_router(browser_sessions.admin_router)
 observability.install(app, errors.logger, "admin")
 
 handler = observability.lambda_handler(Mangum(app, lifespan="off"), "admin")

@@ -116,7 +116,10 @@ def logout(session: Writer):
 
 @router.get("/keys")
 def list_keys(_: Reader):
-    return _json({"keys": [r.public() for r in context.keys().list()]})
+    limiter = context.rate_limiter()
+    # each key with what it used of its rate limit this minute (the panel shows it)
+    keys = [{**r.public(), "usage": limiter.usage(r.key_id, r.rate_limit)} for r in context.keys().list()]
+    return _json({"keys": keys})
 
 
 @router.post("/keys")

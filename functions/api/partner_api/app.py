@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.gzip import GZipMiddleware
 from mangum import Mangum
 
-from . import context, docs, errors, observability, pages, schemas, udf_routes
+from . import browser_sessions, context, docs, errors, observability, pages, schemas, udf_routes
 from .responses import JSONBody
 from .routes import router
 
@@ -32,6 +32,7 @@ app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=GZIP_LEVEL)
 errors.install(app)
 app.include_router(router)
 app.include_router(udf_routes.router)
+app.include_router(browser_sessions.router)
 app.include_router(pages.router)
 
 # Query parameters that must be present (FastAPI sees them as optional: the domain answers a
@@ -55,10 +56,14 @@ app.openapi = openapi
     "/api/docs",
     openapi_extra={"x-auth": "none"},
     summary="This catalog: endpoints, params, WS messages, errors",
-    responses=schemas.responses(schemas.DOCS, keyed=False),
+    responses=pages.with_html_page(schemas.responses(schemas.DOCS, keyed=False)),
 )
-def api_docs():
-    return JSONBody(docs.catalog(app, rate_limit_per_minute=context.settings().rate_limit_per_minute))
+def api_docs(request: Request):
+    catalog = docs.catalog(app, rate_limit_per_minute=context.settings().rate_limit_per_minute)
+    # A browser (Accept: text/html first) gets a readable page; every other client the JSON.
+    if pages.prefers_html(request.headers.get("accept")):
+        return pages.docs_page(catalog)
+    return JSONBody(catalog, headers={"Vary": "Accept"})
 
 
 @app.middleware("http")

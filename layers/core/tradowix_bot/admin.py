@@ -21,6 +21,7 @@ import datetime as dt
 import hashlib
 import hmac
 import math
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -43,6 +44,9 @@ MAX_LOCK_SECONDS = 15 * 60
 FAILURE_MEMORY_SECONDS = 24 * 3600  # a quiet day forgets the failures (state-table TTL)
 
 MAX_SESSION_TOKEN_CHARS = 4096  # SSM standard parameters hold at most 4 KB
+# The token is the value of Tradowix's session cookie: RFC 6265 cookie-octets only.
+_COOKIE_VALUE = re.compile(r"[\x21\x23-\x2B\x2D-\x3A\x3C-\x5B\x5D-\x7E]+")
+_COOKIE_PAIR = re.compile(r"(?i)(oauth_)?session[-_]token=")
 
 
 # -- the secret ----------------------------------------------------------------------------
@@ -316,6 +320,17 @@ class SessionTokenStore:
         if any(c.isspace() for c in token):
             raise BadRequest(
                 "the session token cannot contain spaces or line breaks", code="invalid_session_token"
+            )
+        if _COOKIE_PAIR.match(token):
+            raise BadRequest(
+                "paste only the token's value, not the cookie's name (the part after 'session-token=')",
+                code="invalid_session_token",
+            )
+        if not _COOKIE_VALUE.fullmatch(token):
+            raise BadRequest(
+                "the session token is a cookie value: letters, digits and signs such as - _ . ~ + / =, "
+                "no quotes, commas, semicolons or backslashes; check what you pasted",
+                code="invalid_session_token",
             )
         ssm = aws.client("ssm")
         with translate("the parameter store (SSM)"):

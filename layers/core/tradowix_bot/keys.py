@@ -30,7 +30,29 @@ KEY_PREFIX = "twk_"
 # Not a key: bumped by every change to the table (see the module docstring). Key ids are
 # "key_" + hex, so this id can never collide with one.
 VERSION_ITEM_ID = "#version"
+# The owner's chart session (opened from the admin panel) is bound to "owner:<expires_at>": a
+# key id no key can have either, reading every symbol until then.
+OWNER_SESSION_PREFIX = "owner:"
 _TOUCH_SECONDS = 60.0
+
+
+def owner_session_id(expires_at: int) -> str:
+    return f"{OWNER_SESSION_PREFIX}{int(expires_at)}"
+
+
+def _owner_session(key_id: str) -> KeyRecord:
+    try:
+        expires_at = int(key_id.removeprefix(OWNER_SESSION_PREFIX))
+    except ValueError:
+        raise Unauthorized("invalid session cookie; sign in again", code="invalid_session") from None
+    if expires_at <= time.time():
+        raise Unauthorized(
+            "the owner's chart session has ended; open the chart from the admin panel again",
+            code="session_expired",
+        )
+    return KeyRecord(
+        key_id=key_id, name="Owner (admin panel)", key_hash="", symbols=None, enabled=True, created_at=0
+    )
 
 
 def hash_key(raw_key: str) -> str:
@@ -222,6 +244,8 @@ class KeyRegistry:
         return self._usable(record)
 
     def authenticate_id(self, key_id: str) -> KeyRecord:
+        if key_id.startswith(OWNER_SESSION_PREFIX):
+            return _owner_session(key_id)
         snap = self._current()
         record = snap.by_id.get(key_id)
         if record is None or not record.enabled:

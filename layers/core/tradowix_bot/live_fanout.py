@@ -13,7 +13,8 @@ Pieces (each in its own module; this one puts them together):
 - Here: the current bar of each (symbol, timeframe) with subscribers, and per subscription what
   was delivered: forming updates throttled (at most one every THROTTLE_SECONDS; the latest is
   delivered when the window opens), the last update of every bar `"closed": true`, never
-  throttled, followed by `timing` for the next bar. A subscription never gets a bar older than
+  throttled, followed by `timing` for the next bar (whose first update is not throttled
+  either). A subscription never gets a bar older than
   the last bar of the `history` it was sent (`since`), and gets `closed` once per bar, in time
   order. A bar whose last minute the collector closes late (its ticks were partial: history
   repairs it) is closed with that repaired bar; only when the next bar closes first is it
@@ -315,7 +316,13 @@ class LivePublisher:
             return []  # this bar (or a newer one) was already sent closed
         cid = sub.connection_id
         if group.closed:
-            state.closed_bucket, state.last_sent, state.version_sent = group.bucket, now, group.version
+            # The close does not use up the throttle window: the next bar's first update goes out
+            # at once, so a chart shows the new candle when its countdown restarts (issue 14).
+            state.closed_bucket, state.last_sent, state.version_sent = (
+                group.bucket,
+                float("-inf"),
+                group.version,
+            )
             return [(cid, messages.bar), (cid, messages.timing)]
         if state.version_sent < group.version and now - state.last_sent >= self.throttle_seconds:
             state.last_sent, state.version_sent = now, group.version

@@ -90,6 +90,22 @@ class RateLimiter:
     def limit_of(self, key_rate_limit: int | None) -> int:
         return key_rate_limit or self.default_per_minute
 
+    def usage(self, key_id: str, key_rate_limit: int | None = None) -> dict | None:
+        """What `key_id` used of its limit in the current window, for the admin panel; None when
+        the count cannot be read."""
+        now = self._clock()
+        window = int(now // WINDOW) * WINDOW
+        try:
+            with translate("the state store (DynamoDB)"):
+                item = self._table.get_item(Key={"pk": f"ratelimit#{key_id}", "sk": str(window)}).get("Item")
+        except Unavailable:
+            return None
+        return {
+            "used": int(item["hits"]) if item else 0,
+            "limit": self.limit_of(key_rate_limit),
+            "reset_seconds": max(1, math.ceil(window + WINDOW - now)),
+        }
+
     def hit(self, key_id: str, key_rate_limit: int | None = None) -> RateDecision | None:
         """Count one request of `key_id`. None when the count could not be made (served anyway)."""
         limit = self.limit_of(key_rate_limit)
