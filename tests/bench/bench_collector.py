@@ -43,7 +43,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
@@ -96,7 +96,7 @@ def _number_size(text: str) -> int:
 
 
 def attr_size(value: dict) -> int:
-    (kind, v), = value.items()
+    ((kind, v),) = value.items()
     if kind == "S":
         return len(v.encode())
     if kind == "N":
@@ -135,7 +135,17 @@ class Tally:
             self.errors: Counter = Counter()
 
     def key(self, table: str, item: dict) -> tuple:
-        return (table, json.dumps({k: item[k] for k in sorted(item) if k in ("pk", "sk", "connection_id", "key_hash", "key_id")}, sort_keys=True))
+        return (
+            table,
+            json.dumps(
+                {
+                    k: item[k]
+                    for k in sorted(item)
+                    if k in ("pk", "sk", "connection_id", "key_hash", "key_id")
+                },
+                sort_keys=True,
+            ),
+        )
 
     def dynamo(self, op: str, body: dict, answer: dict, status: int) -> None:
         with self.lock:
@@ -210,7 +220,9 @@ class Bench:
 
         async def proxy(request: web.Request) -> web.Response:
             body = await request.read()
-            headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
+            headers = {
+                k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")
+            }
             async with self.session.request(
                 request.method, moto_url + request.path_qs, data=body, headers=headers
             ) as answer:
@@ -218,7 +230,8 @@ class Bench:
                 out_headers = {
                     k: v
                     for k, v in answer.headers.items()
-                    if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding")
+                    if k.lower()
+                    not in ("content-length", "transfer-encoding", "connection", "content-encoding")
                 }
                 if "content-encoding" in answer.headers:
                     out_headers["Content-Encoding"] = answer.headers["content-encoding"]
@@ -288,11 +301,12 @@ class Bench:
                 self.forming_latency.append(now - ts)
             counted[minute] = max(done, volume)
             for old in [m for m in counted if m < minute]:
-                self.forming_unseen += len(self.upstream.market.minute_ticks(self.probe, old)) - counted.pop(old)
+                self.forming_unseen += len(self.upstream.market.minute_ticks(self.probe, old)) - counted.pop(
+                    old
+                )
 
     # -- the run ------------------------------------------------------------------------------------
     def run(self) -> int:
-        args = self.args
         moto_port = free_port()
         env = {
             **os.environ,
@@ -307,7 +321,9 @@ class Bench:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        os.environ.update({k: env[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")})
+        os.environ.update(
+            {k: env[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
+        )
         moto_url = f"http://127.0.0.1:{moto_port}"
         os.environ["AWS_ENDPOINT_URL"] = moto_url
         collector = None
@@ -360,7 +376,9 @@ class Bench:
         self.measure_from = float("inf")
         self.clock = Clock(args.speed)
         upstream = self.upstream = StandinUpstream(self.clock, symbols=infos).start()
-        proxy_url, ws_endpoint = asyncio.run_coroutine_threadsafe(self.start_servers(moto_url), self.loop).result(30)
+        proxy_url, ws_endpoint = asyncio.run_coroutine_threadsafe(
+            self.start_servers(moto_url), self.loop
+        ).result(30)
         if args.subscribers:
             self._subscribe(symbols, args.subscribers)
 
@@ -456,7 +474,9 @@ class Bench:
         symbol_hours = args.symbols * market_seconds / 3600
         to_month = MONTH / market_seconds / args.symbols  # per symbol-month
         cpu_per_symbol_hour = cpu / symbol_hours
-        print(f"\nwindow {window + 1}: {market_seconds / 60:.1f} market min ({market_seconds / args.speed:.0f} s wall)")
+        print(
+            f"\nwindow {window + 1}: {market_seconds / 60:.1f} market min ({market_seconds / args.speed:.0f} s wall)"
+        )
         print(
             f"  load average {load_start[0]:.1f} → {load_end[0]:.1f} (1 min)   collector RSS "
             f"{process_rss_mb(collector.pid):.0f} MB"
