@@ -158,13 +158,9 @@ class Tally:
                 size = item_size(body["Item"])
                 self.wru[op] += math.ceil(max(size, self.sizes.get(self.key(table, body["Item"]), 0)) / 1024)
                 self.sizes[self.key(table, body["Item"])] = size
-            elif op == "UpdateItem":
-                after = answer.get("Attributes") or {}
-                k = self.key(table, body["Key"])
-                size = item_size(after) if after else self.sizes.get(k, item_size(body["Key"]))
-                self.wru[op] += max(1, math.ceil(max(size, self.sizes.get(k, 0)) / 1024))
-                if after:
-                    self.sizes[k] = size
+            elif op == "UpdateItem":  # billed on the larger of the item before and after
+                size = self.sizes.get(self.key(table, body["Key"]), 0)
+                self.wru[op] += max(1, math.ceil(size / 1024))
             elif op == "DeleteItem":
                 self.wru[op] += max(1, math.ceil(self.sizes.pop(self.key(table, body["Key"]), 0) / 1024))
             elif op == "BatchWriteItem":
@@ -178,9 +174,12 @@ class Tally:
                         else:
                             gone = self.sizes.pop(self.key(name, r["DeleteRequest"]["Key"]), 0)
                             self.wru["BatchWriteItem delete"] += max(1, math.ceil(gone / 1024))
-            elif op == "GetItem":
+            elif op == "GetItem":  # billed on the whole item, whatever the projection
                 factor = 1 if body.get("ConsistentRead") else 0.5
-                self.rru[op] += factor * max(1, math.ceil(item_size(answer.get("Item") or {}) / 4096))
+                size = max(
+                    item_size(answer.get("Item") or {}), self.sizes.get(self.key(table, body["Key"]), 0)
+                )
+                self.rru[op] += factor * max(1, math.ceil(size / 4096))
             elif op in ("Query", "Scan"):
                 factor = 1 if body.get("ConsistentRead") else 0.5
                 size = sum(item_size(i) for i in answer.get("Items", []))
@@ -237,8 +236,10 @@ class Bench:
                     out_headers["Content-Encoding"] = answer.headers["content-encoding"]
                 status = answer.status
             now = self.clock.now()
+            target = request.headers.get("X-Amz-Target", "")
+            if target.endswith(".UpdateItem") and status < 300:
+                await self.learn_size(json.loads(body))
             if self.measuring:
-                target = request.headers.get("X-Amz-Target", "")
                 if target.startswith("DynamoDB_"):
                     try:
                         reply = json.loads(data or b"{}")
@@ -266,6 +267,19 @@ class Bench:
         await web.TCPSite(runner, "127.0.0.1", port).start()
         self.runner = runner
         return f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/live"
+
+    async def learn_size(self, request: dict) -> None:
+        """An UpdateItem is billed on the whole item's size after it: read it back (not counted)."""
+        import boto3
+
+        client = self._ddb = getattr(self, "_ddb", None) or boto3.client("dynamodb")
+        answer = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: client.get_item(TableName=request["TableName"], Key=request["Key"])
+        )
+        with self.tally.lock:
+            self.tally.sizes[self.tally.key(request["TableName"], request["Key"])] = item_size(
+                answer.get("Item") or {}
+            )
 
     def on_probe_put(self, body: bytes, now: float) -> None:
         try:
@@ -424,7 +438,7 @@ class Bench:
             seconds = int(args.windows * args.minutes * 60 / args.speed)
             profiler = subprocess.Popen(
                 [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(collector.pid), "-d", str(seconds),
-                 "-o", args.profile, "-r", "50", "--idle" if args.idle else "--nonblocking"],
+                 "-o", args.profile, "-r", "50", "--idle" if args.idle else "--gil"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
             )  # fmt: skip
         results = []
@@ -530,6 +544,13 @@ class Bench:
             f"  minute end → closed bar in S3: p50 {pct(self.closed_latency, 0.5):.2f} s, "
             f"p99 {pct(self.closed_latency, 0.99):.2f} s (n={len(self.closed_latency)})"
         )
+        forming_key = t.key(self.names["StateTable"], {"pk": {"S": "forming"}, "sk": {"S": "bars"}})
+        if forming_key in t.sizes:
+            size = t.sizes[forming_key]
+            print(
+                f"  packed forming record: {size} bytes; a partner's read of a forming bar (one "
+                f"consistent GetItem) = {max(1, math.ceil(size / 4096))} read unit(s)"
+            )
         if self.posts:
             print(f"  @connections requests: {dict(self.posts)}")
         return {"cpu_per_symbol_hour": cpu_per_symbol_hour, "cost": sum(cost.values())}

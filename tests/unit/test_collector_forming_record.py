@@ -112,13 +112,15 @@ def test_a_bad_entry_reads_as_no_forming_bar(aws_env):
         Item={
             "pk": {"S": "forming"},
             "sk": {"S": "bars"},
-            "#BTCUSD-OTC": {"L": [{"N": str(NOW + 6)}, {"N": str(T)}, {"N": "1.0"}]},
+            "#BTCUSD-OTC": {"S": f"{NOW + 6},{T},1.0"},  # cut short
             "#EURUSD-OTC": {"S": "garbage"},
+            "#GBPUSD-OTC": {"S": f"{NOW + 6},{T},1.0,nan,1.0,1.0"},
+            "#USDJPY-OTC": {"L": [{"N": str(NOW + 6)}, {"N": str(T)}]},
         },
     )
     # when a partner asks, then there is no forming bar, and no error
-    assert state_bar(state, "BTCUSD-OTC") is None
-    assert state_bar(state, "EURUSD-OTC") is None
+    for symbol in ("BTCUSD-OTC", "EURUSD-OTC", "GBPUSD-OTC", "USDJPY-OTC"):
+        assert state_bar(state, symbol) is None
 
 
 def test_a_writer_whose_lease_is_running_out_leaves_that_symbol_alone(aws_env):

@@ -6,6 +6,7 @@ pk="upstream"  sk="collector#<owner>"     one collector's status, read (merged) 
 
 from __future__ import annotations
 
+import math
 import secrets
 import threading
 import time
@@ -37,7 +38,8 @@ def _dynamo(value):
 
 
 # The forming bars of all symbols share one item: a write costs 1 write unit per started KB of
-# it (≈ 50 bytes a symbol), not 1 per symbol, and a reader still needs one GetItem.
+# it (≈ 60 bytes a symbol), not 1 per symbol, and a reader still needs one GetItem. An entry is
+# one string (a list of numbers costs several times the CPU to build and send, every second).
 FORMING_KEY = {"pk": {"S": "forming"}, "sk": {"S": "bars"}}
 FORMING_PER_REQUEST = 50  # entries per UpdateItem: moto (the local emulator) recurses too deep on ~100
 
@@ -52,12 +54,18 @@ def _n(value) -> dict:
     return {"N": str(Decimal(str(value)))}  # as boto3 writes numbers: never "1e-05"
 
 
-def _number(value: dict):
-    raw = value.get("N")
-    if raw is None:
+def _forming_entry(text) -> tuple[float, tuple] | None:
+    """A packed entry "valid_until,t,o,h,l,c[,v]" → (valid_until, bar); None when it is not one."""
+    if not isinstance(text, str):
         return None
-    number = Decimal(raw)
-    return int(number) if number == number.to_integral_value() else float(number)
+    try:
+        fields = [float(x) for x in text.split(",")]
+    except ValueError:
+        return None
+    if len(fields) not in (6, 7) or not all(math.isfinite(x) for x in fields):
+        return None
+    valid_until, t, *prices = fields
+    return valid_until, (int(t), *prices[:4], *(int(v) for v in prices[4:]))
 
 
 class StateStore:
@@ -118,7 +126,7 @@ class StateStore:
     # -- collector records -----------------------------------------------------------------
     # pk="upstream"  sk="collector#<owner>"  a collector's status: {..., "updated_at", "valid_until"}
     # pk="forming"   sk="bars"    every symbol's forming 1m bar, packed in one item:
-    #                             {"#SYMBOL": [valid_until, t, o, h, l, c(, v)], ..., "expires_at"}
+    #                             {"#SYMBOL": "valid_until,t,o,h,l,c(,v)", ..., "expires_at"}
     # pk="lease"     sk=SYMBOL    the one collector allowed to write SYMBOL: {"owner", "expires_at"}
     # pk="collector" sk=<owner>   a running collector's heartbeat: {"expires_at"}
     # `valid_until` is when the writer must have renewed the record (else it is gone: never
@@ -175,14 +183,14 @@ class StateStore:
                 ExpressionAttributeNames={"#s": forming_attribute(symbol)},
                 ConsistentRead=True,
             ).get("Item")
-        entry = [_number(v) for v in (item or {}).get(forming_attribute(symbol), {}).get("L", [])]
-        if len(entry) not in (6, 7) or None in entry:
+        entry = _forming_entry((item or {}).get(forming_attribute(symbol), {}).get("S"))
+        if entry is None:
             return None
         now = time.time() if now is None else now
-        if entry[0] < now:  # valid_until: its writer stopped renewing it
+        valid_until, bar = entry
+        if valid_until < now:  # its writer stopped renewing it
             return None
-        bar = entry[1:]
-        return (int(bar[0]), *bar[1:5], *(int(v) for v in bar[5:]))
+        return bar
 
     def write_forming(
         self, bars: dict[str, tuple], valid_for: float, now: float | None = None, *, remove=()
@@ -193,11 +201,18 @@ class StateStore:
         they are (another collector's), and the write costs the record's size in write units
         (1 per started KB) however many symbols it names."""
         now = time.time() if now is None else now
-        valid_until = _n(round(now + valid_for, 3))
+        valid_until = repr(round(now + valid_for, 3))
         sets = [
             (
                 forming_attribute(s),
-                [valid_until, _n(int(b[0])), *(_n(float(x)) for x in b[1:5]), *(_n(int(v)) for v in b[5:])],
+                ",".join(
+                    [
+                        valid_until,
+                        str(int(b[0])),
+                        *(repr(float(x)) for x in b[1:5]),
+                        *(str(int(v)) for v in b[5:]),
+                    ]
+                ),
             )
             for s, b in bars.items()
         ]
@@ -211,7 +226,7 @@ class StateStore:
             values = {":x": _n(int(now + max(valid_for, 180)))}
             set_actions = ["#x = :x"]
             for i, (name, entry) in enumerate(chunk_sets):
-                names[f"#s{i}"], values[f":s{i}"] = name, {"L": entry}
+                names[f"#s{i}"], values[f":s{i}"] = name, {"S": entry}
                 set_actions.append(f"#s{i} = :s{i}")
             expression = "SET " + ", ".join(set_actions)
             for i, name in enumerate(chunk_removes):

@@ -145,7 +145,17 @@ class BarWriter:
         while not stop.is_set():
             self._wake.clear()
             await self.flush_once()
-            await self.clock.wait(self._wake, max(0.1, self.clock.slack(0.005)))
+            await self.clock.wait(self._wake, self._nap())
+
+    def _nap(self) -> float:
+        """Clock seconds until the next write can be due (the next forming write, a retry), at
+        most 1 s; what is handed over meanwhile (a closed bar, a withdrawal) wakes it at once."""
+        now = self.clock.now()
+        due = [now + 1.0]
+        if self.forming or self._unform or self.status:
+            due.append(max(self._last_forming + self.forming_interval, self._forming_retry_at))
+        due += [self._retry_at.get(s, now) for s, bars in self.pending.items() if bars]
+        return max(0.1, self.clock.slack(0.005), min(due) - now)
 
     async def flush_once(self, *, final: bool = False) -> None:
         loop = asyncio.get_running_loop()
