@@ -438,7 +438,8 @@ class Bench:
             seconds = int(args.windows * args.minutes * 60 / args.speed)
             profiler = subprocess.Popen(
                 [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(collector.pid), "-d", str(seconds),
-                 "-o", args.profile, "-r", "50", "--idle" if args.idle else "--gil"],
+                 "-o", args.profile, "-r", "50", "--idle" if args.idle else "--gil",
+                 "-f", "raw" if args.profile.endswith(".txt") else "flamegraph"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
             )  # fmt: skip
         results = []
@@ -565,7 +566,10 @@ def main() -> int:
     ap.add_argument("--speed", type=float, default=1.0, help="market seconds per wall second (1: real time)")
     ap.add_argument("--fanout", choices=("on", "off"), default="on")
     ap.add_argument("--subscribers", type=int, default=0, help="1m subscriptions per symbol")
-    ap.add_argument("--profile", help="record a py-spy flame graph of the collector to this file")
+    ap.add_argument(
+        "--profile",
+        help="record a py-spy profile of the collector (GIL holders) to this .svg (or .txt: raw stacks)",
+    )
     ap.add_argument("--idle", action="store_true", help="with --profile: include idle threads")
     args = ap.parse_args()
     return Bench(args).run()
