@@ -18,8 +18,8 @@ What runs (all on this machine):
 - `python -m tradowix_bot.cli collect --source tradowix` as a child process: the collector
   exactly as the container runs it (fan-out on: WS_MANAGEMENT_ENDPOINT is set).
 
-After a warm-up (the backfill done, links up), it measures `--windows` windows of
-`--minutes` each and prints per window: the collector process's CPU seconds (user + system,
+After a warm-up (the backfill and the repair of the first, partial minute done), it measures
+`--windows` windows of `--minutes` each and prints per window: the collector process's CPU seconds (user + system,
 all threads, from /proc) per symbol-hour, with the machine's load average; the requests and
 units per symbol-month and their price; how long after a tick a reader sees it in the forming
 bar (the API's read path, polled every 0.1 s: up to 0.1 s of the figure is the polling, up to
@@ -562,7 +562,9 @@ def main() -> int:
     ap.add_argument("--symbols", type=int, default=30)
     ap.add_argument("--minutes", type=float, default=5.0, help="market minutes per measured window")
     ap.add_argument("--windows", type=int, default=3, help="measured windows (repeated figures)")
-    ap.add_argument("--warmup", type=float, default=90.0, help="market seconds before measuring")
+    ap.add_argument(
+        "--warmup", type=float, default=150.0, help="market seconds before measuring (past the first repairs)"
+    )
     ap.add_argument("--speed", type=float, default=1.0, help="market seconds per wall second (1: real time)")
     ap.add_argument("--fanout", choices=("on", "off"), default="on")
     ap.add_argument("--subscribers", type=int, default=0, help="1m subscriptions per symbol")
