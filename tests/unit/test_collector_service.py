@@ -165,9 +165,9 @@ def test_dynamodb_throttling_delays_records_but_stops_nothing(aws_env):
                 },
             )
 
-    ddb = aws.resource("dynamodb").meta.client
-    for op in ("PutItem", "BatchWriteItem"):
-        ddb.meta.events.register(f"before-call.dynamodb.{op}", throttle)
+    for ddb in (aws.resource("dynamodb").meta.client, aws.client("dynamodb")):  # records, leases
+        for op in ("PutItem", "BatchWriteItem", "UpdateItem"):
+            ddb.meta.events.register(f"before-call.dynamodb.{op}", throttle)
     forming = []
 
     async def scenario():

@@ -6,6 +6,7 @@ pk="upstream"  sk="collector#<owner>"     one collector's status, read (merged) 
 
 from __future__ import annotations
 
+import math
 import secrets
 import threading
 import time
@@ -36,15 +37,59 @@ def _dynamo(value):
     return value
 
 
+# The forming bars of all symbols share one item: a write costs 1 write unit per started KB of
+# it (≈ 60 bytes a symbol), not 1 per symbol, and a reader still needs one GetItem. An entry is
+# one string (a list of numbers costs several times the CPU to build and send, every second).
+FORMING_KEY = {"pk": {"S": "forming"}, "sk": {"S": "bars"}}
+FORMING_PER_REQUEST = 50  # entries per UpdateItem: moto (the local emulator) recurses too deep on ~100
+
+
+def forming_attribute(symbol: str) -> str:
+    """The packed record's attribute for `symbol`: '#' never starts a symbol, so no symbol
+    (not even one named "pk") can collide with the item's own attributes."""
+    return "#" + symbol
+
+
+def _n(value) -> dict:
+    return {"N": str(Decimal(str(value)))}  # as boto3 writes numbers: never "1e-05"
+
+
+def _forming_entry(text) -> tuple[float, tuple] | None:
+    """A packed entry "valid_until,t,o,h,l,c[,v]" → (valid_until, bar); None when it is not one."""
+    if not isinstance(text, str):
+        return None
+    try:
+        fields = [float(x) for x in text.split(",")]
+    except ValueError:
+        return None
+    if len(fields) not in (6, 7) or not all(math.isfinite(x) for x in fields):
+        return None
+    valid_until, t, *prices = fields
+    return valid_until, (int(t), *prices[:4], *(int(v) for v in prices[4:]))
+
+
 class StateStore:
     def __init__(self, table_name: str):
         self.table_name = table_name
         self._secret: str | None = None
         self._lock = threading.Lock()
+        self._table_cache: tuple | None = None
 
     @property
     def _table(self):
-        return aws.resource("dynamodb").Table(self.table_name)
+        # Building a Table resource costs more CPU than many requests: once per resource (tests
+        # switch endpoints with aws.reset(), which makes a new resource).
+        resource = aws.resource("dynamodb")
+        cached = self._table_cache
+        if cached is None or cached[0] is not resource:
+            cached = self._table_cache = (resource, resource.Table(self.table_name))
+        return cached[1]
+
+    @property
+    def _client(self):
+        """The plain low-level client (typed values as DynamoDB's JSON): the collector's
+        per-second records skip the resource layer's type conversions."""
+        return aws.client("dynamodb")
 
     def get(self, pk: str, sk: str) -> dict | None:
         with translate("the state store (DynamoDB)"):
@@ -84,7 +129,8 @@ class StateStore:
 
     # -- collector records -----------------------------------------------------------------
     # pk="upstream"  sk="collector#<owner>"  a collector's status: {..., "updated_at", "valid_until"}
-    # pk="forming"   sk=SYMBOL    the forming 1m bar: {"bar": [t, o, h, l, c(, v)], "valid_until"}
+    # pk="forming"   sk="bars"    every symbol's forming 1m bar, packed in one item:
+    #                             {"#SYMBOL": "valid_until,t,o,h,l,c(,v)", ..., "expires_at"}
     # pk="lease"     sk=SYMBOL    the one collector allowed to write SYMBOL: {"owner", "expires_at"}
     # pk="collector" sk=<owner>   a running collector's heartbeat: {"expires_at"}
     # `valid_until` is when the writer must have renewed the record (else it is gone: never
@@ -131,39 +177,79 @@ class StateStore:
         }
 
     def forming_bar(self, symbol: str, now: float | None = None) -> tuple | None:
-        """The forming bar of `symbol`, or None when there is none or its writer stopped renewing it."""
-        item = self.get("forming", symbol)
+        """The forming bar of `symbol`, or None when there is none or its writer stopped renewing it.
+        One consistent GetItem of the packed record, projected to this symbol's entry."""
+        with translate("the state store (DynamoDB)"):
+            item = self._client.get_item(
+                TableName=self.table_name,
+                Key=FORMING_KEY,
+                ProjectionExpression="#s",
+                ExpressionAttributeNames={"#s": forming_attribute(symbol)},
+                ConsistentRead=True,
+            ).get("Item")
+        entry = _forming_entry((item or {}).get(forming_attribute(symbol), {}).get("S"))
+        if entry is None:
+            return None
         now = time.time() if now is None else now
-        if not item or len(item.get("bar") or []) not in (5, 6):
+        valid_until, bar = entry
+        if valid_until < now:  # its writer stopped renewing it
             return None
-        if float(item.get("valid_until", item.get("expires_at", 0))) < now:
-            return None
-        bar = item["bar"]
-        return (int(bar[0]), *bar[1:5], *(int(v) for v in bar[5:]))
+        return bar
 
-    def write_forming(self, bars: dict[str, tuple], valid_for: float, now: float | None = None) -> None:
-        """Write the forming bars of several symbols (batched: 25 items per request)."""
+    def write_forming(
+        self, bars: dict[str, tuple], valid_for: float, now: float | None = None, *, remove=()
+    ) -> None:
+        """Write the forming bars of several symbols into the packed record, and take out those
+        of `remove` (their writer stopped: link dropped, lease lost, collector stopping). One
+        UpdateItem per FORMING_PER_REQUEST symbols: the entries of symbols not named stay as
+        they are (another collector's), and the write costs the record's size in write units
+        (1 per started KB) however many symbols it names."""
         now = time.time() if now is None else now
-        with translate("the state store (DynamoDB)"), self._table.batch_writer() as batch:
-            for symbol, bar in bars.items():
-                batch.put_item(
-                    Item={
-                        "pk": "forming",
-                        "sk": symbol,
-                        "bar": _dynamo(
-                            [int(bar[0]), *(float(x) for x in bar[1:5]), *(int(v) for v in bar[5:])]
-                        ),
-                        "updated_at": _dynamo(round(now, 3)),
-                        "valid_until": _dynamo(round(now + valid_for, 3)),
-                        "expires_at": int(now + max(valid_for, 180)),
-                    }
+        valid_until = repr(round(now + valid_for, 3))
+        sets = [
+            (
+                forming_attribute(s),
+                ",".join(
+                    [
+                        valid_until,
+                        str(int(b[0])),
+                        *(repr(float(x)) for x in b[1:5]),
+                        *(str(int(v)) for v in b[5:]),
+                    ]
+                ),
+            )
+            for s, b in bars.items()
+        ]
+        removes = [forming_attribute(s) for s in remove if s not in bars]
+        client = self._client
+        while sets or removes:
+            chunk_sets, sets = sets[:FORMING_PER_REQUEST], sets[FORMING_PER_REQUEST:]
+            room = FORMING_PER_REQUEST - len(chunk_sets)
+            chunk_removes, removes = removes[:room], removes[room:]
+            names = {"#x": "expires_at"}  # the TTL: DynamoDB deletes the item once every writer is gone
+            values = {":x": _n(int(now + max(valid_for, 180)))}
+            set_actions = ["#x = :x"]
+            for i, (name, entry) in enumerate(chunk_sets):
+                names[f"#s{i}"], values[f":s{i}"] = name, {"S": entry}
+                set_actions.append(f"#s{i} = :s{i}")
+            expression = "SET " + ", ".join(set_actions)
+            for i, name in enumerate(chunk_removes):
+                names[f"#r{i}"] = name
+            if chunk_removes:
+                expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(chunk_removes)))
+            with translate("the state store (DynamoDB)"):
+                client.update_item(
+                    TableName=self.table_name,
+                    Key=FORMING_KEY,
+                    UpdateExpression=expression,
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
                 )
 
     def delete_forming(self, symbols) -> None:
         """The writer stopped (link dropped, lease lost, collector stopping): its forming bars go."""
-        with translate("the state store (DynamoDB)"), self._table.batch_writer() as batch:
-            for symbol in symbols:
-                batch.delete_item(Key={"pk": "forming", "sk": symbol})
+        if symbols:
+            self.write_forming({}, 0, remove=symbols)
 
     def _query(self, pk: str) -> list[dict]:
         from boto3.dynamodb.conditions import Key
@@ -179,18 +265,25 @@ class StateStore:
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def acquire_lease(self, name: str, owner: str, seconds: float, now: float | None = None) -> bool:
-        """Take or renew the lease `name` for `owner`; False when someone else holds it unexpired."""
+        """Take or renew the lease `name` for `owner`; False when someone else holds it unexpired.
+        (The low-level client: a collector renews one lease per symbol every few seconds.)"""
         now = time.time() if now is None else now
-        table = self._table
+        client = self._client
         with translate("the state store (DynamoDB)"):
             try:
-                table.put_item(
-                    Item={"pk": "lease", "sk": name, "owner": owner, "expires_at": _dynamo(now + seconds)},
+                client.put_item(
+                    TableName=self.table_name,
+                    Item={
+                        "pk": {"S": "lease"},
+                        "sk": {"S": name},
+                        "owner": {"S": owner},
+                        "expires_at": _n(float(now + seconds)),
+                    },
                     ConditionExpression="attribute_not_exists(pk) OR expires_at < :now OR #o = :me",
                     ExpressionAttributeNames={"#o": "owner"},
-                    ExpressionAttributeValues={":now": _dynamo(float(now)), ":me": owner},
+                    ExpressionAttributeValues={":now": _n(float(now)), ":me": {"S": owner}},
                 )
-            except table.meta.client.exceptions.ConditionalCheckFailedException:
+            except client.exceptions.ConditionalCheckFailedException:
                 return False
         return True
 

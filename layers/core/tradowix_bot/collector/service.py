@@ -61,7 +61,12 @@ log = get_logger("collector")
 
 REPAIR_RETRY = 5.0  # seconds before the first retry of a failed repair; doubles each time
 REPAIR_RETRY_MAX = 300.0
-CLOCK_STEP = 0.1  # how often the collector looks at the clock (closes, repairs, status)
+CLOCK_STEP = 0.1  # the clock loop's shortest nap (ticks waiting their turn, a compressed clock)
+CLOCK_IDLE = 1.0  # its longest: what no due time announces (a new repair, a corrupt day) waits no longer
+# Forming updates reach the sinks (the live fan-out) together every this many seconds, the latest
+# per symbol: one wake-up of the fan-out's thread instead of one per tick (which cost more CPU
+# than the fan-out's work). Closes go at once. Partners get a forming update at most every 2 s.
+SINK_INTERVAL = 0.25
 
 
 def _preference(owner: str, symbol: str) -> int:
@@ -131,6 +136,7 @@ class Collector:
         self._last_check = float("-inf")
         self._io_in_flight = 0
         self._background: set[asyncio.Task] = set()
+        self._forming_notes: dict[str, tuple] = {}  # symbol → forming bar not yet handed to the sinks
 
     # -- public ----------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event | None = None) -> None:
@@ -157,6 +163,8 @@ class Collector:
                 asyncio.create_task(self._consume(), name="ticks"),
                 asyncio.create_task(self._clock_loop(stop), name="clock"),
             ]
+            if self.sinks:
+                tasks.append(asyncio.create_task(self._sink_loop(stop), name="sinks"))
             for task in [*tasks, writer]:
                 task.add_done_callback(lambda t: self._crashed(t, stop))
             await stop.wait()
@@ -443,7 +451,8 @@ class Collector:
         t.last_tick = ts
         if t.bars.bar is not None:  # else the tick amended the bar that just closed
             self.writer.form(t.name, t.bars.bar)
-            self._notify(t.name, t.bars.bar, False)
+            if self.sinks:
+                self._forming_notes[t.name] = tuple(t.bars.bar)  # handed over by _sink_loop
 
     def _on_close(self, t: TrackedSymbol, bar: Bar) -> None:
         self.writer.end_forming(t.name)
@@ -453,7 +462,18 @@ class Collector:
         else:
             t.partial[bar.time] = bar  # history replaces it once the minute is over (repair)
 
+    async def _sink_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self.clock.sleep(max(SINK_INTERVAL, self.clock.slack(0.05)))
+            notes, self._forming_notes = self._forming_notes, {}
+            for symbol, bar in notes.items():
+                self._notify(symbol, bar, False)
+
     def _notify(self, symbol: str, bar: tuple, closed: bool) -> None:
+        if closed:  # the close supersedes a forming update of its minute still waiting
+            note = self._forming_notes.get(symbol)
+            if note is not None and note[0] <= bar[0]:
+                del self._forming_notes[symbol]
         for sink in self.sinks:
             try:
                 sink.on_bar(symbol, tuple(bar), closed)
@@ -495,7 +515,23 @@ class Collector:
             if now - self._last_check >= self.check_interval:
                 self._last_check = now
                 self._spawn(self._check_store(now), "store-check")
-            await self.clock.sleep(max(CLOCK_STEP, self.clock.slack(0.005)))
+            await self.clock.sleep(self._nap(now, grace, last_status))
+
+    def _nap(self, now: float, grace: float, last_status: float) -> float:
+        """Clock seconds until the clock loop has something to do: the next close, repair or
+        status record (not a fixed 0.1 s: ten wake-ups a second cost more CPU than the work)."""
+        shortest = max(CLOCK_STEP, self.clock.slack(0.005))
+        if not self.source.events.empty():
+            return shortest  # closes wait for the ticks in the queue
+        due = [now + CLOCK_IDLE, self._last_check + self.check_interval]
+        if self.tracked or self.source.status.error_code:
+            due.append(last_status + self.status_interval)
+        for t in self.tracked.values():
+            if t.bars.bar is not None:
+                due.append(t.bars.bar.time + MINUTE + grace)
+            if t.repair is not None and not t.repairing:
+                due.append(max(t.repair.due + grace, t.retry_at))
+        return max(shortest, min(due) - now)
 
     def _spawn(self, coro, name: str) -> None:
         task = asyncio.create_task(coro, name=name)

@@ -80,7 +80,9 @@ class _Link:
         try:
             while True:
                 # No frame for 3 pings' time: the link is dead even if TCP has not noticed.
-                raw = await asyncio.wait_for(self.ws.recv(), timeout=3 * self.source.ping_interval)
+                # (asyncio.timeout, not wait_for: no task per frame.)
+                async with asyncio.timeout(3 * self.source.ping_interval):
+                    raw = await self.ws.recv()
                 self.frames[1] += 1
                 self.source.handle_frame(raw)
         except (websockets.ConnectionClosed, TimeoutError, OSError):

@@ -1,18 +1,21 @@
 """Where bars go: closed 1m bars → S3 (one PUT per closed minute per symbol), the forming
-bar → a small DynamoDB record (throttled), and the collector's status record.
+bars → one packed DynamoDB record shared by all symbols (written at most every 1 s), and the
+collector's status record.
 
 Why this pattern (README "Collector costs"): rewriting an S3 object every few seconds costs
-≈ $2.6 per symbol-month in PUTs; one PUT per closed minute is ≈ $0.22 and a forming record
-written at most every 1 s ≈ $1.6, and both latency bounds (closed bar readable 2 s after
-its minute, forming bar 2 s after a tick) still hold.
+≈ $2.6 per symbol-month in PUTs; one PUT per closed minute is ≈ $0.22. A forming record per
+symbol written every second cost 2.6 M write units (≈ $1.6) per symbol-month; the packed
+record costs one write unit per started KB of it (≈ 50 bytes a symbol) per second for all
+symbols together, and both latency bounds (closed bar readable ≈ 0.5 s after its minute,
+forming bar ≤ 2 s after a tick) still hold.
 
-A forming record is only served while it is valid (`forming_valid` seconds after its last
-write): the writer renews the records of every bar still forming at least every half of
-that, and deletes a symbol's record at once when its link drops or its lease goes. So a bar
+A forming bar is only served while it is valid (`forming_valid` seconds after its last
+write): the writer renews the entries of every bar still forming at least every half of
+that, and removes a symbol's entry at once when its link drops or its lease goes. So a bar
 whose writer is gone or unlinked is never served as forming for long, nor ever as closed.
 
 Nothing is lost when a service is down: closed bars wait in `pending` (keyed by minute, so
-a retry can never duplicate a bar) and are retried with backoff; a forming record that
+a retry can never duplicate a bar) and are retried with backoff; a forming write that
 failed is simply superseded by the next one.
 """
 
@@ -142,7 +145,17 @@ class BarWriter:
         while not stop.is_set():
             self._wake.clear()
             await self.flush_once()
-            await self.clock.wait(self._wake, max(0.1, self.clock.slack(0.005)))
+            await self.clock.wait(self._wake, self._nap())
+
+    def _nap(self) -> float:
+        """Clock seconds until the next write can be due (the next forming write, a retry), at
+        most 1 s; what is handed over meanwhile (a closed bar, a withdrawal) wakes it at once."""
+        now = self.clock.now()
+        due = [now + 1.0]
+        if self.forming or self._unform or self.status:
+            due.append(max(self._last_forming + self.forming_interval, self._forming_retry_at))
+        due += [self._retry_at.get(s, now) for s, bars in self.pending.items() if bars]
+        return max(0.1, self.clock.slack(0.005), min(due) - now)
 
     async def flush_once(self, *, final: bool = False) -> None:
         loop = asyncio.get_running_loop()
@@ -178,12 +191,14 @@ class BarWriter:
         self._forming_retry_at = now + 1.0
 
     def _due_forming(self, now: float) -> dict[str, tuple]:
-        """Changed bars, and unchanged ones whose record is half-way to running out."""
+        """Changed bars, and unchanged ones whose record is half-way to running out; only of
+        symbols whose lease is surely still ours (a stalled writer must not overwrite the new
+        writer's entry in the shared record)."""
         renew = now - self.forming_valid / 2
         return {
             s: bar
             for s, bar in self.forming.items()
-            if s in self._changed or self._written_at.get(s, float("-inf")) <= renew
+            if (s in self._changed or self._written_at.get(s, float("-inf")) <= renew) and self.may_write(s)
         }
 
     async def _job(self, loop, pool, fn, *args):
@@ -248,10 +263,9 @@ class BarWriter:
 
     def _write_dynamo(self, records: dict[str, tuple], unform: set[str], status, now: float) -> bool:
         try:
-            if unform:
-                self.state.delete_forming(unform)
+            if records or unform:  # one request for both (the packed record)
+                self.state.write_forming(records, self.forming_valid, now, remove=unform)
             if records:
-                self.state.write_forming(records, self.forming_valid, now)
                 self.forming_writes += len(records)
                 for callback in self.forming_callbacks:
                     callback(records)
