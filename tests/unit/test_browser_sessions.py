@@ -128,11 +128,12 @@ def test_owner_chart_session_ends_when_its_time_is_up(api, partner):
 
 
 def test_owner_chart_session_is_admitted_by_the_websocket(api, partner, owner, monkeypatch):
-    from live_ws import context, handler
     from tradowix_local.template import Template
 
     for k, v in Template().functions()["WsFunction"].environment.items():
         monkeypatch.setenv(k, v)
+    from live_ws import context, handler  # its settings are validated at import, as at Lambda's init
+
     context.reset()
     try:
         _, token, _ = cookie_parts(open_owner_chart(owner).cookies[0])

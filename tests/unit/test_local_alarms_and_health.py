@@ -142,19 +142,23 @@ def test_the_health_view_shows_the_figures_and_the_alarms(cloudwatch, local):
     from tradowix_bot.metrics import MetricsRecorder
     from tradowix_bot.state import StateStore
 
-    # given the collector's status record, its figures, and the functions' figures
+    # given one collector's status record (the emulator's tables outlive earlier tests in this
+    # process: their records go first), its figures, and the functions' figures
     state = StateStore(local.names["StateTable"])
-    state.put(
-        "upstream",
-        "status",
+    for record in state.collector_statuses():
+        aws.client("dynamodb").delete_item(
+            TableName=local.names["StateTable"], Key={"pk": {"S": "upstream"}, "sk": {"S": record["sk"]}}
+        )
+    state.write_upstream_status(
         {
+            "owner": "collector-1",
             "source": "tradowix",
             "connected": True,
             "authenticated": True,
             "last_error": None,
             "symbols": {"BTCUSD-OTC": {"last_tick_age": 0.4}},
-            "updated_at": NOW - 3,
         },
+        now=NOW - 3,
     )
     for minute in (1, 2, 3):
         emit_collector(cloudwatch, seconds_ago=minute * 60 - 30, stalest=42, bars=2)

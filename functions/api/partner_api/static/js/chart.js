@@ -923,6 +923,9 @@ function createChart() {
 }
 
 async function signOut() {
+  // Requests in flight get 401 once the cookie is cleared: they must not send the partner to
+  // the gate as "missing key" before this navigation does with "signed out".
+  state.leaving = true;
   try {
     await api("/api/auth/logout", { method: "POST" });
   } catch (err) {
