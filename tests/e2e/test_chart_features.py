@@ -208,9 +208,8 @@ def test_indicators_and_signals_match_the_strategy_and_are_remembered(local_stac
     x = page.evaluate(f"state.chart.timeScale().timeToCoordinate({older.time})")
     box = page.locator("#chart").bounding_box()
     page.mouse.move(box["x"] + x, box["y"] + box["height"] / 3)
-    assert f"Signal at this bar: {older.direction} {round(older.confidence * 100)}%" in page.inner_text(
-        "#legend"
-    )
+    told = f"Signal at this bar: {older.direction} {round(older.confidence * 100)}%"
+    poll(lambda: told in page.inner_text("#legend"), timeout=10)  # the crosshair's event comes after the move
     # and the settings are remembered by this browser
     page.reload()
     again = wait_chart_ready(page)
