@@ -53,17 +53,6 @@ def parse_message(body: str | bytes | None) -> dict:
     return doc
 
 
-def parse_timeframe(value) -> int:
-    if value is None:
-        return 60
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise BadRequest(
-            f"timeframe must be whole seconds, e.g. 300 for 5 minutes (got {orjson.dumps(value).decode()[:40]})",
-            code="invalid_timeframe",
-        )
-    return validate_timeframe(value)
-
-
 def _symbol(msg: dict) -> str:
     symbol = msg.get("symbol")
     if not symbol:
@@ -151,7 +140,7 @@ class LiveSocket:
 
     def _subscribe(self, connection_id: str, msg: dict) -> None:
         symbol = _symbol(msg)
-        timeframe = parse_timeframe(msg.get("timeframe"))
+        timeframe = validate_timeframe(msg.get("timeframe"))
         connection = self._connection(connection_id)
         caller = self.auth.recheck(connection.key_id)
         caller.require_symbol(symbol)
@@ -176,7 +165,7 @@ class LiveSocket:
 
     def _unsubscribe(self, connection_id: str, msg: dict) -> None:
         symbol = _symbol(msg)
-        timeframe = parse_timeframe(msg.get("timeframe"))
+        timeframe = validate_timeframe(msg.get("timeframe"))
         if not self.connections.unsubscribe(connection_id, symbol, timeframe):
             raise BadRequest(f"not subscribed to {symbol} {timeframe}", code="not_subscribed")
         ready = self.market.live_status(None, None)["live"]

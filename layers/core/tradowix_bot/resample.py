@@ -8,6 +8,7 @@ only when every 1m bar in it has one (a partly known sum would understate it).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 
 from .errors import BadRequest
@@ -17,9 +18,16 @@ MAX_TIMEFRAME = 7 * 86400
 COMMON_TIMEFRAMES = (60, 120, 180, 300, 600, 900, 1800, 3600, 14400)
 
 
-def validate_timeframe(timeframe: int | None) -> int:
+def validate_timeframe(timeframe) -> int:
+    """The one timeframe rule (REST, UDF, the WebSocket's messages, the CLI): whole seconds, a
+    multiple of 60 from 60 to a week; None is the default, 60. Else BadRequest (`invalid_timeframe`)."""
     if timeframe is None:
         return BASE_TIMEFRAME
+    if isinstance(timeframe, bool) or not isinstance(timeframe, int):
+        shown = json.dumps(timeframe, separators=(",", ":"), ensure_ascii=False, default=str)[:40]
+        raise BadRequest(
+            f"timeframe must be whole seconds, e.g. 300 for 5 minutes (got {shown})", code="invalid_timeframe"
+        )
     if timeframe < BASE_TIMEFRAME or timeframe % BASE_TIMEFRAME:
         raise BadRequest(
             f"timeframe must be a whole number of seconds, at least 60 and a multiple of 60 (got {timeframe})",
