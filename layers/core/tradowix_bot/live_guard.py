@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .authn import Authenticator
 from .errors import DomainError, Forbidden, Unauthorized
-from .keys import KeyRegistry, require_symbol
+from .keys import KeyRegistry
 from .live_connections import Connection, ConnectionStore, Subscription
 from .logs import get_logger
 
@@ -31,7 +32,8 @@ class Verdicts:
 class KeyGuard:
     def __init__(self, connections: ConnectionStore, keys: KeyRegistry | None):
         self.connections = connections
-        self.keys = keys
+        # None: no key store configured, nothing is checked. Reads only (no rate limit counted).
+        self.auth = Authenticator(keys) if keys is not None else None
 
     def check(self) -> Verdicts | None:
         """None when the connections table cannot be read (nothing is decided this round)."""
@@ -42,7 +44,7 @@ class KeyGuard:
             return None
         close: list[tuple[str, Unauthorized]] = []
         end: list[tuple[Subscription, Forbidden]] = []
-        if self.keys is None:
+        if self.auth is None:
             return Verdicts(connections, close, end)
         closing: set[str] = set()
         for connection in connections:
@@ -54,7 +56,7 @@ class KeyGuard:
             if sub.connection_id in closing or not sub.key_id:
                 continue
             try:
-                require_symbol(self.keys.authenticate_id(sub.key_id), sub.symbol)
+                self.auth.recheck(sub.key_id).require_symbol(sub.symbol)
             except Forbidden as exc:
                 end.append((sub, exc))
             except DomainError:
@@ -63,10 +65,7 @@ class KeyGuard:
 
     def _key_problem(self, connection: Connection) -> Unauthorized | None:
         try:
-            if connection.key_id:
-                self.keys.authenticate_id(connection.key_id)
-            elif self.keys.any_keys():
-                raise Unauthorized("API keys are now required; reconnect with your key", code="missing_key")
+            self.auth.recheck(connection.key_id)
         except Unauthorized as exc:
             return exc
         except DomainError:
