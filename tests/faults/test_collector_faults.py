@@ -170,7 +170,9 @@ def test_a_second_collector_takes_over_when_the_first_is_killed(rig):
     figures.extra["takeover_wall_s"] = round(r.clock.wall(took), 2)
     record(figures)
     # then it took over within the lease bound (loose, as below: requests take wall seconds)
-    assert took <= 2 * LEASE + LEASE / 3
+    # 10 wall seconds allowed for a scheduler that starves the collectors (measured: 12.6 wall s
+    # at load 5-8 on 2 cores, against 6.9 at load 7 without other tests beside)
+    assert took <= 2 * LEASE + LEASE / 3 + r.clock.slack(10)
     assert_no_loss(figures)
 
 
@@ -300,7 +302,9 @@ def test_three_collectors_thirty_symbols_one_killed(rig):
     # plus that round's requests, which take wall seconds on a loaded machine (30 market seconds
     # each here). Loose on purpose: the exact bound is asserted on a ManualClock
     # (tests/unit/test_collector_scale_out.py); this catches a takeover that waits for TTLs.
-    assert took <= 2 * LEASE + LEASE / 3
+    # 10 wall seconds allowed for a scheduler that starves the collectors (measured: 12.6 wall s
+    # at load 5-8 on 2 cores, against 6.9 at load 7 without other tests beside)
+    assert took <= 2 * LEASE + LEASE / 3 + r.clock.slack(10)
     assert {r.lease_holder(s) for s in orphans} <= {"collector-b", "collector-c"}
     # and no symbol lost, duplicated or got a wrong closed bar (stored, and as served)
     total = {"lost": 0, "duplicated": 0, "wrong": 0}
