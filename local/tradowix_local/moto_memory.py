@@ -4,9 +4,9 @@ moto is built for tests that reset it after a few seconds; the local stack runs 
 Two of its habits only grow (issue 16: the stack grew ~11 MB per 200 WebSocket partners who
 came and went, and never gave it back):
 
-- Every model object moto ever creates (each DynamoDB item written *or read*, each S3 object
-  version, each metric datum) is appended to a list on its class, for moto's dashboard and its
-  reset. Nothing else reads those lists, and the stack refuses moto's /moto-api/ (it is not
+- Every model object moto ever creates (each DynamoDB item version written, and the copies
+  some reads make; each S3 object version; each metric datum) is appended to a list on its
+  class, for moto's dashboard and its reset. Nothing else reads those lists, and the stack refuses moto's /moto-api/ (it is not
   signed with the stack's credentials), so the embedded emulator stops the tracking.
 - A DynamoDB table with a sort key keeps a (then empty) partition for every partition key whose
   last item was deleted, and a GetItem of a missing key creates one: one left behind per
