@@ -124,25 +124,40 @@ def publisher_process(info: dict, conn) -> None:
 
 async def open_clients(ws_url: str, n: int, batch: int = 50) -> list:
     clients = []
+    refusals: dict[str, int] = {}
     for start in range(0, n, batch):
-        group = await asyncio.gather(
-            *(
-                # a busy 2-core machine can take long to answer 50 handshakes at once
-                websockets.connect(ws_url, max_size=None, ping_interval=None, open_timeout=120)
-                for _ in range(min(batch, n - start))
-            )
+        clients += await asyncio.gather(
+            *(open_client(ws_url, refusals) for _ in range(min(batch, n - start)))
         )
-        await asyncio.gather(
-            *(
-                ws.send(json.dumps({"type": "subscribe", "symbol": SYMBOL, "timeframe": TIMEFRAME}))
-                for ws in group
-            )
-        )
-        for ws in group:
-            for _ in range(3):  # status, history, timing
-                await ws.recv()
-        clients.extend(group)
+    if refusals:
+        print(f"  connects or subscribes refused by the loaded stack, then retried: {dict(refusals)}")
     return clients
+
+
+async def open_client(ws_url: str, refusals: dict[str, int], attempts: int = 5):
+    """Connect and subscribe until the `history` comes. What the loaded local stack refuses (a
+    handshake closed with 1011 `unavailable`, a subscribe answered `error`: its emulator did not
+    answer within the function's time) is retried and counted; waiting for three messages
+    stalled the bench for good when a subscribe got one error instead."""
+    for attempt in range(attempts):
+        # a busy 2-core machine can take long to answer 50 handshakes at once
+        ws = await websockets.connect(ws_url, max_size=None, ping_interval=None, open_timeout=120)
+        try:
+            await ws.send(json.dumps({"type": "subscribe", "symbol": SYMBOL, "timeframe": TIMEFRAME}))
+            while True:
+                msg = json.loads(await asyncio.wait_for(ws.recv(), 120))
+                if msg["type"] == "history":
+                    return ws
+                if msg["type"] == "error":
+                    raise RuntimeError(msg.get("error", "error"))
+        except (RuntimeError, websockets.ConnectionClosed) as exc:
+            code = (
+                str(exc) if isinstance(exc, RuntimeError) else f"close {exc.rcvd.code if exc.rcvd else '?'}"
+            )
+            refusals[code] = refusals.get(code, 0) + 1
+            await ws.close()
+            await asyncio.sleep(0.5 * (attempt + 1))
+    raise RuntimeError(f"connect + subscribe refused {attempts} times: {refusals}")
 
 
 async def measure(
