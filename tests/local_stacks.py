@@ -73,6 +73,20 @@ class RunningStack:
         key_id = out[0].split()[1]
         return key_id, raw
 
+    def delete_key(self, key_id: str, raw: str) -> None:
+        """Deletes a key made for a test (the session stack is shared) and waits until the stack
+        shows it gone: the key refused, or open mode back if it was the last one."""
+        self.cli("keys", "delete", key_id, check=False)
+        symbols = self.api_url + "/api/symbols"
+
+        def gone() -> bool:
+            return (
+                httpx.get(symbols, headers={"X-Api-Key": raw}).status_code == 401
+                or httpx.get(symbols).status_code == 200
+            )
+
+        eventually(gone, within=30, what=f"key {key_id} gone")
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 

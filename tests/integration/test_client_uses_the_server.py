@@ -5,8 +5,6 @@ not there is a network failure, not an HTTP status."""
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 from tradowix_bot.chart_client import ChartApiClient, NetworkError
@@ -18,12 +16,7 @@ pytestmark = pytest.mark.integration
 def key(local_stack):
     key_id, raw = local_stack.create_key("client-conditional")
     yield raw
-    local_stack.cli("keys", "delete", key_id)
-    deadline = time.monotonic() + 30  # back to open mode for the other tests, once the key cache expires
-    while time.monotonic() < deadline:
-        if httpx.get(local_stack.api_url + "/api/symbols").status_code == 200:
-            break
-        time.sleep(0.5)
+    local_stack.delete_key(key_id, raw)
 
 
 def recorded(client: ChartApiClient) -> list[httpx.Response]:

@@ -79,6 +79,18 @@ def test_a_service_that_does_not_work_stops_the_stack_with_one_line_naming_it(tm
     assert time.monotonic() - started < 60
 
 
+def test_the_localstack_flag_puts_s3_and_ssm_where_localstack_host_says(tmp_path):
+    # given LOCALSTACK_HOST naming an address where nothing listens (as `awslocal` reads it)
+    url = f"http://127.0.0.1:{closed_port()}"
+    # when the owner starts the stack with --localstack
+    out = run_chart(tmp_path, {"LOCALSTACK_HOST": url.removeprefix("http://")}, "--localstack")
+    # then the stack looked for S3 there (found by localstack-client), and stops with one line
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith(f"error: S3 at {url} does not work: ")
+
+
 # -- against a LocalStack started here --------------------------------------------------------
 def localstack_python() -> str | None:
     candidate = os.environ.get("TRADOWIX_LOCALSTACK_PYTHON")
@@ -150,7 +162,8 @@ def test_s3_and_ssm_on_localstack_with_dynamodb_embedded(localstack, tmp_path, s
     start_stack, stop_stack = stacks
     stack = start_stack(
         tmp_path / "data",
-        env={"AWS_ENDPOINT_URL_S3": localstack, "AWS_ENDPOINT_URL_SSM": localstack},
+        "--localstack",  # S3 and SSM where LOCALSTACK_HOST says (localstack-client), DynamoDB embedded
+        env={"LOCALSTACK_HOST": localstack.removeprefix("http://")},
         timeout=240,
     )
     try:

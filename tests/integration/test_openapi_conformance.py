@@ -10,9 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
-from polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -26,16 +24,7 @@ def st_key(local_stack):
     out = local_stack.cli("keys", "create", "--name", "schemathesis", "--rate-limit", "1000000").stdout
     key_id, raw = out.splitlines()[0].split()[1], out.strip().splitlines()[-1]
     yield raw
-    local_stack.cli("keys", "delete", key_id, check=False)
-
-    def deletion_seen() -> bool:  # the key refused, or open mode back if it was the last one
-        symbols = local_stack.api_url + "/api/symbols"
-        return (
-            httpx.get(symbols, headers={"X-Api-Key": raw}).status_code == 401
-            or httpx.get(symbols).status_code == 200
-        )
-
-    eventually(deletion_seen, within=30, what="the deleted schemathesis key gone")
+    local_stack.delete_key(key_id, raw)
 
 
 def test_the_published_openapi_document_holds_for_every_check(local_stack, st_key, tmp_path):

@@ -1,12 +1,14 @@
 """The local stack's data services without the rest of the stack: moto's server with the
 journal in front, started on a data directory exactly as the stack starts them (restore, replay,
 journal), and "killed" the way kill -9 kills them: moto's memory gone, files left as they are.
-Used by the durability and admin tests; one life takes about a second."""
+Used by the durability and admin tests; one life takes about a second. `embedded_emulator()`:
+the emulator alone, as the IAM and health tests use it."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+from types import SimpleNamespace
 
 from tradowix_bot import aws
 from tradowix_local.emulator import Emulator, create_resources
@@ -79,4 +81,24 @@ def lives(data_dir, monkeypatch):
             life.emulator.stop()
             if life.journal.active:
                 life.journal.close()
+        aws.reset()
+
+
+@contextlib.contextmanager
+def embedded_emulator():
+    """The emulator as the local stack runs it (IAM enforced), empty, with the template's
+    resources; yields (emulator, iam, names, template). The environment is restored after."""
+    saved = dict(os.environ)
+    template = Template()
+    emulator = Emulator(None, template=template)
+    emulator.start()
+    _reset_moto(emulator)  # moto's memory is per process: nothing left by earlier tests
+    names = create_resources(emulator, template)
+    aws.reset()
+    try:
+        yield SimpleNamespace(emulator=emulator, iam=emulator.iam, names=names, template=template)
+    finally:
+        emulator.stop()
+        os.environ.clear()
+        os.environ.update(saved)
         aws.reset()

@@ -19,6 +19,8 @@ import pytest
 from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from local_emulator import embedded_emulator
+from polling import eventually_async
 from tradowix_bot import aws
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,22 +32,8 @@ ACCOUNT = "123456789012"
 @pytest.fixture(scope="module")
 def stack_iam():
     """The emulator as the local stack runs it (IAM enforced), with the template's resources."""
-    import os
-
-    from tradowix_local.emulator import Emulator, create_resources
-    from tradowix_local.template import Template
-
-    saved = dict(os.environ)
-    template = Template()
-    emulator = Emulator(None, template=template)
-    emulator.start()
-    names = create_resources(emulator, template)
-    aws.reset()
-    yield SimpleNamespace(emulator=emulator, iam=emulator.iam, names=names, template=template)
-    emulator.stop()
-    os.environ.clear()
-    os.environ.update(saved)
-    aws.reset()
+    with embedded_emulator() as emulator:
+        yield emulator
 
 
 @pytest.fixture
@@ -418,7 +406,14 @@ def test_the_collector_role_builds_bars_and_runs_the_fan_out(roles):
             )
             stop = asyncio.Event()
             task = asyncio.create_task(collector.run(stop))
-            await asyncio.sleep(3)
+            store = CandleStore(roles.names["CandlesBucket"])
+            # until the backfill and a forming round are written (a bound, not a timing)
+            await eventually_async(
+                lambda: store.read("ETHUSD-OTC"), within=60, what="bars the collector stored"
+            )
+            await eventually_async(
+                lambda: StateStore(roles.names["StateTable"]).upstream_status(), within=60, what="its status"
+            )
             stop.set()
             await asyncio.wait_for(task, 20)
 

@@ -7,11 +7,10 @@ keys. Time is given to the evaluator, never slept."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 from types import SimpleNamespace
 
 import pytest
-from tradowix_bot import aws
+from local_emulator import embedded_emulator
 
 PREFIX = "tradowix-local-"
 NOW = 1_796_000_000.0  # a minute boundary: 2026-11-30T...Z
@@ -21,20 +20,10 @@ NOW = NOW - NOW % 300
 @pytest.fixture(scope="module")
 def local():
     from tradowix_local.cloudwatch import LocalCloudWatch
-    from tradowix_local.emulator import Emulator, create_resources
-    from tradowix_local.template import Template
 
-    saved = dict(os.environ)
-    template = Template()
-    emulator = Emulator(None, template=template)
-    emulator.start()
-    names = create_resources(emulator, template)
-    aws.reset()
-    yield SimpleNamespace(emulator=emulator, template=template, names=names, cloudwatch_cls=LocalCloudWatch)
-    emulator.stop()
-    os.environ.clear()
-    os.environ.update(saved)
-    aws.reset()
+    with embedded_emulator() as emulator:
+        emulator.cloudwatch_cls = LocalCloudWatch
+        yield emulator
 
 
 @pytest.fixture
@@ -142,13 +131,8 @@ def test_the_health_view_shows_the_figures_and_the_alarms(cloudwatch, local):
     from tradowix_bot.metrics import MetricsRecorder
     from tradowix_bot.state import StateStore
 
-    # given one collector's status record (the emulator's tables outlive earlier tests in this
-    # process: their records go first), its figures, and the functions' figures
+    # given one collector's status record, its figures, and the functions' figures
     state = StateStore(local.names["StateTable"])
-    for record in state.collector_statuses():
-        aws.client("dynamodb").delete_item(
-            TableName=local.names["StateTable"], Key={"pk": {"S": "upstream"}, "sk": {"S": record["sk"]}}
-        )
     state.write_upstream_status(
         {
             "owner": "collector-1",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 
 from tradowix_bot.admin import AdminSecretStore, AdminSessions, LoginThrottle, SessionTokenStore
+from tradowix_bot.authn import Authenticator
 from tradowix_bot.config import Settings
 from tradowix_bot.keys import KeyRegistry
 from tradowix_bot.market import MarketData
@@ -52,6 +53,11 @@ def market() -> MarketData:
 @functools.cache
 def datafeed() -> Datafeed:
     return Datafeed(market())
+
+
+def authenticator() -> Authenticator:
+    # Not cached: built from the (cached) parts on each request, so a replaced part is used.
+    return Authenticator(keys(), sessions=signer, rate_limiter=rate_limiter())
 
 
 def signer() -> SessionSigner:

@@ -14,14 +14,22 @@ points everything at its emulator.
 Credentials: on AWS each process has one principal (the function's or the task's role, from the
 environment). The local stack runs several functions in one process, each with its own role's
 credentials: it runs each invocation inside `acting_as(...)`, and clients follow.
+
+The CLI, talking to a local stack it found through the stack's runtime file, hands the stack's
+endpoint and credentials to `use_endpoint(Endpoint(...))`: every client made afterwards goes
+there as that principal, whatever AWS_* variables the user's shell holds. The process
+environment is never written (it would leak into child processes and mix with the user's own
+AWS settings, e.g. a session token or a per-service endpoint).
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import os
 import threading
 import time
+from dataclasses import dataclass
 
 # Short enough that a whole attempt fits a 10 s function more than twice; DynamoDB and S3
 # answer in milliseconds when healthy (a retry covers a lost packet).
@@ -66,6 +74,58 @@ def _check_budget(**_kwargs) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """Where this process's clients go and as whom, given instead of read from the environment."""
+
+    url: str
+    services: tuple[tuple[str, str], ...] = ()  # (boto3 service name, URL) that differ from `url`
+    access_key: str | None = None
+    secret_key: str | None = None
+    region: str | None = None
+
+    @classmethod
+    def from_variables(cls, url: str, variables: dict[str, str]) -> Endpoint:
+        """From AWS_* variable names and values (AWS_ENDPOINT_URL_<SERVICE>, AWS_ACCESS_KEY_ID,
+        AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION), without touching the environment."""
+        prefix = "AWS_ENDPOINT_URL_"
+        services = tuple(
+            (name.removeprefix(prefix).lower(), value)
+            for name, value in variables.items()
+            if name.startswith(prefix)
+        )
+        return cls(
+            url=variables.get("AWS_ENDPOINT_URL") or url,
+            services=services,
+            access_key=variables.get("AWS_ACCESS_KEY_ID"),
+            secret_key=variables.get("AWS_SECRET_ACCESS_KEY"),
+            region=variables.get("AWS_DEFAULT_REGION") or variables.get("AWS_REGION"),
+        )
+
+    def url_for(self, service: str) -> str:
+        return dict(self.services).get(service, self.url)
+
+
+_endpoint: Endpoint | None = None  # None: endpoints and credentials come from the environment
+
+
+def use_endpoint(endpoint: Endpoint | None) -> None:
+    """Clients made from now on in this process go to `endpoint` (None: back to the environment)."""
+    global _endpoint
+    reset()
+    _endpoint = endpoint
+
+
+def endpoint_url() -> str | None:
+    """Where clients go when not to AWS itself (an emulator): the endpoint in use, else
+    AWS_ENDPOINT_URL; None on AWS."""
+    return _endpoint.url if _endpoint is not None else (os.environ.get("AWS_ENDPOINT_URL") or None)
+
+
+def _endpoint_url_for(service: str) -> str | None:
+    return _endpoint.url_for(service) if _endpoint is not None else None  # None: boto3 reads the environment
+
+
 _lock = threading.Lock()
 _principal: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
     "tradowix_aws_principal", default=None
@@ -98,7 +158,13 @@ def _session(principal=None):
         with _lock:
             session = _sessions.get(principal)
             if session is None:
-                if principal is None:
+                if principal is None and _endpoint is not None and _endpoint.access_key:
+                    session = boto3.session.Session(
+                        aws_access_key_id=_endpoint.access_key,
+                        aws_secret_access_key=_endpoint.secret_key,
+                        region_name=_endpoint.region,
+                    )
+                elif principal is None:
                     session = boto3.session.Session()
                 else:
                     session = boto3.session.Session(
@@ -126,7 +192,9 @@ def client(service: str):
         with _lock:
             found = _clients.get(key)
         if found is None:
-            found = _session(key[1]).client(service, config=_config())
+            found = _session(key[1]).client(
+                service, config=_config(), endpoint_url=_endpoint_url_for(service)
+            )
             found.meta.events.register_first("before-send", _check_budget)
             with _lock:
                 found = _clients.setdefault(key, found)
@@ -137,7 +205,7 @@ def resource(service: str):
     key = (service, _principal.get())
     found = _resources.get(key)
     if found is None:
-        found = _session(key[1]).resource(service, config=_config())
+        found = _session(key[1]).resource(service, config=_config(), endpoint_url=_endpoint_url_for(service))
         found.meta.client.meta.events.register_first("before-send", _check_budget)
         with _lock:
             found = _resources.setdefault(key, found)
@@ -178,7 +246,9 @@ def clients_made() -> int:
 
 
 def reset() -> None:
-    """Forget cached clients (tests switch endpoints between sessions)."""
+    """Forget cached clients and any endpoint in use (tests switch endpoints between sessions)."""
+    global _endpoint
+    _endpoint = None
     with _lock:
         _clients.clear()
         _resources.clear()

@@ -92,18 +92,43 @@ def as_dicts(bars: Iterable[tuple]) -> list[dict]:
     ]
 
 
-def _number(value, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"'{field}' must be a number, got {json.dumps(value)}")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"'{field}' must be a positive finite number, got {value}")
-    return float(value)
+PRICE_FIELDS = ("open", "high", "low", "close")
 
 
-def _volume(value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value) or value < 0:
-        raise ValueError(f"'volume' must be a whole number of ticks, 0 or more, got {json.dumps(value)}")
-    return int(value)
+def _shown(value) -> str:
+    return json.dumps(value, default=str)
+
+
+def bar_problem(bar) -> str | None:
+    """Why `bar` = (time, open, high, low, close[, volume]) is not a sane 1m bar; None when it is.
+
+    The one bar rule: imported files, the collector's sources and gap repair, and the store's
+    salvage of a damaged day keep exactly the bars it passes. Time: whole unix seconds at the
+    start of a minute; prices: positive finite numbers, high and low containing open and close;
+    volume (optional, None: unknown): a whole number of ticks, 0 or more."""
+    if not isinstance(bar, tuple | list) or len(bar) not in (5, 6):
+        return "a bar is time, open, high, low, close and an optional volume"
+    t = bar[0]
+    if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or t != int(t) or t < 0:
+        return f"'time' must be whole unix seconds, got {_shown(t)}"
+    if int(t) % MINUTE:
+        return f"'time' {int(t)} is not the start of a minute"
+    for name, value in zip(PRICE_FIELDS, bar[1:5], strict=True):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"'{name}' must be a number, got {_shown(value)}"
+        if not math.isfinite(value) or value <= 0:
+            return f"'{name}' must be a positive finite number, got {value}"
+    o, h, lo, c = (float(v) for v in bar[1:5])
+    if h < max(o, c, lo) or lo > min(o, c):
+        return f"inconsistent bar at {int(t)}: high {h} / low {lo} do not contain open {o} and close {c}"
+    volume = bar[5] if len(bar) > 5 else None
+    if volume is not None and (isinstance(volume, bool) or not isinstance(volume, int) or volume < 0):
+        return f"'volume' must be a whole number of ticks, 0 or more, got {_shown(volume)}"
+    return None
+
+
+def valid_bar(bar) -> bool:
+    return bar_problem(bar) is None
 
 
 def bar_from_mapping(item) -> Bar:
@@ -114,18 +139,14 @@ def bar_from_mapping(item) -> Bar:
     missing = [f for f in ("time", "open", "high", "low", "close") if f not in item]
     if missing:
         raise ValueError(f"missing field(s): {', '.join(missing)}")
-    t = item["time"]
-    if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or t != int(t) or t < 0:
-        raise ValueError(f"'time' must be whole unix seconds, got {json.dumps(t)}")
-    t = int(t)
-    if t % MINUTE:
-        raise ValueError(f"'time' {t} is not the start of a minute")
-    o, h, lo, c = (_number(item[f], f) for f in ("open", "high", "low", "close"))
-    if h < max(o, c, lo) or lo > min(o, c):
-        raise ValueError(
-            f"inconsistent bar at {t}: high {h} / low {lo} do not contain open {o} and close {c}"
-        )
-    volume = _volume(item["volume"]) if item.get("volume") is not None else None
+    volume = item.get("volume")
+    if isinstance(volume, float) and volume.is_integer():
+        volume = int(volume)  # JSON writers may give a whole count as 3.0
+    values = (item["time"], *(item[f] for f in PRICE_FIELDS), volume)
+    problem = bar_problem(values)
+    if problem:
+        raise ValueError(problem)
+    t, o, h, lo, c = int(values[0]), *(float(v) for v in values[1:5])
     return Bar(t, o, h, lo, c, volume)
 
 

@@ -4,7 +4,7 @@ The publisher gets 1m bars from the collector as they form and close; a subscrib
 the 5m bar as it stands, so the minutes of the bucket are kept here. A publisher started
 mid-bucket reads the bucket's earlier minutes from the candle store once (`backfill`). The
 resampling itself is the domain's (`resample`, `as_dicts`): one current-bucket function for
-REST and live.
+REST and live (`resample.bucket_bar`).
 
 Not thread-safe: used by the publisher's delivery thread only.
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from .candles import as_dicts
 from .errors import DomainError
 from .logs import get_logger
-from .resample import resample
+from .resample import bucket_bar, bucket_start
 
 KEEP_SECONDS = 3600  # at least the last hour of minutes stays, whatever the timeframes
 
@@ -47,10 +47,8 @@ class BarBook:
             return None
         if minutes.covered_from is not None and bucket < minutes.covered_from:
             self._backfill(symbol, minutes, bucket)
-        bars = [minutes.bars[t] for t in sorted(minutes.bars) if bucket <= t < bucket + timeframe]
-        if not bars:
-            return None
-        return as_dicts(resample(bars, timeframe))[0]
+        bar = bucket_bar(minutes.bars.values(), timeframe, bucket)
+        return None if bar is None else as_dicts([bar])[0]
 
     def _backfill(self, symbol: str, minutes: _Minutes, bucket: int) -> None:
         """Started mid-bucket: the bucket's earlier minutes come from the store (once)."""
@@ -71,7 +69,7 @@ class BarBook:
         newest = max(minutes.bars)
         oldest_needed = newest - KEEP_SECONDS
         for timeframe in timeframes:
-            oldest_needed = min(oldest_needed, newest - newest % timeframe)
+            oldest_needed = min(oldest_needed, bucket_start(newest, timeframe))
         for t in [t for t in minutes.bars if t < oldest_needed]:
             del minutes.bars[t]
         if minutes.covered_from is not None and minutes.covered_from < oldest_needed:

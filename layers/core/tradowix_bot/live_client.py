@@ -204,9 +204,12 @@ def parse_subscriptions(symbol, timeframe, symbols=None, timeframes=None) -> lis
     if not frames:
         raise ValueError("timeframes must name at least one timeframe, e.g. timeframes=[60, 300]")
     for tf in frames:
-        if isinstance(tf, bool) or not isinstance(tf, int) or tf < 60 or tf % 60:
+        # The server's rule (resample.validate_timeframe), copied: the partner client imports no
+        # server code, so it installs and runs with httpx and websockets alone.
+        if isinstance(tf, bool) or not isinstance(tf, int) or tf < 60 or tf % 60 or tf > 7 * 86400:
             raise ValueError(
-                f"timeframe must be whole seconds, at least 60 and a multiple of 60 (got {tf!r})"
+                f"timeframe must be whole seconds, at least 60, a multiple of 60 and at most 604800 "
+                f"(1 week) (got {tf!r})"
             )
     return [(s, tf) for s in dict.fromkeys(names) for tf in dict.fromkeys(frames)]
 

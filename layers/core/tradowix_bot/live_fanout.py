@@ -43,7 +43,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import ws_protocol
+from . import resample, ws_protocol
 from .errors import DomainError, Unauthorized
 from .keys import KeyRegistry
 from .live_buckets import BarBook
@@ -54,7 +54,6 @@ from .live_subscribers import SubscriberDirectory
 from .logs import get_logger
 from .timing import bar_timing
 
-MINUTE = 60
 THROTTLE_SECONDS = 2.0
 SUBSCRIBER_REFRESH_SECONDS = 1.0
 KEEPALIVE_SECONDS = 300.0
@@ -267,8 +266,8 @@ class LivePublisher:
         self, symbol: str, timeframe: int, minute: int, closed: bool, members: list[Subscription], now: float
     ) -> list[tuple[str, dict]]:
         group = self._groups.setdefault((symbol, timeframe), _Group())
-        bucket = minute - minute % timeframe
-        ends_bucket = closed and minute + MINUTE == bucket + timeframe
+        bucket = resample.bucket_start(minute, timeframe)
+        ends_bucket = closed and resample.ends_bucket(minute, timeframe)
         if group.bucket is not None and bucket < group.bucket:
             if ends_bucket and bucket == group.unclosed:  # the late close of the previous bar
                 group.unclosed = None

@@ -13,9 +13,10 @@ from collections.abc import Callable
 import orjson
 
 from . import ws_protocol
+from .authn import SEND_KEY_WS, Authenticator
 from .candles import validate_symbol
 from .errors import BadRequest, DomainError, NotFound, RateLimited, Unauthorized
-from .keys import KeyRecord, KeyRegistry, require_symbol
+from .keys import KeyRegistry
 from .live_connections import Connection, ConnectionStore
 from .live_poster import ConnectionPoster
 from .market import MarketData
@@ -50,17 +51,6 @@ def parse_message(body: str | bytes | None) -> dict:
             f"unknown message type {str(kind)[:40]!r} (known: {', '.join(KNOWN_TYPES)})", code="unknown_type"
         )
     return doc
-
-
-def parse_timeframe(value) -> int:
-    if value is None:
-        return 60
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise BadRequest(
-            f"timeframe must be whole seconds, e.g. 300 for 5 minutes (got {orjson.dumps(value).decode()[:40]})",
-            code="invalid_timeframe",
-        )
-    return validate_timeframe(value)
 
 
 def _symbol(msg: dict) -> str:
@@ -99,14 +89,15 @@ class LiveSocket:
         sessions: Callable[[], SessionSigner] | None = None,
         rate_limiter: RateLimiter | None = None,
     ):
+        # Who is calling: a key, or the signed browser session a ws_url may carry; subscribes
+        # count against the key's HTTP rate limit.
+        self.auth = Authenticator(keys, sessions=sessions, rate_limiter=rate_limiter)
         self.keys = keys
-        self.sessions = sessions  # checks the signed browser session a ws_url may carry
         self.connections = connections
         self.market = market
         self.poster = poster
         self.history_bars = history_bars
         self.clock = clock
-        self.rate_limiter = rate_limiter  # subscribes count against the key's HTTP rate limit
 
     # -- $connect / $disconnect -------------------------------------------------------------
     def connect(
@@ -116,18 +107,8 @@ class LiveSocket:
 
         A browser signed in through the gate holds no raw key: /api/live/status gives it a
         ws_url with its signed session token (?session=), checked like the cookie."""
-        key = None
-        if self.keys.any_keys():
-            if raw_key:
-                key = self.keys.authenticate(raw_key)
-            elif session_token and self.sessions is not None:
-                key = self.keys.authenticate_id(self.sessions().key_id(session_token))
-            else:
-                raise Unauthorized(
-                    "an API key is required: connect with ?api_key=twk_... or an X-Api-Key header",
-                    code="missing_key",
-                )
-        return self.connections.add_connection(connection_id, key.key_id if key else None)
+        caller = self.auth.identify(raw_key, session_token, send_key=SEND_KEY_WS)
+        return self.connections.add_connection(connection_id, caller.key_id)
 
     def disconnect(self, connection_id: str) -> None:
         self.connections.remove_connection(connection_id)
@@ -151,13 +132,6 @@ class LiveSocket:
         except DomainError as exc:
             self.poster.post(connection_id, ws_protocol.error(exc.code, exc.message, **context))
 
-    def _key_of(self, connection: Connection) -> KeyRecord | None:
-        if connection.key_id:
-            return self.keys.authenticate_id(connection.key_id)
-        if self.keys.any_keys():
-            raise Unauthorized("API keys are now required; reconnect with your key", code="missing_key")
-        return None
-
     def _connection(self, connection_id: str) -> Connection:
         connection = self.connections.get(connection_id)
         if connection is None:
@@ -166,17 +140,15 @@ class LiveSocket:
 
     def _subscribe(self, connection_id: str, msg: dict) -> None:
         symbol = _symbol(msg)
-        timeframe = parse_timeframe(msg.get("timeframe"))
+        timeframe = validate_timeframe(msg.get("timeframe"))
         connection = self._connection(connection_id)
-        key = self._key_of(connection)
-        require_symbol(key, symbol)
+        caller = self.auth.recheck(connection.key_id)
+        caller.require_symbol(symbol)
         self.connections.check_room(connection, symbol, timeframe)  # cheap early answer in a burst
-        if key is not None and self.rate_limiter is not None:
-            # Counted where a subscribe starts to cost (the history read and a message of up to
-            # 128 KB): a flood of them gets rate_limited like HTTP requests.
-            decision = self.rate_limiter.hit(key.key_id, key.rate_limit)
-            if decision is not None and not decision.allowed:
-                raise decision.refuse()
+        # Counted where a subscribe starts to cost (the history read and a message of up to
+        # 128 KB): a flood of them gets rate_limited like HTTP requests.
+        self.auth.admit(caller)
+        key = caller.key
         # Read first: a failure here leaves no subscription behind.
         data = self.market.candles(key, symbol, timeframe, limit=self.history_bars)
         ready = self.market.live_status(key, None)["live"]
@@ -193,7 +165,7 @@ class LiveSocket:
 
     def _unsubscribe(self, connection_id: str, msg: dict) -> None:
         symbol = _symbol(msg)
-        timeframe = parse_timeframe(msg.get("timeframe"))
+        timeframe = validate_timeframe(msg.get("timeframe"))
         if not self.connections.unsubscribe(connection_id, symbol, timeframe):
             raise BadRequest(f"not subscribed to {symbol} {timeframe}", code="not_subscribed")
         ready = self.market.live_status(None, None)["live"]

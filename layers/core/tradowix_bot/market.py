@@ -15,7 +15,7 @@ import orjson
 from .candles import as_dicts, validate_symbol
 from .errors import BadRequest, NotFound, Unavailable
 from .keys import KeyRecord, require_symbol
-from .resample import BASE_TIMEFRAME, validate_timeframe
+from .resample import BASE_TIMEFRAME, bucket_start, validate_timeframe
 from .resample import resample as resample_bars
 from .state import StateStore
 from .store import CandleStore, StoredRange
@@ -248,11 +248,13 @@ class MarketData:
             return CandlesAnswer(symbol, timeframe, [], now, None, stored, None)
         # A range selects bars by their (bucket) time, and every selected bar is whole:
         # read up to the end of the last bucket that starts before `end`.
-        read_end = None if end is None else (end - 1) - (end - 1) % timeframe + timeframe
+        read_end = None if end is None else bucket_start(end - 1, timeframe) + timeframe
         stored = self.store.read_range(symbol, start, read_end, with_bounds=True)
         forming = None
         if read_end is None or read_end > now - FORMING_MAX_AGE:  # else no forming bar can be in range
             forming = self._forming(symbol, stored.bars, start, read_end)
+        # The forming minute joins the stored ones, so the current bucket's bar is resampled by the
+        # same rule as the live stream's (`resample.bucket_bar`).
         bars = stored.bars if forming is None else [*(stored.bars or []), forming]
         if bars is None:
             raise self._no_data(symbol)

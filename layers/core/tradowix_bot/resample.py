@@ -8,7 +8,8 @@ only when every 1m bar in it has one (a partly known sum would understate it).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Sequence
 
 from .errors import BadRequest
 
@@ -17,9 +18,16 @@ MAX_TIMEFRAME = 7 * 86400
 COMMON_TIMEFRAMES = (60, 120, 180, 300, 600, 900, 1800, 3600, 14400)
 
 
-def validate_timeframe(timeframe: int | None) -> int:
+def validate_timeframe(timeframe) -> int:
+    """The one timeframe rule (REST, UDF, the WebSocket's messages, the CLI): whole seconds, a
+    multiple of 60 from 60 to a week; None is the default, 60. Else BadRequest (`invalid_timeframe`)."""
     if timeframe is None:
         return BASE_TIMEFRAME
+    if isinstance(timeframe, bool) or not isinstance(timeframe, int):
+        shown = json.dumps(timeframe, separators=(",", ":"), ensure_ascii=False, default=str)[:40]
+        raise BadRequest(
+            f"timeframe must be whole seconds, e.g. 300 for 5 minutes (got {shown})", code="invalid_timeframe"
+        )
     if timeframe < BASE_TIMEFRAME or timeframe % BASE_TIMEFRAME:
         raise BadRequest(
             f"timeframe must be a whole number of seconds, at least 60 and a multiple of 60 (got {timeframe})",
@@ -57,3 +65,23 @@ def resample(bars: Sequence[tuple], timeframe: int) -> list[tuple]:
     if bucket is not None:
         out.append((bucket, o, h, lo, c) if vol is None else (bucket, o, h, lo, c, vol))
     return out
+
+
+def bucket_start(t: int, timeframe: int) -> int:
+    """The start of the (epoch-aligned) bucket of `timeframe` seconds that holds time `t`."""
+    t = int(t)
+    return t - t % timeframe
+
+
+def ends_bucket(minute: int, timeframe: int) -> bool:
+    """Whether the 1m bar starting at `minute` is the last minute of its bucket (its close closes
+    the bucket's bar)."""
+    return int(minute) + BASE_TIMEFRAME == bucket_start(minute, timeframe) + timeframe
+
+
+def bucket_bar(minutes: Iterable[tuple], timeframe: int, bucket: int) -> tuple | None:
+    """The bar of the bucket starting at `bucket` as it stands, from the 1m bars given (any order,
+    one per minute; those outside the bucket are ignored): the current (forming) bucket's bar
+    for the live stream, the same bar `resample` makes of those minutes. None: no minute yet."""
+    inside = sorted((b for b in minutes if bucket <= b[0] < bucket + timeframe), key=lambda b: b[0])
+    return resample(inside, timeframe)[0] if inside else None

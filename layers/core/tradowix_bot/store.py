@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import orjson
 
 from . import aws
-from .candles import merge, plain
+from .candles import merge, plain, valid_bar
 from .logs import get_logger
 from .storage_errors import translate
 from .symbols import SymbolInfo, catalog_from_dicts
@@ -89,12 +89,7 @@ def salvage_day(data: bytes) -> list[tuple]:
             values = orjson.loads(b"[" + match.group(1) + b"]")
         except orjson.JSONDecodeError:
             continue
-        t, *prices = values
-        if (
-            isinstance(t, int)
-            and t % 60 == 0
-            and all(isinstance(p, int | float) and p > 0 for p in prices[:4])
-        ):
+        if valid_bar(values):
             bars.append(tuple(values))
     return bars
 

@@ -84,6 +84,7 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_source(args: argparse.Namespace, clock):
+    from tradowix_bot import aws
     from tradowix_bot.collector.token import load_token
 
     from .target import data_dir
@@ -92,7 +93,7 @@ def build_source(args: argparse.Namespace, clock):
     token = None
     if kind in (None, "tradowix"):
         token = load_token(args.token, data_dir=data_dir())
-        if kind is None and not token and not os.environ.get("AWS_ENDPOINT_URL"):
+        if kind is None and not token and not aws.endpoint_url():
             # Never fill a real (AWS) store with synthetic prices by accident.
             raise SystemExit(
                 "error: no session token; pass --source synthetic explicitly to use made-up data"
@@ -161,6 +162,7 @@ def live_fanout():
 
 
 def run(args: argparse.Namespace) -> int:
+    from tradowix_bot import aws
     from tradowix_bot.collector import Clock, Collector
     from tradowix_bot.redact import register_environment_secrets
 
@@ -168,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     clock = Clock(args.clock_speed, args.clock_anchor)
     store, state = stores(args)  # first: finding the local stack sets its emulator endpoint
     source = build_source(args, clock)
-    trim = args.trim if args.trim is not None else bool(os.environ.get("AWS_ENDPOINT_URL"))
+    trim = args.trim if args.trim is not None else bool(aws.endpoint_url())
     publisher, sinks = live_fanout()
     collector = Collector(
         source,

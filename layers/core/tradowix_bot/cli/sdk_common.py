@@ -32,9 +32,12 @@ def timeframe(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"whole seconds expected (got {text!r})") from None
-    if value < 60 or value % 60:
-        raise argparse.ArgumentTypeError(f"must be at least 60 and a multiple of 60 (got {value})")
-    return value
+    from tradowix_bot.resample import validate_timeframe
+
+    try:
+        return validate_timeframe(value)  # the server's rule: refused here, not after a round trip
+    except DomainError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
 
 
 def positive_int(text: str) -> int:

@@ -35,6 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:
             help="use this S3/DynamoDB endpoint (e.g. LocalStack) instead of the embedded emulator",
         )
         p.add_argument(
+            "--localstack",
+            action="store_true",
+            help="S3 and SSM on a running LocalStack (LOCALSTACK_HOST, default localhost:4566), "
+            "DynamoDB on the embedded emulator",
+        )
+        p.add_argument(
             "--data-dir",
             type=Path,
             default=Path(os.environ.get("TRADOWIX_DATA_DIR", "data")),
@@ -72,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "action", None) == "unlock":
         return unlock(args)
     try:
+        from tradowix_local.localstack import localstack_endpoints
         from tradowix_local.stack import StackOptions, main
     except ImportError:
         raise SystemExit(
@@ -89,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         ws_port=args.ws_port,
         data_dir=args.data_dir,
         endpoint=args.endpoint or None,
+        service_endpoints=localstack_endpoints() if args.localstack else None,
         candles_dir=candles_dir,
         offline=args.offline,
         open_path=None if args.no_browser else ("/admin" if args.admin_only else args.page),

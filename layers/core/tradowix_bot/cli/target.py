@@ -3,6 +3,10 @@
 In order: `--stack NAME` (or TRADOWIX_STACK) reads a deployed stack's outputs from
 CloudFormation; explicit KEYS_TABLE/STATE_TABLE/CANDLES_BUCKET in the environment; else the
 local stack started from this folder, found through its runtime file while it runs.
+
+A local stack's emulator accepts only its own credentials: resolving it hands its endpoint and
+credentials to this process's AWS clients (`aws.use_endpoint`), never to the environment, so
+neither the user's own AWS settings nor child processes see or mix with them.
 """
 
 from __future__ import annotations
@@ -90,9 +94,9 @@ def _from_local(directory: Path | None = None) -> Target:
         ) from None
     if not _pid_alive(pid):
         raise NoTarget(f"the local stack recorded in {path} is not running; start it again")
-    os.environ["AWS_ENDPOINT_URL"] = endpoint
-    for name, value in aws_env.items():  # the stack's own credentials win:
-        os.environ[name] = value  # its emulator accepts no others
+    from tradowix_bot import aws
+
+    aws.use_endpoint(aws.Endpoint.from_variables(endpoint, aws_env))
     return target
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from ..candles import MINUTE
+from ..candles import MINUTE, valid_bar  # noqa: F401 - the domain's one bar rule, used here too
 
 # How far a tick's timestamp may be from the collector's clock (seconds).
 MAX_TICK_AGE = 120.0
@@ -37,27 +37,6 @@ class Bar(NamedTuple):
 
 class BadTick(ValueError):
     """A tick that cannot be used; the message says why."""
-
-
-def valid_bar(b) -> bool:
-    """A sane 1m bar `(t, o, h, l, c)` or `(t, o, h, l, c, volume)`."""
-    try:
-        if len(b) not in (5, 6):
-            return False
-        t, o, h, lo, c = b[:5]
-        return (
-            isinstance(t, int | float)
-            and t % MINUTE == 0
-            and all(
-                isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) and x > 0
-                for x in (o, h, lo, c)
-            )
-            and h >= max(o, c, lo)
-            and lo <= min(o, c)
-            and (len(b) == 5 or (isinstance(b[5], int) and not isinstance(b[5], bool) and b[5] >= 0))
-        )
-    except (TypeError, ValueError):
-        return False
 
 
 def validate_tick(price, timestamp_ms, now: float, max_age: float = MAX_TICK_AGE) -> tuple[float, float]:

@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import math
 
-from ..candles import MINUTE, Bar, validate_symbol
+from ..candles import MINUTE, Bar, valid_bar, validate_symbol
 from ..errors import BadRequest
 from ..symbols import SymbolInfo
 from .sources import AuthFailed, Linked, Source, SourceError, Tick, Unlinked
@@ -165,13 +165,7 @@ class CcxtSource(Source):
             except (TypeError, ValueError, IndexError):
                 self.status.reject("bad_ohlcv")
                 continue
-            if (
-                since <= t < end
-                and t % MINUTE == 0
-                and min(o, h, lo, c) > 0
-                and lo <= min(o, c)
-                and h >= max(o, c)
-            ):
+            if since <= t < end and valid_bar((t, o, h, lo, c)):
                 bars[t] = Bar(t, o, h, lo, c)
             elif since <= t < end:
                 self.status.reject("bad_ohlcv")

@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 from ..candles import as_dicts
-from ..resample import resample
+from ..resample import bucket_bar, bucket_start, ends_bucket, resample
 from .bars import BadTick, MinuteBars, validate_tick
 from .clock import Clock
 from .sources import Source, Tick
@@ -50,10 +50,10 @@ async def stream_messages(
             if bar is not None:
                 closed.append((symbol, bar))
         for symbol, bar in closed:
-            bucket = bar.time - bar.time % timeframe
+            bucket = bucket_start(bar.time, timeframe)
             minutes[symbol] = [m for m in minutes[symbol] if m[0] >= bucket and m[0] != bar.time] + [bar]
-            candle = as_dicts(resample(sorted(minutes[symbol]), timeframe))[-1]
-            done = bar.time + 60 >= bucket + timeframe
+            candle = as_dicts([bucket_bar(minutes[symbol], timeframe, bucket)])[0]
+            done = ends_bucket(bar.time, timeframe)
             yield {"type": "bar", "symbol": symbol, "timeframe": timeframe, "candle": candle, "closed": done}
 
 

@@ -29,7 +29,7 @@ from collections.abc import Callable
 import websockets
 from websockets.asyncio.client import connect
 
-from ..candles import Bar, validate_symbol
+from ..candles import Bar, valid_bar, validate_symbol
 from ..errors import BadRequest
 from ..logs import get_logger
 from ..redact import redact, register_secret
@@ -455,9 +455,7 @@ def parse_history_row(row) -> Bar | None:
         return None
     t = int(values[0]) // 1000
     o, h, lo, c = (float(v) for v in values[1:])
-    if t % 60 or min(o, h, lo, c) <= 0 or h < max(o, c, lo) or lo > min(o, c):
-        return None
-    return Bar(t, o, h, lo, c)
+    return Bar(t, o, h, lo, c) if valid_bar((t, o, h, lo, c)) else None
 
 
 def parse_instruments(items: list, status) -> list[SymbolInfo]:
