@@ -97,6 +97,7 @@ class LocalCloudWatch:
         by_namespace: dict[str, list[dict]] = {}
         for namespace, datum in pending:
             by_namespace.setdefault(namespace, []).append(datum)
+        by_namespace = {namespace: per_minute(data) for namespace, data in by_namespace.items()}
         try:
             for namespace, data in by_namespace.items():
                 for start in range(0, len(data), 500):
@@ -246,6 +247,40 @@ class LocalCloudWatch:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+
+def per_minute(data: list[dict]) -> list[dict]:
+    """The figures as one statistic set per metric and minute, as CloudWatch stores
+    standard-resolution metrics. moto keeps every datum it is sent, so one per figure would
+    grow the stack with its traffic (six per WebSocket partner who comes and goes, issue 16);
+    per minute it grows with time only, and Sum, Average, Minimum, Maximum and SampleCount over
+    periods of a minute or more read the same. A set carries its first figure's timestamp."""
+    sets: dict[tuple, dict] = {}
+    for datum in data:
+        stamp = datum["Timestamp"]
+        key = (
+            datum["MetricName"],
+            tuple((d["Name"], d["Value"]) for d in datum["Dimensions"]),
+            datum.get("Unit", "None"),
+            int(stamp.timestamp()) // 60,
+        )
+        value = float(datum["Value"])
+        found = sets.get(key)
+        if found is None:
+            sets[key] = {
+                **datum,
+                "Timestamp": stamp,
+                "StatisticValues": {"SampleCount": 1.0, "Sum": value, "Minimum": value, "Maximum": value},
+            }
+            del sets[key]["Value"]
+            continue
+        stats = found["StatisticValues"]
+        stats["SampleCount"] += 1
+        stats["Sum"] += value
+        stats["Minimum"] = min(stats["Minimum"], value)
+        stats["Maximum"] = max(stats["Maximum"], value)
+        found["Timestamp"] = min(found["Timestamp"], stamp)
+    return list(sets.values())
 
 
 def _without_none(value):

@@ -132,6 +132,10 @@ class Emulator:
         if self.external is None:  # at least one service (all, by default) on the embedded emulator
             import logging
 
+            from .moto_memory import keep_moto_memory_bounded
+
+            keep_moto_memory_bounded()  # moto keeps what it ever made; the stack runs for days
+
             logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per emulator call is noise
             if self.enforce_iam:
                 from .iam import LocalIam

@@ -58,6 +58,9 @@ PRICE_WRU = 0.625 / 1e6
 PRICE_RRU = 0.125 / 1e6
 PRICE_S3_GB_MONTH = 0.023
 MONTH = 30 * 24 * 3600
+# Issue 16's goals: real-time collector CPU, and AWS cost (ingest + storage) per symbol-month.
+GOAL_CPU_PER_SYMBOL_HOUR = 3.0
+GOAL_DOLLARS_PER_SYMBOL_MONTH = 1.0
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -452,7 +455,8 @@ class Bench:
             cpus = [r["cpu_per_symbol_hour"] for r in results]
             print(
                 f"CPU s per symbol-hour over {len(cpus)} windows: {', '.join(f'{c:.2f}' for c in cpus)} "
-                f"(min {min(cpus):.2f}, max {max(cpus):.2f})"
+                f"(min {min(cpus):.2f}, max {max(cpus):.2f}; speed {args.speed:g}x, fan-out {args.fanout}; "
+                f"goal ≤ {GOAL_CPU_PER_SYMBOL_HOUR:g} at speed 1)"
             )
         return collector, upstream
 
@@ -499,7 +503,13 @@ class Bench:
         print(
             f"  CPU {cpu:.1f} s = {cpu_per_symbol_hour:.2f} CPU s per symbol-hour "
             f"(speed {args.speed:g}x, fan-out {args.fanout}, {args.symbols} symbols, "
-            f"{args.subscribers} subscriber(s) per symbol)"
+            f"{args.subscribers} subscriber(s) per symbol; goal ≤ {GOAL_CPU_PER_SYMBOL_HOUR:g} at speed 1: "
+            + (
+                ("met" if cpu_per_symbol_hour <= GOAL_CPU_PER_SYMBOL_HOUR else "MISSED")
+                if args.speed == 1
+                else "not judged (speed is not 1)"
+            )
+            + ")"
         )
         t = self.tally
         with t.lock:
@@ -535,6 +545,9 @@ class Bench:
             "  AWS cost per symbol-month: "
             + ", ".join(f"{k} ${v:.3f}" for k, v in cost.items())
             + f" = ${sum(cost.values()):.3f}"
+            + f" (goal ≤ ${GOAL_DOLLARS_PER_SYMBOL_MONTH:g}: "
+            + ("met" if sum(cost.values()) <= GOAL_DOLLARS_PER_SYMBOL_MONTH else "MISSED")
+            + ")"
         )
         print(
             f"  tick → forming bar seen by a reader: p50 {pct(self.forming_latency, 0.5):.2f} s, "

@@ -183,3 +183,50 @@ def test_the_health_view_shows_the_figures_and_the_alarms(cloudwatch, local):
     assert report["api"] == {"requests": 7, "requests_4xx": 2, "requests_5xx": 1, "key_auth_failures": 3}
     assert report["ok"] is True and {a["state"] for a in report["alarms"]} == {"OK"}
     assert "overall: OK" in "\n".join(health.summary_lines(report))
+
+
+def test_a_burst_of_invocations_is_stored_per_minute_with_the_same_figures(cloudwatch):
+    """Issue 16 (memory): moto kept one datum per invocation, so the local stack grew with its
+    WebSocket traffic; CloudWatch keeps a statistic set per metric and minute."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    def stored() -> int:
+        return sum(len(b.metric_data) for region in cloudwatch_backends.values() for b in region.values())
+
+    # given 600 WebSocket invocations in one minute (200 partners: connect, subscribe, leave)
+    for i in range(600):
+        cloudwatch._clock = lambda i=i: NOW - 120 + i * 0.1
+        cloudwatch.invoked("WsFunction", {}, {"statusCode": 200}, None, 0.001 * (i % 10 + 1))
+    # when they are stored
+    cloudwatch.flush()
+    # then moto holds one set per metric and minute (2), not 1,200 datums
+    assert stored() == 2
+    # and every statistic over the minutes reads what the 600 invocations were
+    name = cloudwatch.template.physical_name("WsFunction")
+
+    def stat(metric: str, statistic: str) -> list[float]:
+        answer = cloudwatch.client.get_metric_data(
+            MetricDataQueries=[
+                {
+                    "Id": "q",
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": "AWS/Lambda",
+                            "MetricName": metric,
+                            "Dimensions": [{"Name": "FunctionName", "Value": name}],
+                        },
+                        "Period": 120,
+                        "Stat": statistic,
+                    },
+                }
+            ],
+            StartTime=dt.datetime.fromtimestamp(NOW - 120, dt.UTC),
+            EndTime=dt.datetime.fromtimestamp(NOW, dt.UTC),
+        )["MetricDataResults"][0]
+        return [round(v, 6) for v in answer["Values"]]
+
+    assert stat("Invocations", "Sum") == [600.0]
+    assert stat("Duration", "SampleCount") == [600.0]
+    assert stat("Duration", "Maximum") == [10.0]
+    assert stat("Duration", "Minimum") == [1.0]
+    assert stat("Duration", "Average") == [pytest.approx(5.5)]

@@ -423,3 +423,25 @@ def test_partners_who_come_and_go_leave_nothing_behind_in_the_publisher(live):
     held = publisher.held()
     assert (held["subscriptions"], held["connections"], held["deliveries"]) == (0, 0, 0)
     assert held["minutes"] <= 61
+
+
+def test_the_key_check_reads_the_key_store_once_per_round_not_once_per_keyless_connection(live):
+    """Issue 16: in open mode the check read the keys' version item for every connection."""
+    publisher, poster, clock, subscribe, connections, keys, _ = live
+    # given 30 partners connected without a key while no key exists (open mode)
+    for n in range(30):
+        subscribe(f"open{n}", 60)
+    reads: list[str] = []
+    plain_read_version, plain_load = keys._read_version, keys._load
+    keys._read_version = lambda: reads.append("version item (GetItem)") or plain_read_version()
+    keys._load = lambda: reads.append("keys (Scan)") or plain_load()
+    # when the publisher checks the keys
+    publisher.revalidate()
+    # then the key store was read a round's worth, not once per connection
+    assert len(reads) <= 3, reads
+    assert poster.deleted == []  # and open mode closed nobody
+    # when a first key is created, the next round closes the key-less connections
+    keys.create("first")
+    publisher.revalidate()
+    assert sorted(poster.deleted) == sorted(f"open{n}" for n in range(30))
+    assert {m["error"] for c, m in poster.sent if m["type"] == "error"} == {"missing_key"}
