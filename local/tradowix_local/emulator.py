@@ -134,7 +134,7 @@ class Emulator:
 
             from .moto_memory import keep_moto_memory_bounded
 
-            keep_moto_memory_bounded()  # moto keeps what it ever made; the stack runs for days
+            keep_moto_memory_bounded(self._log)  # moto keeps what it ever made; the stack runs for days
 
             logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per emulator call is noise
             if self.enforce_iam:
