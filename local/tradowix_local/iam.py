@@ -185,12 +185,18 @@ def _table_arn(region: str, table: str, index: str | None = None) -> str:
     return f"{arn}/index/{index}" if index else arn
 
 
-def dynamodb_calls(request: SignedRequest, region: str) -> list[Call]:
+def _json_target(request: SignedRequest) -> tuple[str, dict]:
+    """(operation, body) of a JSON protocol request (DynamoDB, SSM): X-Amz-Target names it."""
     operation = request.headers.get("x-amz-target", "").rpartition(".")[2]
     try:
         body = orjson.loads(request.body or b"{}")
     except orjson.JSONDecodeError:
         body = {}
+    return operation, body if isinstance(body, dict) else {}
+
+
+def dynamodb_calls(request: SignedRequest, region: str) -> list[Call]:
+    operation, body = _json_target(request)
     action = f"dynamodb:{operation}"
     if operation in ("BatchGetItem", "BatchWriteItem"):
         return [Call(action, _table_arn(region, t)) for t in sorted(body.get("RequestItems", {}))]
@@ -215,11 +221,7 @@ def _parameter_arn(region: str, name: str) -> str:
 
 
 def ssm_calls(request: SignedRequest, region: str) -> list[Call]:
-    operation = request.headers.get("x-amz-target", "").rpartition(".")[2]
-    try:
-        body = orjson.loads(request.body or b"{}")
-    except orjson.JSONDecodeError:
-        body = {}
+    operation, body = _json_target(request)
     action = f"ssm:{operation}"
     names = body.get("Names") or ([body["Name"]] if "Name" in body else [])
     if "Path" in body:

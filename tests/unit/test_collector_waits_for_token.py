@@ -12,6 +12,7 @@ import time
 
 import boto3
 import pytest
+from unit_helpers import run_async
 
 PARAMETER = "/tradowix/session-token"
 
@@ -90,13 +91,3 @@ async def poll(state, holds, timeout: float = 15.0) -> dict:
             return status
         await asyncio.sleep(0.1)
     raise AssertionError(f"the collector's status never got there: {status}")
-
-
-def run_async(coroutine):
-    """Like asyncio.run, but leaves the thread's current event loop alone (Mangum, used by
-    other tests in this process, needs the main thread's)."""
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(coroutine)
-    finally:
-        loop.close()

@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 from local_emulator import embedded_emulator
 from polling import eventually_async
 from tradowix_bot import aws
+from unit_helpers import run_async
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "functions" / "ws"))
@@ -421,13 +422,3 @@ def test_the_collector_role_builds_bars_and_runs_the_fan_out(roles):
     assert StateStore(roles.names["StateTable"]).upstream_status()["stopped"] is True  # its final record
     assert CandleStore(roles.names["CandlesBucket"]).read("ETHUSD-OTC")
     assert roles.denials() == []
-
-
-def run_async(coroutine):
-    """Like asyncio.run, but leaves the thread's current event loop alone (Mangum, used by
-    other tests in this process, needs the main thread's)."""
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(coroutine)
-    finally:
-        loop.close()

@@ -152,3 +152,13 @@ def gunzip_if_needed(answer: GatewayAnswer) -> bytes:
     if answer.headers.get("content-encoding") == "gzip":
         return gzip.decompress(answer.body)
     return answer.body
+
+
+def run_async(coroutine):
+    """Like asyncio.run, but leaves the thread's current event loop alone (Mangum, used by
+    other tests in this process, needs the main thread's)."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.close()
