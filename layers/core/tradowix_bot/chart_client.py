@@ -45,6 +45,8 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
+from .timing import bar_timing
+
 if TYPE_CHECKING:
     from tradowix_bot.live_client import LiveOptions
 
@@ -232,25 +234,9 @@ def _from_cache(response: httpx.Response, cached: tuple[str, bytes, float] | Non
     data = json.loads(cached[1])
     timing = data.get("timing") if isinstance(data, dict) else None
     if isinstance(timing, dict) and isinstance(timing.get("timeframe"), int) and timing["timeframe"] > 0:
-        data["timing"] = _timing_at(timing.get("symbol"), timing["timeframe"], time.time() + cached[2])
+        # the 304 keeps the data, but the countdown has moved on since the kept answer
+        data["timing"] = bar_timing(timing.get("symbol"), timing["timeframe"], time.time() + cached[2])
     return data
-
-
-def _timing_at(symbol: str, timeframe: int, now: float) -> dict:
-    """The server's timing object (tradowix_bot.timing.bar_timing) for `now`: the 304 keeps the
-    data, but the countdown has moved on since the kept answer."""
-    bar_open = int(now // timeframe) * timeframe
-    elapsed = now - bar_open
-    return {
-        "symbol": symbol,
-        "timeframe": timeframe,
-        "server_time": round(now, 3),
-        "bar_open": bar_open,
-        "bar_close": bar_open + timeframe,
-        "elapsed": round(elapsed, 3),
-        "seconds_left": round(timeframe - elapsed, 3),
-        "progress": round(elapsed / timeframe, 4),
-    }
 
 
 def _server_skew(data) -> float:
