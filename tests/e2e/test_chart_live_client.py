@@ -42,7 +42,8 @@ def test_chart_follows_live_bars_and_reconnects(local_stack, partner_key, new_pa
         # a forming bar moves the last candle
         bar = {"time": last, "open": price, "high": later + 2, "low": price - 2, "close": moved}
         peer.send({"type": "bar", "symbol": "BTCUSD-OTC", "timeframe": 60, "candle": bar, "closed": False})
-        assert poll(lambda: chart_state(page)["lastClose"] == str(moved), timeout=5)
+        # (compared as numbers: JavaScript writes 1235.0 as "1235")
+        assert poll(lambda: float(chart_state(page)["lastClose"]) == moved, timeout=5)
         assert int(chart_state(page)["candleCount"]) == count
         # its closing update stays, and the next bar is added after it
         peer.send(
@@ -57,7 +58,7 @@ def test_chart_follows_live_bars_and_reconnects(local_stack, partner_key, new_pa
         nxt = {"time": last + 60, "open": closed, "high": later + 1, "low": closed - 1, "close": later}
         peer.send({"type": "bar", "symbol": "BTCUSD-OTC", "timeframe": 60, "candle": nxt, "closed": False})
         state = poll(lambda: (s := chart_state(page))["lastTime"] == str(last + 60) and s, timeout=5)
-        assert state and int(state["candleCount"]) == count + 1 and state["lastClose"] == str(later)
+        assert state and int(state["candleCount"]) == count + 1 and float(state["lastClose"]) == later
         # bars of another symbol or timeframe are ignored
         peer.send({"type": "bar", "symbol": "ETHUSD-OTC", "timeframe": 60, "candle": {**nxt, "close": 9.5}})
         peer.send({"type": "bar", "symbol": "BTCUSD-OTC", "timeframe": 300, "candle": {**nxt, "close": 9.5}})
@@ -68,7 +69,7 @@ def test_chart_follows_live_bars_and_reconnects(local_stack, partner_key, new_pa
         assert poll(
             lambda: int(page.get_attribute("#countdown", "data-seconds-left")) in (40, 41, 42), timeout=5
         )
-        assert chart_state(page)["lastClose"] == str(later)
+        assert float(chart_state(page)["lastClose"]) == later
         # an error message is shown, and the connection stays
         peer.send(
             {"type": "error", "error": "symbol_forbidden", "message": "this API key cannot access XAUUSD-OTC"}
