@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 
 import httpx
 import pytest
@@ -26,15 +27,17 @@ KEY = "twk_" + "w" * 40
 FAST = LiveOptions(backoff=0.01, max_backoff=0.05)
 
 
-def status_transport(ws_url: str | None, candles: list[dict] | None = None) -> httpx.MockTransport:
+def status_transport(ws_url: str | None, candles=None) -> httpx.MockTransport:
     """The HTTP side: /api/live/status gives the fake WS server's URL (with the key, as ours does);
-    /api/candles answers `candles` within the range asked (the client fills missed closes from it)."""
+    /api/candles answers `candles` (a list, or a function giving what is stored now) within the
+    range asked (the client fills missed closes from it)."""
 
     def handler(request):
         if request.url.path == "/api/candles":
             q = request.url.params
             lo, hi = int(q.get("start", 0)), int(q.get("end", 1 << 62))
-            bars = [c for c in candles or [] if lo <= c["time"] < hi]
+            stored = candles() if callable(candles) else candles or []
+            bars = [c for c in stored if lo <= c["time"] < hi]
             return httpx.Response(200, json={"symbol": q["symbol"], "count": len(bars), "candles": bars})
         assert request.url.path == "/api/live/status"
         return httpx.Response(200, json={"live": True, "ws_url": ws_url and f"{ws_url}/?api_key={KEY}"})
@@ -216,8 +219,23 @@ class MarketServer:
     `history_bars` closed bars plus the forming one. Every `drop_after` closes, the connection
     is dropped (1011) and the market closes `skip` more bars before it answers again."""
 
-    def __init__(self, *, interval=0.02, history_bars=3, drop_after=None, skip=0, refuse_after=None, lose=()):
+    def __init__(
+        self,
+        *,
+        interval=0.02,
+        history_bars=3,
+        drop_after=None,
+        skip=0,
+        refuse_after=None,
+        lose=(),
+        next_bar_at_once=False,
+        store_lag=0.0,
+    ):
         self.lose = set(lose)  # times of closes never sent (posts that failed); the connection stays
+        # As our fan-out does: the next bar's first update right after a close; and a store that
+        # holds a closed bar only `store_lag` s after it was published (its write ends later).
+        self.next_bar_at_once, self.store_lag = next_bar_at_once, store_lag
+        self.closed_at: dict[int, float] = {}
         self.interval, self.history_bars, self.drop_after, self.skip = (
             interval,
             history_bars,
@@ -244,8 +262,16 @@ class MarketServer:
     def close_bar(self) -> dict:
         done = bar(self.current)
         self.closed.append(done)
+        self.closed_at[done["time"]] = time.monotonic()
         self.current += 1
         return done
+
+    def stored(self) -> list[dict]:
+        """What /api/candles can read now."""
+        now = time.monotonic()
+        return [
+            c for c in self.closed if now - self.closed_at.get(c["time"], float("-inf")) >= self.store_lag
+        ]
 
     async def handler(self, ws):
         closes = 0
@@ -271,13 +297,33 @@ class MarketServer:
                         getting.cancel()
                         return
                     done = getting.result()
+                    if done["time"] not in self.lose:
+                        await ws.send(
+                            json.dumps(
+                                {
+                                    "type": "bar",
+                                    "symbol": sym,
+                                    "timeframe": tf,
+                                    "candle": done,
+                                    "closed": True,
+                                }
+                            )
+                        )
+                    if self.next_bar_at_once:
+                        forming = {**bar(self.current), "close": 0.5}
+                        await ws.send(
+                            json.dumps(
+                                {
+                                    "type": "bar",
+                                    "symbol": sym,
+                                    "timeframe": tf,
+                                    "candle": forming,
+                                    "closed": False,
+                                }
+                            )
+                        )
                     if done["time"] in self.lose:
                         continue
-                    await ws.send(
-                        json.dumps(
-                            {"type": "bar", "symbol": sym, "timeframe": tf, "candle": done, "closed": True}
-                        )
-                    )
                     closes += 1
                     if self.drop_after and closes >= self.drop_after:
                         for _ in range(self.skip):  # the market goes on while the client is away
@@ -577,3 +623,34 @@ def test_a_rate_limited_subscribe_is_sent_again_later():
     # then the client subscribed again on the same connection and streams
     assert server.connections == 1 and len(server.subscribes) == 2
     assert [m["type"] for m in got] == ["error", "status", "history", "bar"]
+
+
+def test_a_hole_the_store_did_not_hold_yet_is_looked_up_again_at_the_next_close():
+    # given a server that publishes a close before its store holds it (the write ends 30 ms
+    # later), a close whose post failed, and the next bar's first update sent at once: the
+    # lookup that update causes finds nothing yet
+    async def main():
+        async with MarketServer(
+            interval=0.08, lose={T + 60 * 8}, next_bar_at_once=True, store_lag=0.03
+        ) as market:
+            got: list[dict] = []
+            client = AsyncChartApiClient(
+                "http://api.test", KEY, transport=status_transport(market.url, market.stored)
+            )
+            stop = asyncio.Event()
+
+            def on_msg(msg):
+                got.append(msg)
+                if len(closed_bars(got)) >= 8:
+                    stop.set()
+
+            await asyncio.wait_for(
+                client.subscribe_live(on_msg, symbol="BTCUSD-OTC", stop=stop, options=FAST), 10
+            )
+            return got
+
+    got = asyncio.run(main())
+    # then the lost close reaches the bot when the next bar closes, before it, in order
+    times = [m["candle"]["time"] for m in closed_bars(got)]
+    assert times == [T + 60 * i for i in range(5, 5 + len(times))]
+    assert [m["candle"]["time"] for m in closed_bars(got) if m.get("missed")] == [T + 60 * 8]

@@ -602,17 +602,23 @@ class _Stream:
         t = candle["time"]
         if sub.last_closed is not None and t <= sub.last_closed:
             return  # that bar was already handed over closed: a duplicate or a stale update
-        await self.fill_before(sub, t)
+        # A close looks the hole up again even when a forming update of its bar already did: the
+        # server publishes closes before storing them (late, after an outage), so a lookup just
+        # after a reconnect can miss bars that are readable by the time this bar closes.
+        await self.fill_before(sub, t, again=msg.get("closed") is True)
         sub.newest = max(sub.newest or t, t)
         if msg.get("closed") is True:
             sub.last_closed = t
         await self.deliver(msg)
 
-    async def fill_before(self, sub: _Subscription, t: int) -> None:
+    async def fill_before(self, sub: _Subscription, t: int, *, again: bool = False) -> None:
         """Before bar `t`: a hole after the last closed bar (bars that closed while we were away,
-        or a bar whose close never came) is looked up in /api/candles, once; what it holds is
-        handed over closed. A minute without ticks has no bar: that costs one lookup."""
-        if sub.last_closed is None or t <= sub.last_closed + sub.timeframe or t <= sub.checked_until:
+        or a bar whose close never came) is looked up in /api/candles, once per bar (`again`: once
+        more, at its close); what it holds is handed over closed. A minute without ticks has no
+        bar: that costs a lookup or two."""
+        if sub.last_closed is None or t <= sub.last_closed + sub.timeframe:
+            return
+        if t <= sub.checked_until and not (again and t == sub.checked_until):
             return
         sub.checked_until = t
         for candle in await self.from_candles(sub, sub.last_closed + sub.timeframe, t):
