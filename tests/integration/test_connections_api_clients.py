@@ -145,7 +145,9 @@ def test_aws_cli_get_connection(open_connection, stack_info):
     cid = connection_id(stack_info)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(stack_info["aws_env"])
-    args = ["apigatewaymanagementapi", "get-connection", "--connection-id", cid, "--output", "json"]
+    # `--connection-id=ID`, not `--connection-id ID`: an ID may start with "-" (1 in 64), which
+    # the AWS CLI would take for an option
+    args = ["apigatewaymanagementapi", "get-connection", f"--connection-id={cid}", "--output", "json"]
 
     def run(endpoint: str) -> subprocess.CompletedProcess:
         return subprocess.run(
