@@ -108,7 +108,7 @@ def test_go_to_real_time_after_scrolling_back(local_stack, partner_key, new_page
     assert chart_state(page)["scrolledBack"] == "true"
     screenshot(page, "chart-scrolled-back")
     page.click("#to-realtime")
-    page.locator("#to-realtime").wait_for(state="hidden")  # (after the drag's kinetic scroll ends)
+    page.locator("#to-realtime").wait_for(state="hidden")
     assert chart_state(page)["scrolledBack"] == "false"
 
 

@@ -4,6 +4,7 @@
 
 const TIMEFRAMES = [["1m", 60], ["2m", 120], ["3m", 180], ["5m", 300], ["10m", 600], ["15m", 900], ["30m", 1800], ["1h", 3600], ["4h", 14400], ["1d", 86400]];
 const VISIBLE_BARS = 160;
+const RIGHT_OFFSET_BARS = 4; // empty bars kept right of the newest one
 const MAX_QUICK_RETRIES = 5; // after this many failed reconnects in a row the state shows "offline"
 const PING_MS = 4 * 60 * 1000;
 const STALE_AFTER_MS = 3000; // a live feed lost for longer than this marks the chart stale
@@ -327,7 +328,7 @@ function showCandles(resetView) {
   if (resetView) {
     const n = state.candles.length;
     const visible = Math.max(40, Math.min(VISIBLE_BARS, Math.round(root.clientWidth / 7))); // ~7 px a bar
-    state.chart.timeScale().setVisibleLogicalRange({ from: Math.max(0, n - visible), to: n + 4 });
+    state.chart.timeScale().setVisibleLogicalRange({ from: Math.max(0, n - visible), to: n + RIGHT_OFFSET_BARS });
   }
   drawIndicators();
 }
@@ -895,7 +896,7 @@ function createChart() {
     layout: { ...colors.layout, fontFamily: getComputedStyle(document.body).fontFamily },
     grid: colors.grid,
     rightPriceScale: colors.rightPriceScale,
-    timeScale: { ...colors.timeScale, timeVisible: true, secondsVisible: false, rightOffset: 4, tickMarkFormatter: tickMark },
+    timeScale: { ...colors.timeScale, timeVisible: true, secondsVisible: false, rightOffset: RIGHT_OFFSET_BARS, tickMarkFormatter: tickMark },
     localization: { timeFormatter: fmtDateTime },
     crosshair: { mode: L.CrosshairMode.Normal },
   });
@@ -913,7 +914,9 @@ function createChart() {
     root.dataset.scrolledBack = String(behind);
     placeAxisCountdown();
   });
-  $("to-realtime").addEventListener("click", () => state.chart.timeScale().scrollToRealTime());
+  // A jump, not scrollToRealTime()'s 400 ms animation: the chart library stops that animation
+  // half-way when the view changes meanwhile (seen on a busy machine: the chart stayed behind).
+  $("to-realtime").addEventListener("click", () => state.chart.timeScale().scrollToPosition(RIGHT_OFFSET_BARS, false));
   new ResizeObserver(layout).observe(root);
   // The theme follows the system setting, also when it changes while the page is open.
   window.matchMedia("(prefers-color-scheme: light)").addEventListener("change", () => {
