@@ -196,9 +196,18 @@ def client(service: str):
                 service, config=_config(), endpoint_url=_endpoint_url_for(service)
             )
             found.meta.events.register_first("before-send", _check_budget)
+            _make_exception_classes(found)
             with _lock:
                 found = _clients.setdefault(key, found)
     return found
+
+
+def _make_exception_classes(low_level_client) -> None:
+    """botocore makes a client's exception classes on first use, without a lock: threads that
+    first meet errors together each make their own, and an `except client.exceptions.X` in one
+    names a class another's raise did not use (a collector crashed this way). Made here, before
+    the client is shared."""
+    low_level_client.exceptions  # noqa: B018 - the property makes and keeps them
 
 
 def resource(service: str):
@@ -207,6 +216,7 @@ def resource(service: str):
     if found is None:
         found = _session(key[1]).resource(service, config=_config(), endpoint_url=_endpoint_url_for(service))
         found.meta.client.meta.events.register_first("before-send", _check_budget)
+        _make_exception_classes(found.meta.client)
         with _lock:
             found = _resources.setdefault(key, found)
     return found
