@@ -64,5 +64,15 @@ def test_a_killed_collector_is_restarted_by_the_stack(local_stack):
         "the stack restarting its collector",
         interval=0.2,
     )
+    # (its leases, in the same owner's name, taken back at once rather than after they run out:
+    # a forming bar left by the old one, or a closed minute, could otherwise pass for "moving")
+    eventually(
+        lambda: (
+            local_stack.log().split("collector exited with -9")[-1].count('"message":"lease acquired"') >= 7
+        ),
+        20,
+        "the new collector taking back the 7 symbols' leases",
+        interval=0.2,
+    )
     moved(local_stack, newest(local_stack))
     assert "collector exited with -9; restarting" in local_stack.log()

@@ -172,3 +172,25 @@ def test_a_collector_whose_lease_ran_out_while_it_stalled_does_not_overwrite_the
     ]
     now = int(clock.now())
     assert bars[-1][0] >= now - now % 60 - 60
+
+
+def test_a_collector_restarted_under_its_own_name_takes_its_leases_back_at_once(aws_env):
+    # given a collector holding its symbols' leases, killed (nothing released)
+    clock = ManualClock(START)
+    names = ["S00-OTC", "S01-OTC"]
+    first, _, _ = make(aws_env, clock, "local-stack", names)
+
+    async def scenario():
+        run = Harness(clock, first)
+        await run.start()
+        await run.advance(10, step=2)
+        run.crash(first)
+        # when it is started again under the same owner (the local stack's restart)
+        again, _, _ = make(aws_env, clock, "local-stack", names)
+        await run.start(again)
+        took = await run.until(lambda: set(again.tracked) == set(names), limit=LEASE, step=1)
+        await run.stop(again)
+        return took
+
+    # then it writes its symbols again at once, not after its old leases ran out
+    assert asyncio.run(scenario()) <= 1

@@ -350,7 +350,14 @@ class Collector:
             leases = await self._io(self.state.leases)
         except Unavailable:
             return
-        free = [s for s in symbols if s not in self.tracked and (leases.get(s) is None or leases[s][1] < now)]
+        # A lease in our own name that we do not track was left by this collector's previous
+        # life (killed, restarted): ours to take back now rather than after it runs out.
+        free = [
+            s
+            for s in symbols
+            if s not in self.tracked
+            and (leases.get(s) is None or leases[s][1] < now or leases[s][0] == self.owner)
+        ]
         while free and len(self.tracked) < share:  # most preferred first; another may win some
             batch, free = free[: share - len(self.tracked)], free[share - len(self.tracked) :]
             await asyncio.gather(*(self._acquire(s, now) for s in batch))
