@@ -573,19 +573,22 @@ def test_bad_timeframes_are_refused_before_connecting():
         client.subscribe_live_sync(print, symbol="BTCUSD-OTC", timeframes=[])
 
 
-def test_closes_the_server_never_sent_are_filled_from_candles():
-    # given a connection that stays up while two closes never reach it (their posts failed)
+def stream_closes(market: MarketServer, closes: int, stored=None) -> list[dict]:
+    """What a bot gets from `market` until it has `closes` closed bars; /api/candles answers
+    `stored()` (default: every closed bar)."""
+
     async def main():
-        async with MarketServer(lose={T + 60 * 8, T + 60 * 9}) as market:
+        async with market:
             got: list[dict] = []
+            candles = stored or (lambda: market.closed)
             client = AsyncChartApiClient(
-                "http://api.test", KEY, transport=status_transport(market.url, market.closed)
+                "http://api.test", KEY, transport=status_transport(market.url, candles)
             )
             stop = asyncio.Event()
 
             def on_msg(msg):
                 got.append(msg)
-                if len(closed_bars(got)) >= 10:
+                if len(closed_bars(got)) >= closes:
                     stop.set()
 
             await asyncio.wait_for(
@@ -593,7 +596,12 @@ def test_closes_the_server_never_sent_are_filled_from_candles():
             )
             return got
 
-    got = asyncio.run(main())
+    return asyncio.run(main())
+
+
+def test_closes_the_server_never_sent_are_filled_from_candles():
+    # given a connection that stays up while two closes never reach it (their posts failed)
+    got = stream_closes(MarketServer(lose={T + 60 * 8, T + 60 * 9}), 10)
     # then the bot still gets every close once, in order, the two lost ones from /api/candles
     times = [m["candle"]["time"] for m in closed_bars(got)]
     assert times == [T + 60 * i for i in range(5, 5 + len(times))]
@@ -629,27 +637,8 @@ def test_a_hole_the_store_did_not_hold_yet_is_looked_up_again_at_the_next_close(
     # given a server that publishes a close before its store holds it (the write ends 30 ms
     # later), a close whose post failed, and the next bar's first update sent at once: the
     # lookup that update causes finds nothing yet
-    async def main():
-        async with MarketServer(
-            interval=0.08, lose={T + 60 * 8}, next_bar_at_once=True, store_lag=0.03
-        ) as market:
-            got: list[dict] = []
-            client = AsyncChartApiClient(
-                "http://api.test", KEY, transport=status_transport(market.url, market.stored)
-            )
-            stop = asyncio.Event()
-
-            def on_msg(msg):
-                got.append(msg)
-                if len(closed_bars(got)) >= 8:
-                    stop.set()
-
-            await asyncio.wait_for(
-                client.subscribe_live(on_msg, symbol="BTCUSD-OTC", stop=stop, options=FAST), 10
-            )
-            return got
-
-    got = asyncio.run(main())
+    market = MarketServer(interval=0.08, lose={T + 60 * 8}, next_bar_at_once=True, store_lag=0.03)
+    got = stream_closes(market, 8, stored=market.stored)
     # then the lost close reaches the bot when the next bar closes, before it, in order
     times = [m["candle"]["time"] for m in closed_bars(got)]
     assert times == [T + 60 * i for i in range(5, 5 + len(times))]
