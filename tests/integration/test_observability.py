@@ -45,9 +45,16 @@ def test_status_shows_the_figures_and_alarms_of_this_machine(local_stack):
 
     # when the owner asks (figures reach the local CloudWatch within seconds, as on AWS within a
     # minute; the collector reports every 10 s locally)
+    # (waiting for each figure this test adds: `before` may have been read while an earlier
+    # test's figures were still on their way, so the request count alone can reach +3 first)
     def counted() -> dict | None:
         report = status_json(local_stack)
-        requests_in = report["api"]["requests"] - before["requests"] >= 3
+        api_now = report["api"]
+        requests_in = (
+            api_now["requests"] - before["requests"] >= 3
+            and api_now["requests_4xx"] - before["requests_4xx"] >= 2
+            and api_now["key_auth_failures"] - before["key_auth_failures"] >= 1
+        )
         return report if requests_in and any(s["bars_written"] for s in report["symbols"]) else None
 
     report = eventually(counted, within=60, what="the requests and bars in `tradowix status`", interval=2)
