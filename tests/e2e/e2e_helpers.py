@@ -7,8 +7,10 @@ import json
 import os
 import socket
 import threading
+import time
 from pathlib import Path
 
+from playwright.sync_api import Error as PlaywrightError
 from polling import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,6 +113,17 @@ def sign_in_at_gate(page, api_url: str, raw_key: str) -> None:
     page.click("#gate-submit")
     page.wait_for_url(lambda url: "/gate.html" not in url)
     wait_chart_ready(page)
+
+
+def wait_until_at(page, part: str, within: float = 15) -> None:
+    """Waits until the page's URL holds `part`. A navigation that another one aborted (the page's
+    own redirect racing one the test started: ERR_ABORTED) is not the end: waiting goes on."""
+    deadline = time.monotonic() + within
+    while part not in page.url:
+        left = deadline - time.monotonic()
+        assert left > 0, f"the page never reached {part} (it is at {page.url})"
+        with contextlib.suppress(PlaywrightError):
+            page.wait_for_url(lambda url: part in url, timeout=left * 1000)
 
 
 def wait_chart_ready(page, timeframe: int | None = None) -> dict:

@@ -11,7 +11,7 @@ import json
 
 import httpx
 import pytest
-from e2e_helpers import chart_state, poll, screenshot, sign_in_at_gate, wait_chart_ready
+from e2e_helpers import chart_state, poll, screenshot, sign_in_at_gate, wait_chart_ready, wait_until_at
 from playwright.sync_api import Error as PlaywrightError
 
 pytestmark = pytest.mark.e2e
@@ -281,7 +281,7 @@ def test_a_disabled_key_is_told_so_on_the_gate(local_stack, admin_api, partner_k
     # already, which aborts this navigation: either way the partner ends on the gate)
     with contextlib.suppress(PlaywrightError):
         page.goto(local_stack.api_url + "/")
-    page.wait_for_url(lambda url: "/gate.html" in url)
+    wait_until_at(page, "/gate.html")
     # then the gate says the key was disabled, before the partner types anything
     reason = page.locator("#gate-reason")
     reason.wait_for(state="visible")
