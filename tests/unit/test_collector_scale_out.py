@@ -194,3 +194,66 @@ def test_a_collector_restarted_under_its_own_name_takes_its_leases_back_at_once(
 
     # then it writes its symbols again at once, not after its old leases ran out
     assert asyncio.run(scenario()) <= 1
+
+
+def test_closed_bars_waiting_when_the_state_store_cost_the_lease_are_written_once_it_is_back(aws_env):
+    from tradowix_bot.errors import Unavailable
+
+    # given a collector that backfills nothing (`chart --no-archive`): a minute it closed and did
+    # not store is lost unless it writes it itself
+    clock = ManualClock(START)
+    store = CandleStore(aws_env["CandlesBucket"])
+    state = StateStore(aws_env["StateTable"])
+    collector = Collector(
+        SyntheticSource(clock, INFOS),
+        store,
+        state,
+        clock=clock,
+        symbols=["S00-OTC"],
+        owner="local-stack",
+        lease_seconds=LEASE,
+        backfill_days=0,
+    )
+    down = {"s3": False, "dynamodb": False}
+    real_write, real_lease = store.write, state.acquire_lease
+
+    def write(*args, **kw):
+        if down["s3"]:
+            raise Unavailable("the candle store (S3) cannot be reached right now")
+        return real_write(*args, **kw)
+
+    def acquire_lease(*args, **kw):
+        if down["dynamodb"]:
+            raise Unavailable("the state store (DynamoDB) cannot be reached right now")
+        return real_lease(*args, **kw)
+
+    store.write, state.acquire_lease = write, acquire_lease
+
+    async def scenario():
+        run = Harness(clock, collector)
+        await run.start()
+        await run.advance(120, step=2)
+        # when S3 is out (closed bars wait in memory), then DynamoDB too for longer than a lease
+        # (it gives the symbol up, with those bars still waiting), then both come back
+        await run.to_second(10)
+        down["s3"] = True
+        await run.advance(150, step=2)
+        waiting = len(collector.writer.pending.get("S00-OTC", {}))
+        down["dynamodb"] = True
+        await run.advance(40, step=2)
+        given_up = "S00-OTC" not in collector.tracked
+        down["s3"] = down["dynamodb"] = False
+        await run.until(lambda: "S00-OTC" in collector.tracked, limit=LEASE, step=1)
+        await run.advance(130, step=2)
+        bars = store.read("S00-OTC")
+        await run.stop()
+        return waiting, given_up, bars
+
+    waiting, given_up, bars = asyncio.run(scenario())
+    assert waiting >= 2 and given_up
+    # then the minutes it closed meanwhile are stored once it has the lease back: none lost
+    assert_continuous(bars)
+    market = SyntheticMarket(INFOS)
+    assert [tuple(b[:5]) for b in bars] == [
+        tuple(b) for b in market.bars("S00-OTC", bars[0][0], bars[-1][0] + 60)
+    ]

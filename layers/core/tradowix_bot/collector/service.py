@@ -125,6 +125,9 @@ class Collector:
         self.writer.may_write = self._lease_surely_ours
         self.repairer = GapRepair(source, store, self.clock, backfill_days=backfill_days)
         self.tracked: dict[str, TrackedSymbol] = {}
+        # Closed bars not yet stored when a symbol was given up because the state store could not
+        # be reached: written if this collector gets the lease back before anyone else took it.
+        self._unwritten: dict[str, dict[int, tuple]] = {}
         self.alive: dict[str, list[str]] = {}  # running collectors → their symbols (last heartbeat)
         self.rejected: dict[str, int] = {}
         self.repairs = 0
@@ -360,7 +363,9 @@ class Collector:
         ]
         while free and len(self.tracked) < share:  # most preferred first; another may win some
             batch, free = free[: share - len(self.tracked)], free[share - len(self.tracked) :]
-            await asyncio.gather(*(self._acquire(s, now) for s in batch))
+            await asyncio.gather(
+                *(self._acquire(s, now, ours=s in leases and leases[s][0] == self.owner) for s in batch)
+            )
 
     def share(self, symbols: list[str]) -> int:
         """How many of its symbols this collector writes: each symbol counts for 1/n of a
@@ -373,7 +378,8 @@ class Collector:
                         writers[s] += 1
         return math.ceil(round(sum(1 / n for n in writers.values()), 6))
 
-    async def _acquire(self, symbol: str, now: float) -> None:
+    async def _acquire(self, symbol: str, now: float, *, ours: bool = False) -> None:
+        """Take `symbol`'s lease; `ours`: the lease was last held by this collector."""
         try:
             ok = await self._io(self.state.acquire_lease, symbol, self.owner, self.lease_seconds, now)
         except Unavailable:
@@ -382,6 +388,9 @@ class Collector:
             log.info("lease acquired", extra={"symbol": symbol})
             self.store.forget(symbol)  # another writer may have written since we last looked
             self.tracked[symbol] = TrackedSymbol(symbol, now + self.lease_seconds)
+            unwritten = self._unwritten.pop(symbol, None)
+            if unwritten and ours:  # nobody wrote the symbol meanwhile: these minutes are ours to store
+                self.writer.closed(symbol, [unwritten[t] for t in sorted(unwritten)], fill_only=True)
             await self.source.watch(symbol)
 
     async def _renew(self, symbol: str, now: float) -> None:
@@ -392,7 +401,7 @@ class Collector:
             t = self.tracked.get(symbol)
             if t is not None and self.clock.now() > t.lease_until - self.lease_seconds / 6:
                 log.warning("lease renewal failed; giving up the symbol", extra={"symbol": symbol})
-                await self._lose(symbol)
+                await self._lose(symbol, keep_unwritten=True)
             else:
                 log.warning("lease renewal failed; retrying", extra={"symbol": symbol, "error": exc.message})
             return
@@ -405,8 +414,12 @@ class Collector:
             log.warning("lease taken by another collector", extra={"symbol": symbol})
             await self._lose(symbol)
 
-    async def _lose(self, symbol: str) -> None:
-        """Another collector writes `symbol` now: forget it at once."""
+    async def _lose(self, symbol: str, *, keep_unwritten: bool = False) -> None:
+        """Another collector may write `symbol` now: forget it at once (`keep_unwritten`: keep its
+        closed bars not yet stored aside, in case the lease comes back to us untouched)."""
+        unwritten = self.writer.pending.get(symbol)
+        if keep_unwritten and unwritten:
+            self._unwritten[symbol] = {**self._unwritten.get(symbol, {}), **unwritten}
         self.tracked.pop(symbol, None)
         self.writer.drop(symbol)
         await self.source.unwatch(symbol)
