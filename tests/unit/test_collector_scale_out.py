@@ -23,7 +23,7 @@ LEASE = 30.0
 INFOS = tuple(SymbolInfo(f"S{i:02d}-OTC", f"S{i:02d}", "other", 4, 10.0 + i, 0.0004) for i in range(12))
 
 
-def make(aws_env, clock, owner, symbols, infos=INFOS):
+def make(aws_env, clock, owner, symbols, infos=INFOS, backfill_days=10 / 1440):
     store = CandleStore(aws_env["CandlesBucket"])
     state = StateStore(aws_env["StateTable"])
     collector = Collector(
@@ -34,7 +34,7 @@ def make(aws_env, clock, owner, symbols, infos=INFOS):
         symbols=symbols,
         owner=owner,
         lease_seconds=LEASE,
-        backfill_days=10 / 1440,
+        backfill_days=backfill_days,
     )
     return collector, store, state
 
@@ -202,18 +202,7 @@ def test_closed_bars_waiting_when_the_state_store_cost_the_lease_are_written_onc
     # given a collector that backfills nothing (`chart --no-archive`): a minute it closed and did
     # not store is lost unless it writes it itself
     clock = ManualClock(START)
-    store = CandleStore(aws_env["CandlesBucket"])
-    state = StateStore(aws_env["StateTable"])
-    collector = Collector(
-        SyntheticSource(clock, INFOS),
-        store,
-        state,
-        clock=clock,
-        symbols=["S00-OTC"],
-        owner="local-stack",
-        lease_seconds=LEASE,
-        backfill_days=0,
-    )
+    collector, store, state = make(aws_env, clock, "local-stack", ["S00-OTC"], backfill_days=0)
     down = {"s3": False, "dynamodb": False}
     real_write, real_lease = store.write, state.acquire_lease
 
