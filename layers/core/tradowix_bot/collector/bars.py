@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from ..candles import MINUTE, valid_bar  # noqa: F401 - the domain's one bar rule, used here too
+from ..candles import MINUTE
 
 # How far a tick's timestamp may be from the collector's clock (seconds).
 MAX_TICK_AGE = 120.0

@@ -17,9 +17,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from ..candles import MINUTE
+from ..candles import MINUTE, valid_bar
 from ..store import DAY, CandleStore, day_start
-from .bars import valid_bar
 from .clock import Clock
 from .sources import Source
 from .tracked import RepairJob, TrackedSymbol, minute_of

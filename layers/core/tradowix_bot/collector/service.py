@@ -44,13 +44,13 @@ import uuid
 import zlib
 from collections.abc import Iterable
 
-from ..candles import MINUTE
+from ..candles import MINUTE, valid_bar
 from ..errors import MalformedCandles, Unavailable
 from ..logs import get_logger
 from ..redact import redact
 from ..state import StateStore
 from ..store import DAY, CandleStore, day_of
-from .bars import MAX_TICK_AGE, BadTick, Bar, valid_bar, validate_tick
+from .bars import MAX_TICK_AGE, BadTick, Bar, validate_tick
 from .clock import Clock
 from .repair import GapRepair
 from .sources import AuthFailed, Linked, Source, SourceError, Tick, TokenMissing, Unlinked
