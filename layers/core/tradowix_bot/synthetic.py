@@ -92,7 +92,9 @@ class SyntheticMarket:
     def minute_ticks(self, symbol: str, minute_start: int) -> list[tuple[float, float]]:
         """Ticks `(unix_seconds, price)` of the minute starting at `minute_start`."""
         times, xs = self._minute_walk(symbol, minute_start)
-        return [(minute_start + round(off, 3), self._price(symbol, x)) for off, x in zip(times, xs)]
+        return [
+            (minute_start + round(off, 3), self._price(symbol, x)) for off, x in zip(times, xs, strict=True)
+        ]
 
     def bar(self, symbol: str, minute_start: int, until: float | None = None) -> Bar | None:
         """The 1m bar of that minute, built from its ticks (only those before `until`)."""
