@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tradowix_bot import strategy
-from tradowix_bot.chart_client import ChartApiClient, ChartApiError
-from tradowix_bot.live_signals import LiveSignals
+from tradowix_bot.client.chart_client import ChartApiClient, ChartApiError
+from tradowix_bot.strategy import builtin as strategy
+from tradowix_bot.strategy.live_signals import LiveSignals
 
 
 def main(argv: list[str] | None = None) -> int:

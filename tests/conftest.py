@@ -76,7 +76,7 @@ def _template_resources() -> tuple[dict[str, str], dict[str, dict], dict[str, st
 def aws_env(monkeypatch):
     """moto in-process with the template's resources created; yields their names."""
     from moto import mock_aws
-    from tradowix_bot import aws
+    from tradowix_bot.server import aws
 
     buckets, tables, environment = _template_resources()
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)

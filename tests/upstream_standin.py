@@ -23,8 +23,8 @@ import json
 import threading
 
 from tradowix_bot.collector.clock import Clock
+from tradowix_bot.collector.synthetic_market import SyntheticMarket
 from tradowix_bot.symbols import DEFAULT_SYMBOLS
-from tradowix_bot.synthetic import SyntheticMarket
 from websockets.asyncio.server import serve
 
 

@@ -5,7 +5,7 @@ Lambda and API Gateway publish their own (Errors, 5xx, ...), and CloudWatch eval
 template's alarms every minute. Locally:
 
 - `emf(document)` stores an EMF document's metrics in the emulator's CloudWatch (the functions
-  hand them over in-process through tradowix_bot.metrics' sink; the collector prints them and
+  hand them over in-process through tradowix_bot.server.metrics' sink; the collector prints them and
   its supervisor passes its EMF lines here); like CloudWatch's own ingestion this is
   asynchronous: figures are buffered and stored every FLUSH_SECONDS by the stack's thread, so a
   request never waits on it;
@@ -26,7 +26,7 @@ import operator
 import threading
 import time
 
-from tradowix_bot.metrics import emf_values
+from tradowix_bot.server.metrics import emf_values
 
 from .template import Template
 

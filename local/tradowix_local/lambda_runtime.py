@@ -47,7 +47,7 @@ class LocalFunction:
         self._lock = threading.Lock()
 
     def _role(self):
-        from tradowix_bot import aws
+        from tradowix_bot.server import aws
 
         if not self.credentials:
             return contextlib.nullcontext()

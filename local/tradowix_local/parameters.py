@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 
-from tradowix_bot.admin import hash_secret
+from tradowix_bot.server.admin import hash_secret
 
 from .emulator import Emulator
 

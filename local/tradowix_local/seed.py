@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from tradowix_bot.store import CandleStore
+from tradowix_bot.collector.synthetic_market import SyntheticMarket
+from tradowix_bot.server.store import CandleStore
 from tradowix_bot.symbols import DEFAULT_SYMBOLS
-from tradowix_bot.synthetic import SyntheticMarket
 
 SEED_DAYS = 7
 

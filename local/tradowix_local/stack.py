@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
-from tradowix_bot.event_loop import new_event_loop
+from tradowix_bot.server.event_loop import new_event_loop
 
 from .emulator import LOCAL_CREDENTIALS, Emulator, create_resources
 from .http_gateway import HttpGateway
@@ -168,7 +168,7 @@ class LocalStack:
 
     def _prepare_cloudwatch(self) -> None:
         """The template's alarms and the functions' metrics in the emulator's CloudWatch."""
-        from tradowix_bot import metrics
+        from tradowix_bot.server import metrics
 
         from .cloudwatch import LocalCloudWatch
 
@@ -214,9 +214,9 @@ class LocalStack:
         return overrides
 
     def _import_and_seed(self) -> None:
-        from tradowix_bot import aws
-        from tradowix_bot.importer import import_dir
-        from tradowix_bot.store import CandleStore
+        from tradowix_bot.server import aws
+        from tradowix_bot.server.importer import import_dir
+        from tradowix_bot.server.store import CandleStore
 
         aws.reset()
         store = CandleStore(self.names["CandlesBucket"])
@@ -357,8 +357,8 @@ class LocalStack:
             server.should_exit = True
 
     def _start_collector(self) -> None:
-        from tradowix_bot.admin import SessionTokenStore
-        from tradowix_bot.state import StateStore
+        from tradowix_bot.server.admin import SessionTokenStore
+        from tradowix_bot.server.state import StateStore
 
         from .collector_process import CollectorProcess
 
@@ -425,7 +425,7 @@ class LocalStack:
 
 
 def main(options: StackOptions) -> int:
-    from tradowix_bot.aws import unavailable_errors
+    from tradowix_bot.server.aws import unavailable_errors
 
     try:
         return LocalStack(options).run()

@@ -60,7 +60,7 @@ def ms(seconds: float) -> str:
 
 
 def seven_days_of_bars() -> list[tuple]:
-    from tradowix_bot.synthetic import SyntheticMarket
+    from tradowix_bot.collector.synthetic_market import SyntheticMarket
 
     end = int(time.time()) // 60 * 60  # up to the last closed minute: today's object is partial
     return SyntheticMarket().bars(SYMBOL, end - BARS * 60, end)
@@ -118,9 +118,9 @@ def bench_warm_requests(runs: int, names: dict) -> None:
     from partner_api import context
     from partner_api.app import GZIP_LEVEL, handler
     from tradowix_bot.candles import as_dicts
-    from tradowix_bot.keys import KeyRegistry
-    from tradowix_bot.market import MarketData
-    from tradowix_bot.store import CANDLE_PREFIX, decode_day
+    from tradowix_bot.server.keys import KeyRegistry
+    from tradowix_bot.server.market import MarketData
+    from tradowix_bot.server.store import CANDLE_PREFIX, decode_day
 
     s3 = boto3.client("s3")
     bucket = names["CandlesBucket"]
@@ -262,8 +262,8 @@ IMPORT_PROBE = textwrap.dedent(
     {imports}
     elapsed = time.perf_counter() - started
     clients = 0
-    if "tradowix_bot.aws" in sys.modules:
-        aws = sys.modules["tradowix_bot.aws"]
+    if "tradowix_bot.server.aws" in sys.modules:
+        aws = sys.modules["tradowix_bot.server.aws"]
         clients = aws.clients_made()
     print(elapsed, len(connects), clients)
     """
@@ -330,8 +330,8 @@ RSS_PROBE = textwrap.dedent(
 
 def bench_rss(bars: list[tuple]) -> None:
     """The handler in its own process; the data in a moto server in this one (as S3 is remote)."""
-    from tradowix_bot import aws
-    from tradowix_bot.store import CandleStore
+    from tradowix_bot.server import aws
+    from tradowix_bot.server.store import CandleStore
     from tradowix_local.emulator import Emulator, create_resources
     from tradowix_local.template import Template
 
@@ -367,7 +367,7 @@ def bench_rss(bars: list[tuple]) -> None:
 
 def bench_bytes_at_rest(names: dict, bars: list[tuple]) -> None:
     import boto3
-    from tradowix_bot.store import CANDLE_PREFIX
+    from tradowix_bot.server.store import CANDLE_PREFIX
 
     objects = boto3.client("s3").list_objects_v2(
         Bucket=names["CandlesBucket"], Prefix=f"{CANDLE_PREFIX}{SYMBOL}/"
@@ -382,7 +382,7 @@ def bench_bytes_at_rest(names: dict, bars: list[tuple]) -> None:
     )
     import random
 
-    from tradowix_bot.store import encode_day
+    from tradowix_bot.server.store import encode_day
 
     rng = random.Random(7)  # a tick count per minute, as the collector stores it (~1 tick/s)
     counted = [(*b[:5], rng.randint(20, 120)) for b in bars]
@@ -421,8 +421,8 @@ def main() -> int:
     bars = seven_days_of_bars()
     assert len(bars) == BARS
     from moto import mock_aws
-    from tradowix_bot import aws
-    from tradowix_bot.store import CandleStore
+    from tradowix_bot.server import aws
+    from tradowix_bot.server.store import CandleStore
 
     started = time.perf_counter()
     apply_function_environment()

@@ -36,8 +36,8 @@ SYMBOLS = ["BTCUSD-OTC", "ETHUSD-OTC", "EURUSD-OTC", "GBPUSD-OTC", "USDJPY-OTC",
 def seed(days: int) -> tuple[int, int, int]:
     """The template's resources in moto, `days` of 1m bars per symbol. Returns (start, end, bars)."""
     import boto3
-    from tradowix_bot.store import CandleStore
-    from tradowix_bot.synthetic import SyntheticMarket
+    from tradowix_bot.collector.synthetic_market import SyntheticMarket
+    from tradowix_bot.server.store import CandleStore
     from tradowix_local.emulator import create_resources
     from tradowix_local.template import Template
 
@@ -79,7 +79,7 @@ def serve_api() -> tuple[str, object]:
 
 
 def fetch_sync(url: str, start: int, end: int, page_size: int) -> tuple[int, dict[str, list[int]], float]:
-    from tradowix_bot.chart_client import ChartApiClient
+    from tradowix_bot.client.chart_client import ChartApiClient
 
     pages, times = 0, {s: [] for s in SYMBOLS}
     began = time.perf_counter()
@@ -91,7 +91,7 @@ def fetch_sync(url: str, start: int, end: int, page_size: int) -> tuple[int, dic
 
 
 def fetch_async(url: str, start: int, end: int, page_size: int) -> tuple[dict[str, list[int]], float]:
-    from tradowix_bot.chart_client import AsyncChartApiClient
+    from tradowix_bot.client.chart_client import AsyncChartApiClient
 
     async def main():
         times = {s: [] for s in SYMBOLS}
@@ -113,7 +113,7 @@ def main() -> int:
     parser.add_argument("--page-sizes", default="5000,10000")
     args = parser.parse_args()
     from moto import mock_aws
-    from tradowix_bot import aws
+    from tradowix_bot.server import aws
 
     with mock_aws():
         aws.reset()

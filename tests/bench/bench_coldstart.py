@@ -146,9 +146,9 @@ def main() -> int:
     python = python312()
     runtime = runtime_boto3(python)
 
-    from tradowix_bot import aws
-    from tradowix_bot.store import CANDLE_PREFIX, CandleStore
-    from tradowix_bot.synthetic import SyntheticMarket
+    from tradowix_bot.collector.synthetic_market import SyntheticMarket
+    from tradowix_bot.server import aws
+    from tradowix_bot.server.store import CANDLE_PREFIX, CandleStore
     from tradowix_local.emulator import Emulator, create_resources
     from tradowix_local.template import Template
 

@@ -299,7 +299,7 @@ class Bench:
 
     # -- the forming bar as a reader sees it ---------------------------------------------------
     def poll_forming(self, stop: threading.Event) -> None:
-        from tradowix_bot.state import StateStore
+        from tradowix_bot.server.state import StateStore
 
         state = StateStore(self.names["StateTable"])
         counted: dict[int, int] = {}  # minute → ticks already timed
@@ -461,7 +461,7 @@ class Bench:
         return collector, upstream
 
     def _subscribe(self, symbols: list[str], per_symbol: int) -> None:
-        from tradowix_bot.live_connections import ConnectionStore
+        from tradowix_bot.server.live_connections import ConnectionStore
 
         store = ConnectionStore(self.names["ConnectionsTable"])
         for n in range(per_symbol):

@@ -67,11 +67,11 @@ def publisher_process(info: dict, conn) -> None:
     """Child: owns a LivePublisher (bench or production settings); publishes on request."""
     os.environ["AWS_ENDPOINT_URL"] = info["endpoint_url"]
     os.environ.update(info["aws_env"])
-    from tradowix_bot import aws
-    from tradowix_bot.keys import KeyRegistry
-    from tradowix_bot.live_connections import ConnectionStore
-    from tradowix_bot.live_fanout import LivePublisher
-    from tradowix_bot.live_poster import ConnectionPoster
+    from tradowix_bot.server import aws
+    from tradowix_bot.server.keys import KeyRegistry
+    from tradowix_bot.server.live_connections import ConnectionStore
+    from tradowix_bot.server.live_fanout import LivePublisher
+    from tradowix_bot.server.live_poster import ConnectionPoster
 
     requests: dict[str, int] = {}
 
@@ -221,11 +221,12 @@ def lambda_alternative(info: dict) -> dict:
     os.environ.update(info["aws_env"])
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-c", "import boto3, tradowix_bot.live_fanout, tradowix_bot.store"], check=True
+        [sys.executable, "-c", "import boto3, tradowix_bot.server.live_fanout, tradowix_bot.server.store"],
+        check=True,
     )
     cold_import = time.perf_counter() - started
-    from tradowix_bot.live_connections import ConnectionStore
-    from tradowix_bot.store import CandleStore
+    from tradowix_bot.server.live_connections import ConnectionStore
+    from tradowix_bot.server.store import CandleStore
 
     store = ConnectionStore(info["connections_table"])
     candles = CandleStore(info["candles_bucket"])
@@ -425,7 +426,7 @@ def main() -> None:
             info = json.loads((stack.data_dir / "local-stack.json").read_text())
             # The clients' loop on uvloop: they stand for partners' machines, so they should take
             # as little of this machine's CPU as they can.
-            from tradowix_bot.event_loop import new_event_loop
+            from tradowix_bot.server.event_loop import new_event_loop
 
             with asyncio.Runner(loop_factory=new_event_loop) as runner:
                 runner.run(main_async(args, stack, info))

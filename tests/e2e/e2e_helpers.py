@@ -151,7 +151,7 @@ def poll(check, timeout: float, interval: float = 0.25):
 @contextlib.contextmanager
 def stack_aws(stack):
     """Point this process's boto3 at the stack's emulator (to read or plant what the stack stores)."""
-    from tradowix_bot import aws
+    from tradowix_bot.server import aws
 
     runtime = json.loads((stack.data_dir / "local-stack.json").read_text())
     wanted = {"AWS_ENDPOINT_URL": runtime["endpoint_url"], **runtime["aws_env"]}
@@ -170,7 +170,7 @@ def stack_aws(stack):
 
 
 def stored_session_token(stack) -> str | None:
-    from tradowix_bot import aws
+    from tradowix_bot.server import aws
 
     with stack_aws(stack):
         ssm = aws.client("ssm")

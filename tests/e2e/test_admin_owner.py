@@ -216,7 +216,7 @@ def test_replacing_the_session_token_asks_first_and_checks_its_shape(local_stack
 def test_token_line_and_upstream_pill_never_contradict(local_stack, admin_secret, new_page):
     # given no token is stored, and the collector is connected (the local stack's synthetic source)
     with stack_aws(local_stack):
-        from tradowix_bot import aws
+        from tradowix_bot.server import aws
 
         ssm = aws.client("ssm")
         for p in ssm.describe_parameters()["Parameters"]:
@@ -234,7 +234,7 @@ def test_token_line_and_upstream_pill_never_contradict(local_stack, admin_secret
 
 
 def test_health_shows_every_market_and_highlights_a_stale_one(local_stack, admin_secret, new_page):
-    from tradowix_bot.store import CandleStore
+    from tradowix_bot.server.store import CandleStore
 
     # given a market whose newest bar closed two hours ago (no collector writes it)
     old = int(time.time()) // 60 * 60 - 2 * 3600

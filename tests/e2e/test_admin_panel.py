@@ -152,7 +152,7 @@ def test_session_token_is_write_only(local_stack, admin_secret, new_page):
 
 
 def test_panel_shows_the_upstream_status(local_stack, admin_secret, new_page):
-    from tradowix_bot.state import StateStore
+    from tradowix_bot.server.state import StateStore
 
     # given the collector reported a connected upstream (written where the collector writes it)
     with stack_aws(local_stack) as runtime:

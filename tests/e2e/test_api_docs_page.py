@@ -47,7 +47,7 @@ def test_clients_that_ask_for_json_get_the_catalog(local_stack, accept):
 
 
 def test_the_partner_client_still_reads_the_catalog(local_stack):
-    from tradowix_bot.chart_client import ChartApiClient
+    from tradowix_bot.client.chart_client import ChartApiClient
 
     catalog = ChartApiClient(local_stack.api_url, None).docs()
     assert catalog["openapi"] == "/api/openapi.json" and catalog["endpoints"]

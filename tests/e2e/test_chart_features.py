@@ -152,7 +152,7 @@ def test_watchlist_lists_the_keys_symbols_with_price_and_change(local_stack, adm
 
 def test_indicators_and_signals_match_the_strategy_and_are_remembered(local_stack, partner_key, new_page):
     from talipp.indicators import BB, EMA, RSI, SMA
-    from tradowix_bot import strategy
+    from tradowix_bot.strategy import builtin as strategy
 
     _, raw = partner_key
     page = new_page()

@@ -53,7 +53,7 @@ def emulator_endpoint():
 
 @pytest.fixture
 def rig(emulator_endpoint, tmp_path, monkeypatch):
-    from tradowix_bot import aws
+    from tradowix_bot.server import aws
     from tradowix_local.emulator import Emulator, create_resources
     from tradowix_local.template import Template
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from polling import eventually
 from tradowix_bot.collector.clock import Clock
-from tradowix_bot.synthetic import SyntheticMarket
+from tradowix_bot.collector.synthetic_market import SyntheticMarket
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "tests" / "unit" / "events"
@@ -121,8 +121,8 @@ class Partner:
         sys.path.insert(0, str(ROOT / "functions" / "ws"))
         from live_ws import context as ws_context
         from partner_api import context
-        from tradowix_bot.market import MarketData
-        from tradowix_bot.store import CandleStore
+        from tradowix_bot.server.market import MarketData
+        from tradowix_bot.server.store import CandleStore
 
         for composition_root in (context, ws_context):  # the same services, on the rig's clock
             monkeypatch.setattr(
@@ -290,14 +290,14 @@ class Rig:
         time.sleep(self.clock.wall(seconds))
 
     def lease_holder(self, symbol: str) -> str | None:
-        from tradowix_bot.state import StateStore
+        from tradowix_bot.server.state import StateStore
 
         item = StateStore(self.names["StateTable"]).get("lease", symbol)
         return item["owner"] if item and float(item["expires_at"]) >= self.clock.now() else None
 
     def lease_holders(self) -> dict[str, str]:
         """Symbol → the collector whose lease on it runs now (one query)."""
-        from tradowix_bot.state import StateStore
+        from tradowix_bot.server.state import StateStore
 
         now = self.clock.now()
         return {
@@ -307,7 +307,7 @@ class Rig:
         }
 
     def stored(self, symbol: str) -> list[tuple]:
-        from tradowix_bot.store import CandleStore
+        from tradowix_bot.server.store import CandleStore
 
         return CandleStore(self.names["CandlesBucket"]).read(symbol) or []
 

@@ -219,8 +219,8 @@ def test_garbage_replay_input(rig, tmp_path):
 
 
 def test_a_truncated_day_object_is_served_around_and_rebuilt(rig):
-    from tradowix_bot import aws
-    from tradowix_bot.store import CandleStore, day_of, object_key
+    from tradowix_bot.server import aws
+    from tradowix_bot.server.store import CandleStore, day_of, object_key
 
     r = rig()
     # given 14 hours of stored bars (yesterday's last 2, today's 12), today's object cut short

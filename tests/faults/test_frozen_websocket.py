@@ -38,7 +38,7 @@ def ohlc_from_ticks(upstream: StandinUpstream, minute: int) -> tuple:
 
 
 def test_a_frozen_gateway_costs_the_bot_no_closed_bar(tmp_path, stacks):
-    from tradowix_bot.chart_client import ChartApiClient, LiveOptions
+    from tradowix_bot.client.chart_client import ChartApiClient, LiveOptions
     from tradowix_bot.collector import Clock
 
     start_stack, stop_stack = stacks

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from tradowix_bot.chart_client import (
+from tradowix_bot.client.chart_client import (
     AuthenticationError,
     BadRequestError,
     ChartApiClient,
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 
 # The "Python client" section of the partner contract, character for character.
 SPEC_EXAMPLE = """
-from tradowix_bot.chart_client import ChartApiClient
+from tradowix_bot.client.chart_client import ChartApiClient
 client = ChartApiClient("https://example-host", "twk_KEY")
 client.verify()
 data = client.candles("BTCUSD-OTC", timeframe=60)          # all stored 1m bars

@@ -9,7 +9,7 @@ import threading
 import httpx
 import pytest
 from polling import eventually
-from tradowix_bot.chart_client import AuthenticationError, ChartApiClient, LiveOptions
+from tradowix_bot.client.chart_client import AuthenticationError, ChartApiClient, LiveOptions
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from tradowix_bot.chart_client import AsyncChartApiClient, ChartApiClient
+from tradowix_bot.client.chart_client import AsyncChartApiClient, ChartApiClient
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from tradowix_bot.chart_client import ChartApiClient, NetworkError
+from tradowix_bot.client.chart_client import ChartApiClient, NetworkError
 
 pytestmark = pytest.mark.integration
 

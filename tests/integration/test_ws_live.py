@@ -45,7 +45,7 @@ def partner(local_stack):
 @pytest.fixture
 def stack_aws(local_stack, monkeypatch):
     """Point this process's boto3 at the stack's emulator (the publisher runs here)."""
-    from tradowix_bot import aws
+    from tradowix_bot.server import aws
 
     info = json.loads((local_stack.data_dir / "local-stack.json").read_text())
     monkeypatch.setenv("AWS_ENDPOINT_URL", info["endpoint_url"])
@@ -58,11 +58,11 @@ def stack_aws(local_stack, monkeypatch):
 
 @pytest.fixture
 def publisher(stack_aws):
-    from tradowix_bot.keys import KeyRegistry
-    from tradowix_bot.live_connections import ConnectionStore
-    from tradowix_bot.live_fanout import LivePublisher
-    from tradowix_bot.live_poster import ConnectionPoster
-    from tradowix_bot.store import CandleStore
+    from tradowix_bot.server.keys import KeyRegistry
+    from tradowix_bot.server.live_connections import ConnectionStore
+    from tradowix_bot.server.live_fanout import LivePublisher
+    from tradowix_bot.server.live_poster import ConnectionPoster
+    from tradowix_bot.server.store import CandleStore
 
     pub = LivePublisher(
         ConnectionStore(stack_aws["connections_table"]),
@@ -168,7 +168,7 @@ BAD_FRAMES = [
 
 
 def test_bad_frames_get_an_error_and_the_connection_stays(local_stack, partner, stack_aws):
-    from tradowix_bot.live_connections import ConnectionStore
+    from tradowix_bot.server.live_connections import ConnectionStore
 
     async def scenario():
         async with websockets.connect(url(local_stack, partner["raw"])) as ws:
@@ -211,7 +211,7 @@ def test_frame_over_128kb_closes_with_1009_like_api_gateway(local_stack, partner
 
 
 def test_burst_of_1000_subscribes_is_bounded(local_stack, partner, stack_aws):
-    from tradowix_bot.live_connections import MAX_SUBSCRIPTIONS
+    from tradowix_bot.server.live_connections import MAX_SUBSCRIPTIONS
 
     symbols = ["BTCUSD-OTC", "ETHUSD-OTC", "EURUSD-OTC", "GBPUSD-OTC", "USDJPY-OTC", "XAUUSD-OTC", "AAPL-OTC"]
     frames = [
@@ -241,7 +241,7 @@ def test_burst_of_1000_subscribes_is_bounded(local_stack, partner, stack_aws):
 
 
 def test_killed_connections_are_cleaned_up(local_stack, partner, publisher, stack_aws):
-    from tradowix_bot.live_connections import ConnectionStore
+    from tradowix_bot.server.live_connections import ConnectionStore
 
     store = ConnectionStore(stack_aws["connections_table"])
 
@@ -300,7 +300,7 @@ def test_a_bot_using_only_chart_api_client_gets_history_then_the_closing_5m_bar(
 ):
     import threading
 
-    from tradowix_bot.chart_client import AuthenticationError, ChartApiClient
+    from tradowix_bot.client.chart_client import AuthenticationError, ChartApiClient
 
     got: list[dict] = []
     start = int(time.time()) // 300 * 300 + 7200

@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import Callable
 
 from tradowix_bot.collector import Collector, ManualClock
-from tradowix_bot.synthetic import SyntheticMarket
+from tradowix_bot.collector.synthetic_market import SyntheticMarket
 
 # 2024-02-01 12:00:20 UTC, 20 s into a minute (the synthetic market starts 2024-01-01: close
 # to it, its price walk is quick to compute).

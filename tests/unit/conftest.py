@@ -28,8 +28,8 @@ def api_seed_objects() -> list[dict]:
     """The S3 objects of API_SEED as the real CandleStore writes them (its format), made once:
     each `api` test puts these few objects back instead of encoding two days of bars again."""
     from moto import mock_aws
-    from tradowix_bot import aws
-    from tradowix_bot.store import CandleStore
+    from tradowix_bot.server import aws
+    from tradowix_bot.server.store import CandleStore
 
     bucket = "seed"
     with mock_aws():
@@ -55,7 +55,7 @@ def api_seed_objects() -> list[dict]:
 def api(aws_env, api_seed_objects):
     """The partner API on in-process moto with API_SEED stored (fresh caches)."""
     from partner_api import context
-    from tradowix_bot import aws
+    from tradowix_bot.server import aws
 
     context.reset()
     s3 = aws.client("s3")
@@ -68,7 +68,7 @@ def api(aws_env, api_seed_objects):
 @pytest.fixture
 def admin(api):
     """A separate KeyRegistry, as the CLI would use: the API's cache does not see its writes at once."""
-    from tradowix_bot.keys import KeyRegistry
+    from tradowix_bot.server.keys import KeyRegistry
 
     return KeyRegistry(api["KeysTable"])
 

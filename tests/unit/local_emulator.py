@@ -10,7 +10,7 @@ import contextlib
 import os
 from types import SimpleNamespace
 
-from tradowix_bot import aws
+from tradowix_bot.server import aws
 from tradowix_local.emulator import Emulator, create_resources
 from tradowix_local.journal import Journal, JournalMiddleware
 from tradowix_local.snapshot import NOT_SAVED, open_state, save

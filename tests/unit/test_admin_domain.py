@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from tradowix_bot.admin import (
+from tradowix_bot.errors import BadRequest, Forbidden, RateLimited, Unauthorized
+from tradowix_bot.server.admin import (
     AdminSecretStore,
     AdminSessions,
     LoginThrottle,
@@ -15,8 +16,7 @@ from tradowix_bot.admin import (
     hash_secret,
     secret_matches,
 )
-from tradowix_bot.errors import BadRequest, Forbidden, RateLimited, Unauthorized
-from tradowix_bot.state import StateStore
+from tradowix_bot.server.state import StateStore
 
 
 def test_hashed_and_plain_secrets_verify_and_wrong_ones_do_not():
@@ -44,7 +44,7 @@ def test_session_cookie_expires_and_ends_when_the_secret_changes():
 
 
 def test_a_partner_cookie_is_not_an_admin_session():
-    from tradowix_bot.sessions import SessionSigner
+    from tradowix_bot.server.sessions import SessionSigner
 
     partner_cookie = SessionSigner("cookie-secret", 3600).issue("key_1")
     with pytest.raises(Unauthorized):

@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 import pytest
-from tradowix_bot.admin import FREE_FAILURES, LoginThrottle, hash_secret
 from tradowix_bot.errors import RateLimited
-from tradowix_bot.state import StateStore
+from tradowix_bot.server.admin import FREE_FAILURES, LoginThrottle, hash_secret
+from tradowix_bot.server.state import StateStore
 from unit_helpers import LambdaContext, get, load_event
 
 pytestmark = pytest.mark.security

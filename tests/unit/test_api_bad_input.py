@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tradowix_bot.candles import validate_symbol
 from tradowix_bot.errors import BadRequest
-from tradowix_bot.store import CANDLE_PREFIX, object_key
+from tradowix_bot.server.store import CANDLE_PREFIX, object_key
 from unit_helpers import get, invoke, storage_fingerprint
 
 
@@ -20,7 +20,7 @@ from unit_helpers import get, invoke, storage_fingerprint
 def partner(api, admin):
     """A partner key that has already been used once (its last-use bookkeeping is done), and
     a first verify (the cookie secret exists): from here on a refused request writes nothing."""
-    from tradowix_bot import aws
+    from tradowix_bot.server import aws
 
     _, raw = admin.create("partner")
     assert get("/api/candles", {"symbol": "BTCUSD-OTC", "limit": 1}, {"X-Api-Key": raw}).status == 200

@@ -114,7 +114,7 @@ def test_etag_then_if_none_match_is_304_without_a_body(api):
 def test_etag_changes_when_a_new_bar_is_stored(api):
     import time
 
-    from tradowix_bot.store import CandleStore
+    from tradowix_bot.server.store import CandleStore
 
     # given: a warm function that answered once
     first = get("/api/candles", {"symbol": "BTCUSD-OTC", "limit": 10})

@@ -9,7 +9,7 @@ import json
 
 import boto3
 import pytest
-from tradowix_bot.keys import KeyRegistry, hash_key
+from tradowix_bot.server.keys import KeyRegistry, hash_key
 from unit_helpers import get, invoke
 
 CANDLES = {"symbol": "BTCUSD-OTC", "limit": 3}
@@ -138,7 +138,7 @@ class DynamoCalls:
 
 
 def test_a_flood_of_bad_keys_costs_one_small_read_each_and_no_table_scan(warm_registry, admin, clock):
-    from tradowix_bot import aws
+    from tradowix_bot.server import aws
 
     # given: a warm function with a key table of several keys
     for i in range(5):

@@ -63,7 +63,7 @@ def test_unexpected_errors_are_logged_without_the_key(log_lines, admin, monkeypa
 
 
 def test_redaction_covers_the_forms_a_key_takes():
-    from tradowix_bot.redact import redact
+    from tradowix_bot.server.redact import redact
 
     raw = "twk_" + "Ab9-_" * 9
     assert raw not in redact(f"GET /api/candles?symbol=X&api_key={raw}&limit=1")

@@ -7,7 +7,7 @@ import json
 import socket
 
 import pytest
-from tradowix_bot.keys import KeyRegistry
+from tradowix_bot.server.keys import KeyRegistry
 from unit_helpers import get, invoke
 
 
@@ -20,7 +20,7 @@ def closed_port_url() -> str:
 
 def fresh_clients() -> None:
     from partner_api import context
-    from tradowix_bot import aws
+    from tradowix_bot.server import aws
 
     aws.reset()
     context.reset()

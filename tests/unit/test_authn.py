@@ -1,4 +1,4 @@
-"""Given the domain authenticator (tradowix_bot/authn.py) on in-process moto's keys table, when a
+"""Given the domain authenticator (tradowix_bot/server/authn.py) on in-process moto's keys table, when a
 request or connection carries a raw key, a session token or nothing, or an accepted connection is
 re-checked, then it answers the caller or the contract's error code, open mode holds only while
 the keys table exists and is empty, and rate limits are counted once per charged request."""
@@ -8,11 +8,11 @@ from __future__ import annotations
 import time
 
 import pytest
-from tradowix_bot.authn import OPEN, SEND_KEY_HTTP, SEND_KEY_WS, Authenticator
 from tradowix_bot.errors import Forbidden, RateLimited, Unauthorized, Unavailable
-from tradowix_bot.keys import KeyRegistry, owner_session_id
-from tradowix_bot.ratelimit import RateLimiter
-from tradowix_bot.sessions import SessionSigner
+from tradowix_bot.server.authn import OPEN, SEND_KEY_HTTP, SEND_KEY_WS, Authenticator
+from tradowix_bot.server.keys import KeyRegistry, owner_session_id
+from tradowix_bot.server.ratelimit import RateLimiter
+from tradowix_bot.server.sessions import SessionSigner
 
 SECRET = "a-test-cookie-secret"
 T0 = 1_796_000_010.0  # 30 s into a minute: one rate-limit window for the whole test
@@ -51,7 +51,7 @@ def test_an_empty_keys_table_admits_everyone_and_counts_nothing(authn):
 
 def test_a_missing_keys_table_is_an_outage_not_open_mode(aws_env, authn):
     # given the keys table was deleted
-    from tradowix_bot import aws
+    from tradowix_bot.server import aws
 
     aws.client("dynamodb").delete_table(TableName=aws_env["KeysTable"])
     # when a request without a key arrives, then it is refused as unavailable (503), not admitted

@@ -37,7 +37,7 @@ class FakeClock:
 
 @pytest.fixture
 def clock(monkeypatch):
-    from tradowix_bot import aws
+    from tradowix_bot.server import aws
 
     fake = FakeClock()
     monkeypatch.setattr(aws, "_clock", fake)
@@ -46,7 +46,7 @@ def clock(monkeypatch):
 
 @pytest.fixture
 def seeded(api):
-    from tradowix_bot.store import CandleStore
+    from tradowix_bot.server.store import CandleStore
 
     CandleStore(api["CandlesBucket"]).write("GBPUSD-OTC", synthetic_bars(T0, 3 * 1440))
     return api
@@ -63,7 +63,7 @@ def candles(context) -> dict:
 
 
 def test_a_slow_first_call_leaves_no_time_for_the_next_and_the_answer_is_503(seeded, clock):
-    from tradowix_bot import aws
+    from tradowix_bot.server import aws
 
     # given S3 that takes 6 s to list the symbol's days (on the budget's clock): the 10 s
     # invocation then has 3.5 s left to answer in, less than one more attempt may take (4 s)
@@ -82,7 +82,7 @@ def test_a_slow_first_call_leaves_no_time_for_the_next_and_the_answer_is_503(see
 
 
 def test_with_too_little_time_left_no_call_is_attempted(seeded, clock):
-    from tradowix_bot import aws
+    from tradowix_bot.server import aws
 
     sent = []
     aws.client("s3").meta.events.register("before-send", lambda **kw: sent.append(kw["event_name"]))
@@ -100,7 +100,7 @@ def test_with_time_to_spare_the_answer_is_served(seeded, clock):
 def test_the_budget_fits_the_function_timeout_in_the_template():
     """Each attempt is bounded by the client's timeouts; one attempt must fit the function's
     timeout with room to answer, or no request could ever be served."""
-    from tradowix_bot import aws
+    from tradowix_bot.server import aws
     from tradowix_local.template import Template
 
     for fn in Template().functions().values():

@@ -20,8 +20,8 @@ import botocore.exceptions
 
 
 def test_first_conditional_failures_in_parallel_threads_are_all_handled(aws_env, monkeypatch):
-    from tradowix_bot import aws
-    from tradowix_bot.state import StateStore
+    from tradowix_bot.server import aws
+    from tradowix_bot.server.state import StateStore
 
     # given a lease held by another collector
     state = StateStore(aws_env["StateTable"])

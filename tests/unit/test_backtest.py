@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import random
 
-from tradowix_bot import backtest
 from tradowix_bot.candles import Bar
+from tradowix_bot.strategy import backtest
 
 
 def bars_from(closes, start=1_710_000_000, tf=60):

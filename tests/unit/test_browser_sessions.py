@@ -114,7 +114,7 @@ def test_owner_chart_session_needs_the_admin_session_and_its_csrf_token(api, par
 
 def test_owner_chart_session_ends_when_its_time_is_up(api, partner):
     from partner_api import context
-    from tradowix_bot.keys import owner_session_id
+    from tradowix_bot.server.keys import owner_session_id
 
     # given an owner session whose time is up (minted the way the endpoint mints it)
     expired = context.signer().issue(owner_session_id(int(time.time()) - 1))
@@ -197,8 +197,8 @@ def test_docs_page_shows_catalog_text_as_text():
     ],
 )
 def test_a_session_token_that_is_not_a_cookie_value_is_refused_and_nothing_stored(aws_env, pasted):
-    from tradowix_bot.admin import SessionTokenStore
     from tradowix_bot.errors import BadRequest
+    from tradowix_bot.server.admin import SessionTokenStore
 
     store = SessionTokenStore("/stack/tradowix/session-token")
     store.replace("tdx_good_token_1234567890")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from tradowix_bot.candles import parse_candle_text, read_candle_file, write_candle_file
 from tradowix_bot.errors import MalformedCandles
-from tradowix_bot.importer import candles_dir, export_dir, import_dir
-from tradowix_bot.store import CandleStore
+from tradowix_bot.server.importer import candles_dir, export_dir, import_dir
+from tradowix_bot.server.store import CandleStore
 from unit_helpers import T0, synthetic_bars
 
 

@@ -8,7 +8,7 @@ import pytest
 from chart_fakes import FakeDeployment
 from tradowix_bot.candles import as_dicts, write_candle_file
 from tradowix_bot.cli.__main__ import main
-from tradowix_bot.synthetic import SyntheticMarket
+from tradowix_bot.collector.synthetic_market import SyntheticMarket
 
 END = 1_750_000_200
 KEY = "twk_" + "b" * 40

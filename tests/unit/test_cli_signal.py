@@ -11,7 +11,7 @@ import sys
 import pytest
 from tradowix_bot.candles import write_candle_file
 from tradowix_bot.cli.__main__ import main
-from tradowix_bot.synthetic import SyntheticMarket
+from tradowix_bot.collector.synthetic_market import SyntheticMarket
 
 END = 1_750_000_200  # a multiple of 300: the last 5m bar is whole
 

@@ -9,8 +9,8 @@ import json
 import os
 
 import pytest
-from tradowix_bot import aws
 from tradowix_bot.cli import target as targets
+from tradowix_bot.server import aws
 
 STACK_ENDPOINT = "http://127.0.0.1:45999"
 

@@ -36,7 +36,7 @@ pytestmark = pytest.mark.skipif(
 
 CHECK = """
 import importlib.util, sys
-from tradowix_bot.chart_client import ChartApiClient, AuthenticationError
+from tradowix_bot.client.chart_client import ChartApiClient, AuthenticationError
 present = [m for m in ("boto3", "fastapi", "moto", "mangum", "talipp", "matplotlib", "pandas")
            if importlib.util.find_spec(m)]
 assert not present, f"server/strategy packages pulled in by the client: {present}"

@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 from chart_fakes import FakeLiveServer
-from tradowix_bot.chart_client import (
+from tradowix_bot.client.chart_client import (
     AsyncChartApiClient,
     AuthenticationError,
     ChartApiClient,
@@ -420,7 +420,7 @@ def test_a_frozen_server_is_noticed_by_its_unanswered_ping():
 
 
 def test_reconnect_backoff_is_capped_while_the_server_answers(monkeypatch):
-    from tradowix_bot import live_client
+    from tradowix_bot.client import live_client
 
     waits: list[float] = []
 

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from tradowix_bot.chart_client import AsyncChartApiClient, ChartApiClient, ChartApiError
+from tradowix_bot.client.chart_client import AsyncChartApiClient, ChartApiClient, ChartApiError
 
 KEY = "twk_" + "p" * 40
 T0 = 1_760_000_000 - 1_760_000_000 % 86400  # a UTC midnight

@@ -10,8 +10,8 @@ import json
 
 import httpx
 import pytest
-from tradowix_bot import chart_client
-from tradowix_bot.chart_client import (
+from tradowix_bot.client import chart_client
+from tradowix_bot.client.chart_client import (
     AsyncChartApiClient,
     AuthenticationError,
     BadRequestError,

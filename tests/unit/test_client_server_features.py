@@ -13,8 +13,9 @@ import json
 
 import httpx
 import pytest
-from tradowix_bot import chart_client
-from tradowix_bot.chart_client import (
+from tradowix_bot.cli.__main__ import main
+from tradowix_bot.client import chart_client
+from tradowix_bot.client.chart_client import (
     AsyncChartApiClient,
     ChartApiClient,
     ChartApiError,
@@ -22,7 +23,6 @@ from tradowix_bot.chart_client import (
     ServerError,
     UnavailableError,
 )
-from tradowix_bot.cli.__main__ import main
 
 KEY = "twk_" + "e" * 40
 T0 = 1_710_000_030.0  # 30 s into a minute

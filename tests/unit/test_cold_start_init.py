@@ -20,7 +20,7 @@ PROBE = textwrap.dedent(
     real = socket.socket.connect
     socket.socket.connect = lambda self, address: connects.append(address) or real(self, address)
     from partner_api.app import handler
-    from tradowix_bot import aws
+    from tradowix_bot.server import aws
     print(aws.clients_made(), len(connects))
     """
 )

@@ -205,9 +205,9 @@ def test_an_outage_unlinks_and_the_next_good_poll_links_again():
 
 def test_history_lands_in_the_same_1m_store(aws_env):
     # given the candle store (moto) and the source on the recording
-    from tradowix_bot.market import MarketData
-    from tradowix_bot.state import StateStore
-    from tradowix_bot.store import CandleStore
+    from tradowix_bot.server.market import MarketData
+    from tradowix_bot.server.state import StateStore
+    from tradowix_bot.server.store import CandleStore
 
     clock = FakeClock(END)
     store = CandleStore(aws_env["CandlesBucket"])
@@ -308,8 +308,8 @@ def minute_ohlc_of_trades(symbol: str) -> dict[int, tuple]:
 def test_the_collector_stores_bars_built_from_the_exchanges_trades(aws_env):
     # given the collector on the ccxt source, 7 minutes before the recording ends, at 60x
     from tradowix_bot.collector import Collector
-    from tradowix_bot.state import StateStore
-    from tradowix_bot.store import CandleStore
+    from tradowix_bot.server.state import StateStore
+    from tradowix_bot.server.store import CandleStore
 
     clock = RecordingTimeClock(END - 420, 60.0)
     store = CandleStore(aws_env["CandlesBucket"])

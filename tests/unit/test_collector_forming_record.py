@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from tradowix_bot import aws
-from tradowix_bot.market import MarketData
-from tradowix_bot.state import StateStore
-from tradowix_bot.store import CandleStore
+from tradowix_bot.server import aws
+from tradowix_bot.server.market import MarketData
+from tradowix_bot.server.state import StateStore
+from tradowix_bot.server.store import CandleStore
 
 T = 1_750_000_020 - 1_750_000_020 % 60  # a minute start
 NOW = T + 30

@@ -20,9 +20,9 @@ from collector_harness import (
 )
 from tradowix_bot.collector import Collector, ManualClock
 from tradowix_bot.collector.synthetic import SyntheticSource
-from tradowix_bot.market import MarketData
-from tradowix_bot.state import StateStore
-from tradowix_bot.store import CandleStore
+from tradowix_bot.server.market import MarketData
+from tradowix_bot.server.state import StateStore
+from tradowix_bot.server.store import CandleStore
 
 SYMBOL = "EURUSD-OTC"
 

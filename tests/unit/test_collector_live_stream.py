@@ -8,8 +8,8 @@ import asyncio
 import pytest
 from tradowix_bot.collector.live import stream_messages
 from tradowix_bot.collector.sources import AuthFailed
+from tradowix_bot.collector.synthetic_market import SyntheticMarket
 from tradowix_bot.collector.tradowix import TradowixSource
-from tradowix_bot.synthetic import SyntheticMarket
 
 
 async def first_messages(source, clock, count: int, timeframe: int) -> list[dict]:

@@ -16,9 +16,9 @@ from collector_harness import START, Harness
 from tradowix_bot.collector import Collector, ManualClock
 from tradowix_bot.collector.replay import ReplaySource
 from tradowix_bot.errors import MalformedCandles
-from tradowix_bot.market import MarketData
-from tradowix_bot.state import StateStore
-from tradowix_bot.store import CandleStore
+from tradowix_bot.server.market import MarketData
+from tradowix_bot.server.state import StateStore
+from tradowix_bot.server.store import CandleStore
 
 T0 = START - START % 60 - 600  # ten minutes before the collector starts
 

@@ -13,11 +13,11 @@ import pytest
 from collector_harness import START, Harness, assert_continuous
 from tradowix_bot.collector import Collector, ManualClock
 from tradowix_bot.collector.synthetic import SyntheticSource
-from tradowix_bot.market import MarketData
-from tradowix_bot.state import StateStore
-from tradowix_bot.store import CandleStore
+from tradowix_bot.collector.synthetic_market import SyntheticMarket
+from tradowix_bot.server.market import MarketData
+from tradowix_bot.server.state import StateStore
+from tradowix_bot.server.store import CandleStore
 from tradowix_bot.symbols import SymbolInfo
-from tradowix_bot.synthetic import SyntheticMarket
 
 LEASE = 30.0
 INFOS = tuple(SymbolInfo(f"S{i:02d}-OTC", f"S{i:02d}", "other", 4, 10.0 + i, 0.0004) for i in range(12))

@@ -11,9 +11,9 @@ import json
 from collector_harness import partner_get
 from tradowix_bot.collector import Collector
 from tradowix_bot.collector.tradowix import TradowixSource
-from tradowix_bot.keys import KeyRegistry
-from tradowix_bot.state import StateStore
-from tradowix_bot.store import CandleStore
+from tradowix_bot.server.keys import KeyRegistry
+from tradowix_bot.server.state import StateStore
+from tradowix_bot.server.store import CandleStore
 
 TOKEN = "good-token"
 

@@ -13,12 +13,12 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EndpointConnectionError
 from collector_harness import START, Harness, assert_continuous, assert_market_bars, expected
-from tradowix_bot import aws
 from tradowix_bot.collector import Collector, ManualClock
 from tradowix_bot.collector.synthetic import SyntheticSource
-from tradowix_bot.market import MarketData
-from tradowix_bot.state import StateStore
-from tradowix_bot.store import CandleStore
+from tradowix_bot.server import aws
+from tradowix_bot.server.market import MarketData
+from tradowix_bot.server.state import StateStore
+from tradowix_bot.server.store import CandleStore
 
 SYMBOLS = ["BTCUSD-OTC", "EURUSD-OTC"]
 

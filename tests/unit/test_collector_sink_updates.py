@@ -10,8 +10,8 @@ import asyncio
 from collector_harness import START, Harness
 from tradowix_bot.collector import Collector, ManualClock
 from tradowix_bot.collector.synthetic import SyntheticSource
-from tradowix_bot.state import StateStore
-from tradowix_bot.store import CandleStore
+from tradowix_bot.server.state import StateStore
+from tradowix_bot.server.store import CandleStore
 
 SYMBOLS = ["BTCUSD-OTC", "EURUSD-OTC"]
 

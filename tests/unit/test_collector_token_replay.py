@@ -15,8 +15,8 @@ from tradowix_bot.collector import Clock, Collector
 from tradowix_bot.collector.replay import ReplaySource
 from tradowix_bot.collector.token import TokenError, load_token, save_token_file, token_file
 from tradowix_bot.errors import MalformedCandles
-from tradowix_bot.state import StateStore
-from tradowix_bot.store import CandleStore
+from tradowix_bot.server.state import StateStore
+from tradowix_bot.server.store import CandleStore
 
 
 def test_token_file_is_owner_only_and_the_environment_overrides_it(tmp_path, monkeypatch):

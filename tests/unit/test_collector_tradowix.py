@@ -15,10 +15,10 @@ from collector_harness import START, Harness, assert_continuous, assert_market_b
 from tradowix_bot.collector import Collector, ManualClock
 from tradowix_bot.collector.archive import FilesTarget, StoreTarget, archive
 from tradowix_bot.collector.sources import SourceError
+from tradowix_bot.collector.synthetic_market import SyntheticMarket
 from tradowix_bot.collector.tradowix import TradowixSource
-from tradowix_bot.state import StateStore
-from tradowix_bot.store import CandleStore
-from tradowix_bot.synthetic import SyntheticMarket
+from tradowix_bot.server.state import StateStore
+from tradowix_bot.server.store import CandleStore
 from upstream_standin import StandinUpstream
 
 

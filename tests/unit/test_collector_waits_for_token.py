@@ -42,8 +42,8 @@ def test_status_says_it_waits_and_a_stored_token_is_picked_up(container_env, ups
     from tradowix_bot.collector import Clock, Collector
     from tradowix_bot.collector.token import load_token
     from tradowix_bot.collector.tradowix import TradowixSource
-    from tradowix_bot.state import StateStore
-    from tradowix_bot.store import CandleStore
+    from tradowix_bot.server.state import StateStore
+    from tradowix_bot.server.store import CandleStore
 
     clock = Clock(30.0)
     state = StateStore(container_env["StateTable"])

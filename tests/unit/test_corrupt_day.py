@@ -15,14 +15,14 @@ from types import SimpleNamespace
 import boto3
 import pytest
 from collector_harness import MARKET, START, Harness, assert_continuous, assert_market_bars, partner_get
-from tradowix_bot import aws
 from tradowix_bot.collector import Collector, ManualClock
 from tradowix_bot.collector.replay import ReplaySource
 from tradowix_bot.collector.sources import SourceError
 from tradowix_bot.collector.synthetic import SyntheticSource
-from tradowix_bot.market import MarketData
-from tradowix_bot.state import StateStore
-from tradowix_bot.store import DAY, CandleStore, day_of, day_start, object_key
+from tradowix_bot.server import aws
+from tradowix_bot.server.market import MarketData
+from tradowix_bot.server.state import StateStore
+from tradowix_bot.server.store import DAY, CandleStore, day_of, day_start, object_key
 from unit_helpers import T0
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -21,7 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from local_emulator import embedded_emulator
 from polling import eventually_async
-from tradowix_bot import aws
+from tradowix_bot.server import aws
 from unit_helpers import run_async
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -148,7 +148,7 @@ def test_manage_connections_is_checked_at_the_local_connections_api(roles):
     import datetime as dt
 
     import httpx
-    from tradowix_bot.live_poster import ConnectionsSigner
+    from tradowix_bot.server.live_poster import ConnectionsSigner
     from tradowix_local.ws_gateway import WsGateway
 
     gateway = WsGateway(roles.iam.template.websocket_api(), {}, iam=roles.iam)
@@ -191,9 +191,9 @@ def test_manage_connections_is_checked_at_the_local_connections_api(roles):
 # -- the known misses, fixed ----------------------------------------------------------------------
 def test_the_live_publishers_key_recheck_only_reads_the_keys_table(roles, stack_iam):
     """It called UpdateItem (last use) about once a minute per key, refused and swallowed."""
-    from tradowix_bot.keys import KeyRegistry
-    from tradowix_bot.live_connections import ConnectionStore
-    from tradowix_bot.live_fanout import LivePublisher
+    from tradowix_bot.server.keys import KeyRegistry
+    from tradowix_bot.server.live_connections import ConnectionStore
+    from tradowix_bot.server.live_fanout import LivePublisher
 
     # given a key and a connection made with it
     record, _ = KeyRegistry(roles.names["KeysTable"]).create("partner")
@@ -211,7 +211,7 @@ def test_the_live_publishers_key_recheck_only_reads_the_keys_table(roles, stack_
 def test_a_session_connect_before_any_gate_sign_in_is_refused_with_401(roles, stack_iam, monkeypatch):
     """The WebSocket function created the cookie secret (PutItem, not in its role): 5xx, not 401."""
     from live_ws import context, handler
-    from tradowix_bot.keys import KeyRegistry
+    from tradowix_bot.server.keys import KeyRegistry
 
     KeyRegistry(roles.names["KeysTable"]).create("partner")  # keys exist: no open mode
     monkeypatch.setattr(context, "ConnectionPoster", lambda endpoint: SimpleNamespace())
@@ -231,8 +231,8 @@ def test_a_session_connect_before_any_gate_sign_in_is_refused_with_401(roles, st
 
 
 def test_only_the_admin_function_manages_keys_and_writes_the_session_token(roles):
-    from tradowix_bot.admin import SessionTokenStore
-    from tradowix_bot.keys import KeyRegistry
+    from tradowix_bot.server.admin import SessionTokenStore
+    from tradowix_bot.server.keys import KeyRegistry
 
     keys = KeyRegistry(roles.names["KeysTable"])
     token = SessionTokenStore("/tradowix/session-token")
@@ -261,8 +261,8 @@ def test_only_the_admin_function_manages_keys_and_writes_the_session_token(roles
 # -- every principal's everyday work is allowed -----------------------------------------------------
 def test_the_partner_api_role_serves_every_partner_endpoint(roles):
     from partner_api import context
-    from tradowix_bot.keys import KeyRegistry
-    from tradowix_bot.store import CandleStore
+    from tradowix_bot.server.keys import KeyRegistry
+    from tradowix_bot.server.store import CandleStore
     from unit_helpers import get, invoke, synthetic_bars
 
     now = int(time.time()) // 60 * 60
@@ -292,7 +292,7 @@ def test_the_admin_role_serves_every_admin_endpoint(roles, stack_iam):
     from fastapi.testclient import TestClient
     from partner_api import context
     from partner_api.admin_app import app
-    from tradowix_bot.admin import hash_secret
+    from tradowix_bot.server.admin import hash_secret
 
     owner_client(stack_iam, "ssm").put_parameter(
         Name="/tradowix/admin-secret",
@@ -329,8 +329,8 @@ def test_the_admin_role_serves_every_admin_endpoint(roles, stack_iam):
 
 def test_the_websocket_role_serves_connect_subscribe_ping_and_disconnect(roles, monkeypatch):
     from live_ws import context, handler
-    from tradowix_bot.keys import KeyRegistry
-    from tradowix_bot.store import CandleStore
+    from tradowix_bot.server.keys import KeyRegistry
+    from tradowix_bot.server.store import CandleStore
     from unit_helpers import synthetic_bars
 
     now = int(time.time()) // 60 * 60
@@ -373,15 +373,15 @@ def test_the_websocket_role_serves_connect_subscribe_ping_and_disconnect(roles, 
 def test_the_collector_role_builds_bars_and_runs_the_fan_out(roles):
     from tradowix_bot.collector import Clock, Collector
     from tradowix_bot.collector.synthetic import SyntheticSource
-    from tradowix_bot.live_connections import ConnectionStore
-    from tradowix_bot.state import StateStore
-    from tradowix_bot.store import CandleStore
+    from tradowix_bot.server.live_connections import ConnectionStore
+    from tradowix_bot.server.state import StateStore
+    from tradowix_bot.server.store import CandleStore
 
     ConnectionStore(roles.names["ConnectionsTable"]).add_connection("fan-out-conn", None)
 
     class Publisher:  # the fan-out's storage side (subscribers, key checks) under the role
         def __init__(self):
-            from tradowix_bot.live_fanout import LivePublisher
+            from tradowix_bot.server.live_fanout import LivePublisher
 
             self.inner = LivePublisher.from_env()
 

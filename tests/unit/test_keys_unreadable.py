@@ -13,7 +13,7 @@ pytestmark = pytest.mark.security
 
 def _refuse_scans_with(code: str):
     from botocore.awsrequest import AWSResponse
-    from tradowix_bot import aws
+    from tradowix_bot.server import aws
 
     def refuse(**_):
         error = {"Error": {"Code": code, "Message": "refused"}, "ResponseMetadata": {"HTTPStatusCode": 400}}

@@ -4,10 +4,10 @@ tokens never reach the logs."""
 
 from __future__ import annotations
 
-from tradowix_bot.market import MarketData
-from tradowix_bot.sessions import SessionSigner
-from tradowix_bot.state import StateStore
-from tradowix_bot.store import CandleStore
+from tradowix_bot.server.market import MarketData
+from tradowix_bot.server.sessions import SessionSigner
+from tradowix_bot.server.state import StateStore
+from tradowix_bot.server.store import CandleStore
 
 
 def _market(aws_env) -> MarketData:
@@ -31,6 +31,6 @@ def test_key_caller_gets_the_key_and_cookie_caller_a_signed_session(aws_env):
 
 
 def test_session_tokens_are_redacted_from_logs():
-    from tradowix_bot.redact import redact
+    from tradowix_bot.server.redact import redact
 
     assert redact("GET /?session=abc.def.ghi") == "GET /?session=***"

@@ -5,7 +5,7 @@ owner's secret wins."""
 from __future__ import annotations
 
 import boto3
-from tradowix_bot.admin import secret_matches
+from tradowix_bot.server.admin import secret_matches
 from tradowix_local.journal import Journal
 from tradowix_local.parameters import ensure_admin_secret
 from tradowix_local.snapshot import restore, save

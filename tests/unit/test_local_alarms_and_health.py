@@ -60,7 +60,7 @@ def put(cw, namespace: str, name: str, value: float, seconds_ago: float, **dims:
 
 def emit_collector(cw, *, seconds_ago: float, stalest: float, link_up: int = 1, bars: int = 1) -> None:
     """What the collector's metrics reporter prints, stored as CloudWatch Logs would."""
-    from tradowix_bot.metrics import MetricsRecorder
+    from tradowix_bot.server.metrics import MetricsRecorder
 
     recorder = MetricsRecorder("collector", printer=lambda line: None)
     recorder.count("CollectorHeartbeat")
@@ -127,9 +127,9 @@ def test_5xx_rate_and_lambda_errors_follow_the_invocations(cloudwatch):
 
 
 def test_the_health_view_shows_the_figures_and_the_alarms(cloudwatch, local):
-    from tradowix_bot import health
-    from tradowix_bot.metrics import MetricsRecorder
-    from tradowix_bot.state import StateStore
+    from tradowix_bot.server import health
+    from tradowix_bot.server.metrics import MetricsRecorder
+    from tradowix_bot.server.state import StateStore
 
     # given one collector's status record, its figures, and the functions' figures
     state = StateStore(local.names["StateTable"])

@@ -13,9 +13,9 @@ import stat
 import boto3
 import pytest
 from local_emulator import lives
-from tradowix_bot.admin import LoginThrottle, SessionTokenStore, secret_matches
-from tradowix_bot.keys import KeyRegistry
-from tradowix_bot.state import StateStore
+from tradowix_bot.server.admin import LoginThrottle, SessionTokenStore, secret_matches
+from tradowix_bot.server.keys import KeyRegistry
+from tradowix_bot.server.state import StateStore
 from tradowix_local.journal import StateFileError, segments
 from tradowix_local.parameters import ensure_admin_secret
 from tradowix_local.snapshot import make_private

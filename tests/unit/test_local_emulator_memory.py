@@ -9,7 +9,7 @@ import os
 import uuid
 
 import pytest
-from tradowix_bot import aws
+from tradowix_bot.server import aws
 
 
 @pytest.fixture(scope="module")

@@ -14,11 +14,11 @@ import orjson
 import pytest
 from tradowix_bot.candles import bar_from_mapping, bar_problem, valid_bar
 from tradowix_bot.cli.sdk_common import timeframe as cli_timeframe
+from tradowix_bot.client.live_client import parse_subscriptions
 from tradowix_bot.collector.tradowix import parse_history_row
 from tradowix_bot.errors import BadRequest
-from tradowix_bot.live_client import parse_subscriptions
 from tradowix_bot.resample import validate_timeframe
-from tradowix_bot.store import salvage_day
+from tradowix_bot.server.store import salvage_day
 from unit_helpers import get
 
 T = 1_700_000_040  # a minute

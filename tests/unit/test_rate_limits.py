@@ -11,7 +11,7 @@ import json
 import boto3
 import pytest
 from tradowix_bot.errors import BadRequest
-from tradowix_bot.ratelimit import RateLimiter
+from tradowix_bot.server.ratelimit import RateLimiter
 from unit_helpers import T0, get, invoke
 
 CANDLES = {"symbol": "BTCUSD-OTC", "limit": 2}
@@ -105,7 +105,7 @@ def test_counts_are_exact_across_concurrent_lambdas(api, admin, clock):
 
 
 def test_a_flood_past_the_limit_costs_no_more_writes(api, admin, clock):
-    from tradowix_bot import aws
+    from tradowix_bot.server import aws
 
     record, _ = admin.create("flooder", rate_limit=2)
     limiter = RateLimiter(api["StateTable"], clock=clock)
@@ -214,12 +214,12 @@ def test_the_owner_sets_a_keys_limit_in_the_admin_api(api, admin):
 
 
 def test_a_subscribe_flood_on_the_websocket_is_refused_with_retry_after(api, admin, clock):
-    from tradowix_bot.keys import KeyRegistry
-    from tradowix_bot.live_connections import ConnectionStore
-    from tradowix_bot.live_socket import LiveSocket
-    from tradowix_bot.market import MarketData
-    from tradowix_bot.state import StateStore
-    from tradowix_bot.store import CandleStore
+    from tradowix_bot.server.keys import KeyRegistry
+    from tradowix_bot.server.live_connections import ConnectionStore
+    from tradowix_bot.server.live_socket import LiveSocket
+    from tradowix_bot.server.market import MarketData
+    from tradowix_bot.server.state import StateStore
+    from tradowix_bot.server.store import CandleStore
 
     class Recorder:
         def __init__(self):

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tradowix_bot.errors import BadRequest
-from tradowix_bot.market import MarketData
 from tradowix_bot.resample import resample, validate_timeframe
-from tradowix_bot.store import StoredRange
+from tradowix_bot.server.market import MarketData
+from tradowix_bot.server.store import StoredRange
 
 BASE = 1_700_000_040  # a minute, deliberately not aligned to hours or days
 

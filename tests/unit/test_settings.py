@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tradowix_bot.config import Settings, SettingsError
+from tradowix_bot.server.config import Settings, SettingsError
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = {"CANDLES_BUCKET": "my-candles", "KEYS_TABLE": "my-keys", "STATE_TABLE": "my-state"}

@@ -8,10 +8,10 @@ import json
 import random
 
 import pytest
-from tradowix_bot import backtest
 from tradowix_bot.candles import Bar, as_dicts, write_candle_file
 from tradowix_bot.cli.__main__ import main
-from tradowix_bot.synthetic import SyntheticMarket
+from tradowix_bot.collector.synthetic_market import SyntheticMarket
+from tradowix_bot.strategy import backtest
 
 END = 1_750_000_200  # a multiple of 300
 

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 def api(aws_env):
     from partner_api import context
     from partner_api.app import app
-    from tradowix_bot.store import CandleStore
+    from tradowix_bot.server.store import CandleStore
 
     context.reset()
     store = CandleStore(aws_env["CandlesBucket"])

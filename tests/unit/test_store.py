@@ -8,7 +8,7 @@ import gzip
 import json
 
 import boto3
-from tradowix_bot.store import CandleStore, decode_day, encode_day, object_key
+from tradowix_bot.server.store import CandleStore, decode_day, encode_day, object_key
 from unit_helpers import T0, synthetic_bars
 
 
@@ -105,7 +105,7 @@ def test_warm_reader_does_not_refetch_unchanged_days(aws_env):
 
 def test_bytes_at_rest_are_gzip_json_under_20_bytes_per_bar(aws_env):
     # given: a realistic full day of one symbol (synthetic market prices)
-    from tradowix_bot.synthetic import SyntheticMarket
+    from tradowix_bot.collector.synthetic_market import SyntheticMarket
 
     bars = SyntheticMarket().bars("BTCUSD-OTC", T0, T0 + 86400)
     store = CandleStore(aws_env["CandlesBucket"])

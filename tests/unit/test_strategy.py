@@ -7,9 +7,9 @@ from __future__ import annotations
 import random
 
 import pytest
-from tradowix_bot import strategy
 from tradowix_bot.candles import Bar, as_dicts
-from tradowix_bot.live_signals import LiveSignals
+from tradowix_bot.strategy import builtin as strategy
+from tradowix_bot.strategy.live_signals import LiveSignals
 
 
 def series(closes, start=1_710_000_000, tf=60):

@@ -6,8 +6,8 @@ see the same numbers."""
 from __future__ import annotations
 
 from tradowix_bot.candles import Bar
+from tradowix_bot.collector.synthetic_market import ORIGIN, SyntheticMarket
 from tradowix_bot.symbols import DEFAULT_SYMBOLS
-from tradowix_bot.synthetic import ORIGIN, SyntheticMarket
 
 
 def bar_from_ticks(minute_start: int, ticks: list[tuple[float, float]]) -> Bar:
@@ -25,7 +25,10 @@ def test_every_history_bar_equals_the_bar_its_live_ticks_make():
         # then each bar is exactly the one the ticks of its minute give
         assert len(history) == 180
         for bar in history:
-            assert bar == bar_from_ticks(bar.time, market.minute_ticks(info.symbol, bar.time)), (info.symbol, bar)
+            assert bar == bar_from_ticks(bar.time, market.minute_ticks(info.symbol, bar.time)), (
+                info.symbol,
+                bar,
+            )
 
 
 def test_a_forming_minute_is_built_from_the_ticks_before_the_cut():

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from tradowix_bot.store import CandleStore
+from tradowix_bot.server.store import CandleStore
 from udf_reference_client import DatafeedError, UdfReferenceClient
 from unit_helpers import T0, get, invoke
 

@@ -12,7 +12,7 @@ import random
 import boto3
 from tradowix_bot.candles import Bar, as_dicts, parse_candle_text
 from tradowix_bot.resample import resample
-from tradowix_bot.store import CandleStore, decode_day, encode_day, object_key
+from tradowix_bot.server.store import CandleStore, decode_day, encode_day, object_key
 from unit_helpers import T0, get, synthetic_bars
 
 SYMBOL = "BTCUSD-OTC"
@@ -94,7 +94,7 @@ def test_original_candle_files_may_carry_a_volume_and_bad_volumes_are_refused():
 
 def test_bytes_at_rest_with_volume_stay_under_20_per_bar(aws_env):
     # given: a realistic full day (synthetic market prices) with a tick count per minute
-    from tradowix_bot.synthetic import SyntheticMarket
+    from tradowix_bot.collector.synthetic_market import SyntheticMarket
 
     bars = with_volume(SyntheticMarket().bars(SYMBOL, T0, T0 + 86400))
     # when: the store writes the day

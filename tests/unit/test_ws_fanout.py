@@ -49,10 +49,10 @@ class Poster:
 
 @pytest.fixture
 def live(aws_env):
-    from tradowix_bot.keys import KeyRegistry
-    from tradowix_bot.live_connections import ConnectionStore
-    from tradowix_bot.live_fanout import LivePublisher
-    from tradowix_bot.store import CandleStore
+    from tradowix_bot.server.keys import KeyRegistry
+    from tradowix_bot.server.live_connections import ConnectionStore
+    from tradowix_bot.server.live_fanout import LivePublisher
+    from tradowix_bot.server.store import CandleStore
 
     clock = Clock(T0 + 1)
     connections = ConnectionStore(aws_env["ConnectionsTable"], clock=clock)
@@ -214,12 +214,12 @@ def test_idle_connections_get_keepalive_traffic(live):
 # -- faults (issues 10, 11, 15, 16) ------------------------------------------------------------------
 def subscribe_like_a_partner(aws_env, poster, clock, cid, symbol="BTCUSD-OTC", timeframe=60, key=None):
     """Through the WebSocket handler's domain code: history first, then the subscription."""
-    from tradowix_bot.keys import KeyRegistry
-    from tradowix_bot.live_connections import ConnectionStore
-    from tradowix_bot.live_socket import LiveSocket
-    from tradowix_bot.market import MarketData
-    from tradowix_bot.state import StateStore
-    from tradowix_bot.store import CandleStore
+    from tradowix_bot.server.keys import KeyRegistry
+    from tradowix_bot.server.live_connections import ConnectionStore
+    from tradowix_bot.server.live_socket import LiveSocket
+    from tradowix_bot.server.market import MarketData
+    from tradowix_bot.server.state import StateStore
+    from tradowix_bot.server.store import CandleStore
 
     connections = ConnectionStore(aws_env["ConnectionsTable"], clock=clock)
     market = MarketData(CandleStore(aws_env["CandlesBucket"]), StateStore(aws_env["StateTable"]), clock=clock)
@@ -315,7 +315,7 @@ def test_a_key_restricted_while_subscribed_ends_that_subscription_only(live):
 
 
 def test_one_bar_for_many_subscribers_is_encoded_once(live, monkeypatch):
-    from tradowix_bot import live_fanout
+    from tradowix_bot.server import live_fanout
 
     publisher, poster, clock, subscribe, *_ = live
     for i in range(30):

@@ -51,7 +51,7 @@ class RecordingPoster:
 
 @pytest.fixture
 def ws(aws_env, monkeypatch):
-    from tradowix_bot.store import CandleStore
+    from tradowix_bot.server.store import CandleStore
     from tradowix_local.template import Template
 
     for k, v in Template().functions()["WsFunction"].environment.items():
@@ -90,7 +90,7 @@ def test_subscribe_sends_status_history_timing_in_order(ws):
 
 
 def test_connect_refused_with_401_when_keys_exist(ws, aws_env):
-    from tradowix_bot.keys import KeyRegistry
+    from tradowix_bot.server.keys import KeyRegistry
 
     _, raw = KeyRegistry(aws_env["KeysTable"]).create("partner")
     # when: no key, a wrong key, then the right key in the query and in the header
@@ -105,9 +105,9 @@ def test_connect_refused_with_401_when_keys_exist(ws, aws_env):
 
 def test_connect_accepts_the_browser_session_token_of_ws_url(ws, aws_env):
     # given: a key, and the signed session token /api/live/status hands a browser signed in by cookie
-    from tradowix_bot.keys import KeyRegistry
-    from tradowix_bot.sessions import SessionSigner
-    from tradowix_bot.state import StateStore
+    from tradowix_bot.server.keys import KeyRegistry
+    from tradowix_bot.server.sessions import SessionSigner
+    from tradowix_bot.server.state import StateStore
 
     record, _ = KeyRegistry(aws_env["KeysTable"]).create("browser partner")
     signer = SessionSigner(StateStore(aws_env["StateTable"]).cookie_secret(), 3600)
@@ -158,7 +158,7 @@ def test_bad_messages_answer_an_error_and_subscribe_nothing(ws, body, code):
 
 def test_symbol_not_allowed_for_the_key(ws, aws_env):
     from live_ws import context
-    from tradowix_bot.keys import KeyRegistry
+    from tradowix_bot.server.keys import KeyRegistry
 
     _, raw = KeyRegistry(aws_env["KeysTable"]).create("eth only", ["ETHUSD-OTC"])
     connect(ws, api_key=raw)
@@ -169,7 +169,7 @@ def test_symbol_not_allowed_for_the_key(ws, aws_env):
 
 def test_burst_of_subscribes_is_bounded(ws, monkeypatch):
     from live_ws import context
-    from tradowix_bot.live_connections import MAX_SUBSCRIPTIONS
+    from tradowix_bot.server.live_connections import MAX_SUBSCRIPTIONS
 
     connect(ws)
     monkeypatch.setattr(context.live(), "history_bars", 5)  # keep the test fast
@@ -199,7 +199,7 @@ def test_resubscribe_and_unsubscribe(ws):
 
 def test_disabled_key_is_told_and_closed_on_its_next_message(ws, aws_env):
     from live_ws import context
-    from tradowix_bot.keys import KeyRegistry
+    from tradowix_bot.server.keys import KeyRegistry
 
     registry = KeyRegistry(aws_env["KeysTable"])
     record, raw = registry.create("partner")
@@ -225,7 +225,7 @@ def test_ping_and_disconnect(ws):
 
 
 def test_history_is_trimmed_under_the_message_limit():
-    from tradowix_bot.live_socket import HISTORY_MAX_BYTES, bounded_history
+    from tradowix_bot.server.live_socket import HISTORY_MAX_BYTES, bounded_history
 
     candles = [
         {"time": i * 60, "open": 1.123456789, "high": 2.0, "low": 0.5, "close": 1.5} for i in range(5000)

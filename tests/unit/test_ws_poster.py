@@ -14,7 +14,7 @@ from urllib.parse import unquote
 
 import orjson
 import pytest
-from tradowix_bot.live_poster import FAILED, GONE, OK, ConnectionPoster
+from tradowix_bot.server.live_poster import FAILED, GONE, OK, ConnectionPoster
 
 
 class FakeManagementApi(BaseHTTPRequestHandler):

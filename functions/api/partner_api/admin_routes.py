@@ -10,8 +10,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
-from tradowix_bot.admin import ADMIN_COOKIE_NAME, CSRF_HEADER, AdminSession, upstream_overview
 from tradowix_bot.errors import Forbidden, Unauthorized
+from tradowix_bot.server.admin import ADMIN_COOKIE_NAME, CSRF_HEADER, AdminSession, upstream_overview
 
 from . import context
 from .responses import JSONBody

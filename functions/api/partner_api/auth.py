@@ -1,11 +1,11 @@
 """Who is calling an HTTP endpoint: the key from header, body, query or cookie (in the contract's
-order), decided by the domain's authenticator (tradowix_bot/authn.py)."""
+order), decided by the domain's authenticator (tradowix_bot/server/authn.py)."""
 
 from __future__ import annotations
 
 from fastapi import Request
-from tradowix_bot.authn import Caller
-from tradowix_bot.sessions import COOKIE_NAME
+from tradowix_bot.server.authn import Caller
+from tradowix_bot.server.sessions import COOKIE_NAME
 
 from . import context
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import time
 
 from fastapi import APIRouter, Request
-from tradowix_bot.keys import owner_session_id
-from tradowix_bot.sessions import COOKIE_NAME
+from tradowix_bot.server.keys import owner_session_id
+from tradowix_bot.server.sessions import COOKIE_NAME
 
 from . import context
 from .admin_routes import Writer

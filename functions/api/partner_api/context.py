@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import functools
 
-from tradowix_bot.admin import AdminSecretStore, AdminSessions, LoginThrottle, SessionTokenStore
-from tradowix_bot.authn import Authenticator
-from tradowix_bot.config import Settings
-from tradowix_bot.keys import KeyRegistry
-from tradowix_bot.market import MarketData
-from tradowix_bot.ratelimit import RateLimiter
-from tradowix_bot.sessions import SessionSigner
-from tradowix_bot.state import StateStore
-from tradowix_bot.store import CandleStore
-from tradowix_bot.udf import Datafeed
+from tradowix_bot.server.admin import AdminSecretStore, AdminSessions, LoginThrottle, SessionTokenStore
+from tradowix_bot.server.authn import Authenticator
+from tradowix_bot.server.config import Settings
+from tradowix_bot.server.keys import KeyRegistry
+from tradowix_bot.server.market import MarketData
+from tradowix_bot.server.ratelimit import RateLimiter
+from tradowix_bot.server.sessions import SessionSigner
+from tradowix_bot.server.state import StateStore
+from tradowix_bot.server.store import CandleStore
+from tradowix_bot.server.udf import Datafeed
 
 
 @functools.cache
@@ -109,7 +109,7 @@ def warm() -> None:
     made the first request after a cold start 2.5x the floor's (tests/bench/bench_coldstart.py).
     No AWS call happens here. The settings are validated first and a bad one stops init with a
     message naming it; anything else missing (no region configured, say) is left to first use."""
-    from tradowix_bot import aws
+    from tradowix_bot.server import aws
 
     settings()
     try:

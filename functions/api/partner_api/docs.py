@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from tradowix_bot.resample import COMMON_TIMEFRAMES
-from tradowix_bot.ws_protocol import CLIENT_MESSAGES, SERVER_MESSAGES
+from tradowix_bot.server.ws_protocol import CLIENT_MESSAGES, SERVER_MESSAGES
 
 from .errors import ERROR_TABLE
 

@@ -7,7 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from tradowix_bot.errors import DomainError, RateLimited, Unavailable
-from tradowix_bot.logs import get_logger
+from tradowix_bot.server.logs import get_logger
 
 from .responses import JSONBody
 

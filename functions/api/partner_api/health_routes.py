@@ -1,4 +1,4 @@
-"""GET /api/admin/health: the owner's health view (tradowix_bot.health; shape in
+"""GET /api/admin/health: the owner's health view (tradowix_bot.server.health; shape in
 docs/observability.md). Admin session required, like every /api/admin read."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import functools
 import os
 
 from fastapi import APIRouter
-from tradowix_bot import aws, health
+from tradowix_bot.server import aws, health
 
 from . import context
 from .admin_routes import NO_STORE, Reader

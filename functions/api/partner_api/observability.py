@@ -2,9 +2,9 @@
 
 - Every log line of an invocation carries `request_id` (Lambda's) and `correlation_id` (API
   Gateway's request id, the one in the stage's access log) and the function name; AWS calls
-  are budgeted within the invocation's remaining time (tradowix_bot.invocation).
+  are budgeted within the invocation's remaining time (tradowix_bot.server.invocation).
 - One access-log line per request (the query string redacted by the formatter).
-- Metrics (tradowix_bot.metrics): Requests, Requests4xx, Requests5xx per function, and
+- Metrics (tradowix_bot.server.metrics): Requests, Requests4xx, Requests5xx per function, and
   KeyAuthFailures (401 answers: missing, wrong, disabled key or expired session) for the partner
   API; flushed as EMF at the end of each invocation.
 """
@@ -14,8 +14,8 @@ from __future__ import annotations
 import time
 
 from fastapi import FastAPI, Request
-from tradowix_bot.invocation import invocation
-from tradowix_bot.metrics import recorder
+from tradowix_bot.server.invocation import invocation
+from tradowix_bot.server.metrics import recorder
 
 
 def install(app: FastAPI, logger, service: str = "api") -> None:
@@ -47,7 +47,7 @@ def install(app: FastAPI, logger, service: str = "api") -> None:
 
 
 def lambda_handler(inner, service: str = "api"):
-    """The Lambda entry point around Mangum (tradowix_bot.invocation: ids, time budget, metrics)."""
+    """The Lambda entry point around Mangum (tradowix_bot.server.invocation: ids, time budget, metrics)."""
     metrics = recorder(service)
 
     def handler(event: dict, context) -> dict:

@@ -7,7 +7,7 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from tradowix_bot.errors import BadRequest, Forbidden, UnsupportedMediaType
-from tradowix_bot.sessions import COOKIE_NAME
+from tradowix_bot.server.sessions import COOKIE_NAME
 
 from . import context, schemas
 from .auth import Caller, caller, resolve

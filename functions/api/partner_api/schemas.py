@@ -12,10 +12,10 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BeforeValidator
 from tradowix_bot.candles import MAX_SYMBOL_LENGTH, SYMBOL_PATTERN
-from tradowix_bot.market import MAX_UNIX_SECONDS
 from tradowix_bot.resample import BASE_TIMEFRAME, MAX_TIMEFRAME
-from tradowix_bot.sessions import COOKIE_NAME
-from tradowix_bot.udf import ACCEPTED_RESOLUTIONS, EXCHANGE
+from tradowix_bot.server.market import MAX_UNIX_SECONDS
+from tradowix_bot.server.sessions import COOKIE_NAME
+from tradowix_bot.server.udf import ACCEPTED_RESOLUTIONS, EXCHANGE
 
 from .errors import ERROR_TABLE
 

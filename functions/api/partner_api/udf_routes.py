@@ -1,4 +1,4 @@
-"""TradingView UDF datafeed under /udf/ (tradowix_bot/udf.py): keyed like the rest of the API.
+"""TradingView UDF datafeed under /udf/ (tradowix_bot/server/udf.py): keyed like the rest of the API.
 
 Point TradingView's `UDFCompatibleDatafeed` at `<ApiUrl>/udf` with the key in a header
 (its Requester takes headers) or, on this origin, the gate page's session cookie."""

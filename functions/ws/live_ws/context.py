@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import functools
 
-from tradowix_bot.config import Settings
-from tradowix_bot.keys import KeyRegistry
-from tradowix_bot.live_connections import ConnectionStore
-from tradowix_bot.live_poster import ConnectionPoster
-from tradowix_bot.live_socket import LiveSocket
-from tradowix_bot.market import MarketData
-from tradowix_bot.metrics import CountedPoster, recorder
-from tradowix_bot.ratelimit import RateLimiter
-from tradowix_bot.sessions import SessionSigner
-from tradowix_bot.state import StateStore
-from tradowix_bot.store import CandleStore
+from tradowix_bot.server.config import Settings
+from tradowix_bot.server.keys import KeyRegistry
+from tradowix_bot.server.live_connections import ConnectionStore
+from tradowix_bot.server.live_poster import ConnectionPoster
+from tradowix_bot.server.live_socket import LiveSocket
+from tradowix_bot.server.market import MarketData
+from tradowix_bot.server.metrics import CountedPoster, recorder
+from tradowix_bot.server.ratelimit import RateLimiter
+from tradowix_bot.server.sessions import SessionSigner
+from tradowix_bot.server.state import StateStore
+from tradowix_bot.server.store import CandleStore
 
 
 @functools.cache

@@ -1,13 +1,13 @@
 """The live WebSocket API's routes ($connect, $disconnect, subscribe, unsubscribe, ping,
-$default): parse the API Gateway event, call the domain (tradowix_bot.live_socket), answer."""
+$default): parse the API Gateway event, call the domain (tradowix_bot.server.live_socket), answer."""
 
 from __future__ import annotations
 
 import orjson
 from tradowix_bot.errors import DomainError
-from tradowix_bot.invocation import invocation
-from tradowix_bot.logs import get_logger
-from tradowix_bot.metrics import recorder
+from tradowix_bot.server.invocation import invocation
+from tradowix_bot.server.logs import get_logger
+from tradowix_bot.server.metrics import recorder
 
 from . import context
 

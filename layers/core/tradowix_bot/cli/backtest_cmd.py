@@ -101,7 +101,7 @@ def _from_dir(directory: Path, symbols: list[str] | None, tf: int) -> dict:
 
 
 def _from_deployment(args: argparse.Namespace, symbols: list[str] | None, tf: int) -> dict:
-    from tradowix_bot.chart_client import ChartApiError, NotFoundError
+    from tradowix_bot.client.chart_client import ChartApiError, NotFoundError
 
     with client_from(args) as client:
         try:
@@ -126,7 +126,8 @@ def _from_deployment(args: argparse.Namespace, symbols: list[str] | None, tf: in
 
 
 def run(args: argparse.Namespace) -> int:
-    from tradowix_bot import backtest, strategy
+    from tradowix_bot.strategy import backtest
+    from tradowix_bot.strategy import builtin as strategy
 
     symbols = [s.strip() for s in args.symbols.split(",") if s.strip()] if args.symbols else None
     if args.url and args.candles_dir:

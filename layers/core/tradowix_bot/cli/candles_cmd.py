@@ -27,8 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tradowix_bot.importer import candles_dir, export_dir, import_dir
-    from tradowix_bot.store import CandleStore
+    from tradowix_bot.server.importer import candles_dir, export_dir, import_dir
+    from tradowix_bot.server.store import CandleStore
 
     target = targets.resolve(args.stack)
     store = CandleStore(target.candles_bucket)

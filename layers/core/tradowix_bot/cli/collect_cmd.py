@@ -84,8 +84,8 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_source(args: argparse.Namespace, clock):
-    from tradowix_bot import aws
     from tradowix_bot.collector.token import load_token
+    from tradowix_bot.server import aws
 
     from .target import data_dir
 
@@ -137,8 +137,8 @@ def build_source(args: argparse.Namespace, clock):
 
 
 def stores(args: argparse.Namespace):
-    from tradowix_bot.state import StateStore
-    from tradowix_bot.store import CandleStore
+    from tradowix_bot.server.state import StateStore
+    from tradowix_bot.server.store import CandleStore
 
     from .target import resolve
 
@@ -152,7 +152,7 @@ def live_fanout():
     WebSocket API is configured: WS_MANAGEMENT_ENDPOINT on AWS, the local gateway's locally."""
     if not os.environ.get("WS_MANAGEMENT_ENDPOINT") or os.environ.get("TRADOWIX_LIVE_FANOUT") == "off":
         return None, []  # no WebSocket API, or the owner runs the fan-out elsewhere
-    from tradowix_bot.live_fanout import LivePublisher
+    from tradowix_bot.server.live_fanout import LivePublisher
 
     publisher = LivePublisher.from_env().start()
     print("[collector] live fan-out to " + os.environ["WS_MANAGEMENT_ENDPOINT"], flush=True)
@@ -162,9 +162,9 @@ def live_fanout():
 
 
 def run(args: argparse.Namespace) -> int:
-    from tradowix_bot import aws
     from tradowix_bot.collector import Clock, Collector
-    from tradowix_bot.redact import register_environment_secrets
+    from tradowix_bot.server import aws
+    from tradowix_bot.server.redact import register_environment_secrets
 
     register_environment_secrets()  # their values never reach a log line or a status record
     clock = Clock(args.clock_speed, args.clock_anchor)
@@ -188,8 +188,8 @@ def run(args: argparse.Namespace) -> int:
         sinks=sinks,
     )
 
-    from tradowix_bot import logs
-    from tradowix_bot.collector_metrics import CollectorMetrics
+    from tradowix_bot.collector.metrics import CollectorMetrics
+    from tradowix_bot.server import logs
 
     logs.bind_process(run_id=uuid.uuid4().hex[:12], owner=collector.owner)  # on every log line
     reporter = CollectorMetrics(collector)  # EMF about once a minute (alarms, health view)

@@ -55,7 +55,7 @@ def _describe(record) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tradowix_bot.keys import KeyRegistry
+    from tradowix_bot.server.keys import KeyRegistry
 
     target = targets.resolve(args.stack)
     registry = KeyRegistry(target.keys_table)

@@ -61,7 +61,7 @@ def _upstream_messages(token: str, symbols: list[str], tf: int):
 
 class Printer:
     def __init__(self, args: argparse.Namespace, stop: threading.Event):
-        from tradowix_bot.live_signals import LiveSignals
+        from tradowix_bot.strategy.live_signals import LiveSignals
 
         self.args = args
         self.stop = stop
@@ -105,8 +105,8 @@ class Printer:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tradowix_bot import strategy
-    from tradowix_bot.chart_client import ChartApiError, NotFoundError
+    from tradowix_bot.client.chart_client import ChartApiError, NotFoundError
+    from tradowix_bot.strategy import builtin as strategy
 
     try:
         strategy.require()

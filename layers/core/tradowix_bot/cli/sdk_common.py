@@ -60,7 +60,7 @@ def add_deployment_args(parser: argparse.ArgumentParser) -> None:
 
 
 def client_from(args: argparse.Namespace):
-    from tradowix_bot.chart_client import ChartApiClient
+    from tradowix_bot.client.chart_client import ChartApiClient
 
     url = args.url or os.environ.get("TRADOWIX_CHART_URL")
     if not url:

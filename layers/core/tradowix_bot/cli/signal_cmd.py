@@ -78,8 +78,8 @@ def closed_bars(bars: list, timeframe: int, *, last_forming: bool = False) -> tu
 
 
 def run(args: argparse.Namespace) -> int:
-    from tradowix_bot import strategy
     from tradowix_bot.candles import read_candle_file
+    from tradowix_bot.strategy import builtin as strategy
 
     from .sdk_common import progress
 

@@ -62,8 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def unlock(args: argparse.Namespace) -> int:
-    from tradowix_bot.admin import LoginThrottle
-    from tradowix_bot.state import StateStore
+    from tradowix_bot.server.admin import LoginThrottle
+    from tradowix_bot.server.state import StateStore
 
     from . import target as targets
 

@@ -30,8 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import os
 
-    from tradowix_bot import aws, health
-    from tradowix_bot.state import StateStore
+    from tradowix_bot.server import aws, health
+    from tradowix_bot.server.state import StateStore
 
     target = targets.resolve(args.stack)
     stack = args.stack or os.environ.get("TRADOWIX_STACK")

@@ -49,7 +49,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _from_stack(name: str) -> Target:
-    from tradowix_bot import aws
+    from tradowix_bot.server import aws
 
     try:
         stacks = aws.client("cloudformation").describe_stacks(StackName=name)["Stacks"]
@@ -94,7 +94,7 @@ def _from_local(directory: Path | None = None) -> Target:
         ) from None
     if not _pid_alive(pid):
         raise NoTarget(f"the local stack recorded in {path} is not running; start it again")
-    from tradowix_bot import aws
+    from tradowix_bot.server import aws
 
     aws.use_endpoint(aws.Endpoint.from_variables(endpoint, aws_env))
     return target
@@ -105,7 +105,7 @@ def resolve(stack: str | None = None, directory: Path | None = None) -> Target:
     if stack:
         return _from_stack(stack)
     if os.environ.get("KEYS_TABLE"):
-        from tradowix_bot.config import Settings, SettingsError
+        from tradowix_bot.server.config import Settings, SettingsError
 
         try:  # all three names or none: never a default bucket or table
             settings = Settings.from_env()

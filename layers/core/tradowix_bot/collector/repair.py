@@ -18,7 +18,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from ..candles import MINUTE, valid_bar
-from ..store import DAY, CandleStore, day_start
+from ..server.store import DAY, CandleStore, day_start
 from .clock import Clock
 from .sources import Source
 from .tracked import RepairJob, TrackedSymbol, minute_of

@@ -46,10 +46,10 @@ from collections.abc import Iterable
 
 from ..candles import MINUTE, valid_bar
 from ..errors import MalformedCandles, Unavailable
-from ..logs import get_logger
-from ..redact import redact
-from ..state import StateStore
-from ..store import DAY, CandleStore, day_of
+from ..server.logs import get_logger
+from ..server.redact import redact
+from ..server.state import StateStore
+from ..server.store import DAY, CandleStore, day_of
 from .bars import MAX_TICK_AGE, BadTick, Bar, validate_tick
 from .clock import Clock
 from .repair import GapRepair

@@ -11,9 +11,9 @@ import contextlib
 
 from ..candles import MINUTE, Bar
 from ..symbols import DEFAULT_SYMBOLS, SymbolInfo
-from ..synthetic import SyntheticMarket
 from .clock import Clock
 from .sources import Linked, Source, Tick, Unlinked
+from .synthetic_market import SyntheticMarket
 
 
 class SyntheticSource(Source):

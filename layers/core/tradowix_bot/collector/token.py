@@ -14,7 +14,7 @@ import stat
 from pathlib import Path
 
 from ..errors import DomainError
-from ..redact import register_secret
+from ..server.redact import register_secret
 
 TOKEN_FILE = "session-token"
 TOKEN_CACHE_SECONDS = 5  # Powertools Parameters' cache: links re-reading at once cost one SSM call
@@ -69,7 +69,7 @@ def _find_token(explicit: str | None, data_dir: Path | None) -> str | None:
         return os.environ["TRADOWIX_SESSION_TOKEN"].strip()
     parameter = os.environ.get("TRADOWIX_TOKEN_PARAMETER")
     if parameter:
-        from .. import aws
+        from ..server import aws
 
         try:  # None: not stored yet (a fresh deployment): the collector waits for it
             value = aws.parameter(parameter, max_age=TOKEN_CACHE_SECONDS)

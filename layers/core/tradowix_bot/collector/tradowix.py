@@ -31,8 +31,8 @@ from websockets.asyncio.client import connect
 
 from ..candles import Bar, valid_bar, validate_symbol
 from ..errors import BadRequest
-from ..logs import get_logger
-from ..redact import redact, register_secret
+from ..server.logs import get_logger
+from ..server.redact import redact, register_secret
 from ..symbols import SymbolInfo
 from .sources import (
     MAX_HISTORY_MINUTES,

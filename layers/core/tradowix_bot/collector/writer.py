@@ -28,9 +28,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from ..errors import Unavailable
-from ..logs import get_logger
-from ..state import StateStore
-from ..store import CandleStore, CorruptDay, day_of
+from ..server.logs import get_logger
+from ..server.state import StateStore
+from ..server.store import CandleStore, CorruptDay, day_of
 from .clock import Clock
 
 log = get_logger("collector")

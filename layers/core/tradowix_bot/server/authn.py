@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import Unauthorized
+from ..errors import Unauthorized
 from .keys import KeyRecord, KeyRegistry, require_symbol
 from .ratelimit import RateDecision, RateLimiter
 from .sessions import SessionSigner

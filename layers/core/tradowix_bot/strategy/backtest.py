@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import strategy as strat
+from . import builtin as strat
 
 Z95 = 1.959963984540054
 BASELINES = ("always_call", "repeat_last", "random")

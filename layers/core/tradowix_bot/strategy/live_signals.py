@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import strategy
-from .candles import Bar
+from ..candles import Bar
+from . import builtin as strategy
 
 HISTORY_BARS = 500  # enough for stable indicators (see strategy.latest_signal)
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from ..errors import BadRequest, Forbidden, RateLimited, Unauthorized
 from . import aws
-from .errors import BadRequest, Forbidden, RateLimited, Unauthorized
 from .state import StateStore
 from .storage_errors import translate
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .candles import as_dicts
-from .errors import DomainError
+from ..candles import as_dicts
+from ..errors import DomainError
+from ..resample import bucket_bar, bucket_start
 from .logs import get_logger
-from .resample import bucket_bar, bucket_start
 
 KEEP_SECONDS = 3600  # at least the last hour of minutes stays, whatever the timeframes
 

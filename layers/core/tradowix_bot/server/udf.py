@@ -16,11 +16,11 @@ Bar times are the bar's open in unix seconds (daily bars at 00:00 UTC), as UDF w
 
 from __future__ import annotations
 
-from .candles import validate_symbol
-from .errors import BadRequest, NotFound
+from ..candles import validate_symbol
+from ..errors import BadRequest, NotFound
+from ..symbols import SymbolInfo
 from .keys import KeyRecord, require_symbol
 from .market import MarketData, validate_unix_seconds
-from .symbols import SymbolInfo
 
 EXCHANGE = "Tradowix"
 DAY = 86400

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 from boto3.dynamodb.conditions import Key
 
+from ..errors import BadRequest, NotFound
 from . import aws
-from .errors import BadRequest, NotFound
 from .storage_errors import translate
 
 META = "meta"

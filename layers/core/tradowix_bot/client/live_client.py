@@ -1,6 +1,6 @@
 """Partner SDK, live part: the WebSocket stream of a Tradowix chart deployment.
 
-Partner code reaches it through `tradowix_bot.chart_client` (unchanged)::
+Partner code reaches it through `tradowix_bot.client.chart_client` (unchanged)::
 
     client = ChartApiClient("https://example-host", "twk_KEY")
     client.subscribe_live_sync(on_msg, symbol="BTCUSD-OTC", timeframe=60)
@@ -48,8 +48,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from tradowix_bot import chart_client
-from tradowix_bot.chart_client import (
+from tradowix_bot.client import chart_client
+from tradowix_bot.client.chart_client import (
     AuthenticationError,
     BadRequestError,
     ChartApiError,

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import DomainError
+from ..errors import DomainError
 from .live_connections import ConnectionStore, Subscription
 from .logs import get_logger
 

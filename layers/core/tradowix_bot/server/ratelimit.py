@@ -26,8 +26,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..errors import RateLimited, Unavailable
 from . import aws
-from .errors import RateLimited, Unavailable
 from .storage_errors import translate
 
 WINDOW = 60
@@ -57,7 +57,7 @@ class RateDecision:
 
 
 def validate_per_minute(value: int | None) -> int | None:
-    from .errors import BadRequest
+    from ..errors import BadRequest
 
     if value is None:
         return None

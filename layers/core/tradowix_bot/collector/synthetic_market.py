@@ -14,8 +14,8 @@ import random
 import threading
 import zlib
 
-from .candles import Bar
-from .symbols import DEFAULT_SYMBOLS, SymbolInfo
+from ..candles import Bar
+from ..symbols import DEFAULT_SYMBOLS, SymbolInfo
 
 ORIGIN = 1_704_067_200  # 2024-01-01T00:00:00Z: hour anchors are walked from here
 HOUR = 3600

@@ -21,8 +21,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from ..errors import BadRequest, DomainError, Forbidden, NotFound, Unauthorized, Unavailable
 from . import aws
-from .errors import BadRequest, DomainError, Forbidden, NotFound, Unauthorized, Unavailable
 from .ratelimit import validate_per_minute
 from .storage_errors import translate
 
@@ -124,7 +124,7 @@ class KeyRecord:
 
 
 def _clean_symbols(symbols: list[str] | None) -> list[str] | None:
-    from .candles import validate_symbol
+    from ..candles import validate_symbol
 
     if symbols is None:
         return None

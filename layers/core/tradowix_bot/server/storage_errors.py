@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 
+from ..errors import Unavailable
 from . import aws
-from .errors import Unavailable
 
 
 @contextlib.contextmanager

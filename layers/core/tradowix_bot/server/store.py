@@ -26,11 +26,11 @@ from dataclasses import dataclass
 
 import orjson
 
+from ..candles import merge, plain, valid_bar
+from ..symbols import SymbolInfo, catalog_from_dicts
 from . import aws
-from .candles import merge, plain, valid_bar
 from .logs import get_logger
 from .storage_errors import translate
-from .symbols import SymbolInfo, catalog_from_dicts
 
 DAY = 86400
 CANDLE_PREFIX = "candles/1m/"

@@ -2,7 +2,7 @@
 
 Existing partner code keeps working unchanged::
 
-    from tradowix_bot.chart_client import ChartApiClient
+    from tradowix_bot.client.chart_client import ChartApiClient
     client = ChartApiClient("https://example-host", "twk_KEY")
     client.verify()
     data = client.candles("BTCUSD-OTC", timeframe=60)
@@ -23,7 +23,7 @@ answer kept from before (its `timing` brought up to date), so an unchanged answe
 server and the network almost nothing. Answers are gzip-compressed when the server offers it.
 
 Live: `subscribe_live`/`subscribe_live_sync` stream the WebSocket; the stream itself is in
-`tradowix_bot.live_client` (`LiveOptions` is re-exported here).
+`tradowix_bot.client.live_client` (`LiveOptions` is re-exported here).
 """
 
 from __future__ import annotations
@@ -45,10 +45,10 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
-from .timing import bar_timing
+from ..timing import bar_timing
 
 if TYPE_CHECKING:
-    from tradowix_bot.live_client import LiveOptions
+    from tradowix_bot.client.live_client import LiveOptions
 
 __all__ = [
     "ChartApiClient",
@@ -573,30 +573,30 @@ class ChartApiClient(_Base):
     def docs(self) -> dict:
         return self._request("GET", "/api/docs")
 
-    # Live (the stream itself is in tradowix_bot.live_client) ---------------------------------
+    # Live (the stream itself is in tradowix_bot.client.live_client) ---------------------------------
 
     def ws_url(self) -> str:
         """The WebSocket URL to connect to, with the key: from /api/live/status, else derived."""
-        from tradowix_bot import live_client
+        from tradowix_bot.client import live_client
 
         return live_client.ws_url_sync(self)
 
     def derived_ws_url(self) -> str:
         """The WebSocket URL guessed from the base URL, when /api/live/status gives none."""
-        from tradowix_bot import live_client
+        from tradowix_bot.client import live_client
 
         return live_client.derived_ws_url(self.base_url)
 
     async def subscribe_live(self, on_msg, symbol: str | None = None, timeframe: int = 60, **kw) -> None:
         """Async live stream (see AsyncChartApiClient.subscribe_live)."""
-        from tradowix_bot import live_client
+        from tradowix_bot.client import live_client
 
         await live_client.subscribe_live_from_sync_client(self, on_msg, symbol, timeframe, **kw)
 
     def subscribe_live_sync(self, on_msg, symbol: str | None = None, timeframe: int = 60, **kw) -> None:
         """Blocks, handing every live message (a dict) to `on_msg(msg)`, until `stop` is set,
         `max_messages` were delivered, on_msg raises, or the key is refused."""
-        from tradowix_bot import live_client
+        from tradowix_bot.client import live_client
 
         live_client.run_blocking(self.subscribe_live(on_msg, symbol=symbol, timeframe=timeframe, **kw))
 
@@ -700,15 +700,15 @@ class AsyncChartApiClient(_Base):
     async def docs(self) -> dict:
         return await self._request("GET", "/api/docs")
 
-    # Live (the stream itself is in tradowix_bot.live_client) ---------------------------------
+    # Live (the stream itself is in tradowix_bot.client.live_client) ---------------------------------
 
     async def ws_url(self) -> str:
-        from tradowix_bot import live_client
+        from tradowix_bot.client import live_client
 
         return await live_client.ws_url_async(self)
 
     def derived_ws_url(self) -> str:
-        from tradowix_bot import live_client
+        from tradowix_bot.client import live_client
 
         return live_client.derived_ws_url(self.base_url)
 
@@ -727,13 +727,13 @@ class AsyncChartApiClient(_Base):
     ) -> None:
         """Stream live messages to `on_msg` (sync or async) until `stop` is set, `max_messages`
         were delivered, on_msg raises, or the stream fails (a typed ChartApiError: see
-        tradowix_bot.live_client).
+        tradowix_bot.client.live_client).
 
         `symbols` subscribes several symbols, `timeframes` several timeframes of each, all on
         one connection (messages carry `symbol` and `timeframe`). `on_state(state)` hears
         connecting / live / reconnecting / failed.
         """
-        from tradowix_bot import live_client
+        from tradowix_bot.client import live_client
 
         subscriptions = live_client.parse_subscriptions(symbol, timeframe, symbols, timeframes)
         await live_client.subscribe_live(
@@ -749,10 +749,10 @@ class AsyncChartApiClient(_Base):
 
 
 def __getattr__(name: str):
-    # The live names moved to tradowix_bot.live_client; imported on first use so that module
+    # The live names moved to tradowix_bot.client.live_client; imported on first use so that module
     # can import this one (its errors) without a cycle at import time.
     if name in _LIVE_NAMES:
-        from tradowix_bot import live_client
+        from tradowix_bot.client import live_client
 
         return getattr(live_client, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

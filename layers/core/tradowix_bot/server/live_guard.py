@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import DomainError, Forbidden, Unauthorized
 from .authn import Authenticator
-from .errors import DomainError, Forbidden, Unauthorized
 from .keys import KeyRegistry
 from .live_connections import Connection, ConnectionStore, Subscription
 from .logs import get_logger

@@ -12,15 +12,15 @@ from urllib.parse import urlencode
 
 import orjson
 
-from .candles import as_dicts, validate_symbol
-from .errors import BadRequest, NotFound, Unavailable
+from ..candles import as_dicts, validate_symbol
+from ..errors import BadRequest, NotFound, Unavailable
+from ..resample import BASE_TIMEFRAME, bucket_start, validate_timeframe
+from ..resample import resample as resample_bars
+from ..symbols import DEFAULT_SYMBOLS, SymbolInfo, categories
+from ..timing import bar_timing
 from .keys import KeyRecord, require_symbol
-from .resample import BASE_TIMEFRAME, bucket_start, validate_timeframe
-from .resample import resample as resample_bars
 from .state import StateStore
 from .store import CandleStore, StoredRange
-from .symbols import DEFAULT_SYMBOLS, SymbolInfo, categories
-from .timing import bar_timing
 
 # A forming-bar record is only valid while its writer renews it (seconds), and it is written at
 # most a minute after the bar's time: a range ending before now - 240 s cannot hold a live

@@ -43,8 +43,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import resample, ws_protocol
-from .errors import DomainError, Unauthorized
+from .. import resample
+from ..errors import DomainError, Unauthorized
+from ..timing import bar_timing
+from . import ws_protocol
 from .keys import KeyRegistry
 from .live_buckets import BarBook
 from .live_connections import ConnectionStore, Subscription
@@ -52,7 +54,6 @@ from .live_guard import KeyGuard, Verdicts
 from .live_poster import GONE, ConnectionPoster, encode
 from .live_subscribers import SubscriberDirectory
 from .logs import get_logger
-from .timing import bar_timing
 
 THROTTLE_SECONDS = 2.0
 SUBSCRIBER_REFRESH_SECONDS = 1.0

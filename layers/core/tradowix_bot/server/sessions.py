@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from .errors import Unauthorized
+from ..errors import Unauthorized
 
 COOKIE_NAME = "twk_session"
 _SALT = "tradowix-partner-session"

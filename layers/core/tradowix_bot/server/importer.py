@@ -6,8 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .candles import read_candle_file, validate_symbol, write_candle_file
-from .errors import BadRequest, MalformedCandles
+from ..candles import read_candle_file, validate_symbol, write_candle_file
+from ..errors import BadRequest, MalformedCandles
 from .store import CandleStore
 
 

@@ -1,4 +1,4 @@
-"""The collector's figures for CloudWatch (tradowix_bot.metrics, service `collector`), flushed
+"""The collector's figures for CloudWatch (tradowix_bot.server.metrics, service `collector`), flushed
 about once a minute as EMF lines on stdout (the container's awslogs driver ships them):
 
     BarsWritten {symbol}          1m bars stored in S3 since the last flush
@@ -15,7 +15,7 @@ import asyncio
 import os
 import threading
 
-from .metrics import MetricsRecorder, recorder
+from ..server.metrics import MetricsRecorder, recorder
 
 MINUTE = 60
 # Once a minute on AWS (the alarms' period); the local stack asks for fresher figures.

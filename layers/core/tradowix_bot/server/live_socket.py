@@ -12,16 +12,16 @@ from collections.abc import Callable
 
 import orjson
 
+from ..candles import validate_symbol
+from ..errors import BadRequest, DomainError, NotFound, RateLimited, Unauthorized
+from ..resample import validate_timeframe
 from . import ws_protocol
 from .authn import SEND_KEY_WS, Authenticator
-from .candles import validate_symbol
-from .errors import BadRequest, DomainError, NotFound, RateLimited, Unauthorized
 from .keys import KeyRegistry
 from .live_connections import Connection, ConnectionStore
 from .live_poster import ConnectionPoster
 from .market import MarketData
 from .ratelimit import RateLimiter
-from .resample import validate_timeframe
 from .sessions import SessionSigner
 
 # `history` holds the last HISTORY_BARS bars of the subscription, and never more than

@@ -1,0 +1,1 @@
+"""The partner client: ChartApiClient and the live stream (httpx and websockets only)."""

@@ -1,0 +1,1 @@
+"""The built-in strategy, its backtest and live signals (the [strategy] extra)."""
