@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tradowix_bot.client.chart_client import ChartApiClient, ChartApiError
-from tradowix_bot.strategy import builtin as strategy
+from tradowix_bot import strategy
+from tradowix_bot.client import ChartApiClient, ChartApiError
 from tradowix_bot.strategy.live_signals import LiveSignals
 
 

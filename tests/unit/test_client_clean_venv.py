@@ -1,7 +1,8 @@
 """Given a fresh venv for each partner install the README gives, when the partner installs and
 runs it, then:
 
-- `pip install tradowix-bot` (the client alone) gives a working ChartApiClient (HTTP and live)
+- `pip install tradowix-bot` (the client alone) gives a working ChartApiClient (HTTP and live),
+  importing no other part of the package (server/, strategy/, ...),
   and none of the server's dependencies; the `tradowix` CLI starts, and every command that
   needs more says which extra in one line;
 - `pip install 'tradowix-bot[strategy]'` runs `tradowix signal`, `backtest --url` and `live`.
@@ -40,6 +41,8 @@ from tradowix_bot.client.chart_client import ChartApiClient, AuthenticationError
 present = [m for m in ("boto3", "fastapi", "moto", "mangum", "talipp", "matplotlib", "pandas")
            if importlib.util.find_spec(m)]
 assert not present, f"server/strategy packages pulled in by the client: {present}"
+from tradowix_bot.client import ChartApiClient as FromThePackage  # the path since the package split
+assert FromThePackage is ChartApiClient
 client = ChartApiClient()  # TRADOWIX_CHART_URL / TRADOWIX_CHART_API_KEY
 print("symbols", client.symbols()["count"])
 print("candles", client.candles("BTCUSD-OTC", timeframe=60)["count"])
@@ -50,6 +53,8 @@ try:
     ChartApiClient(api_key="twk_wrong").verify()
 except AuthenticationError:
     pass
+parts = {m.split(".")[1] for m in sys.modules if m.startswith("tradowix_bot.") and m.count(".") > 1}
+assert parts == {"client"}, f"the client imported other parts of the package: {parts}"
 import pathlib, tradowix_bot, tradowix_local  # the collector container installs the package this way
 for package in (tradowix_bot, tradowix_local):
     root = pathlib.Path(package.__file__).parent

@@ -1,8 +1,9 @@
 """Partner SDK: the HTTP API and the live WebSocket of a Tradowix chart deployment.
 
-Existing partner code keeps working unchanged::
+Existing partner code keeps working unchanged (`tradowix_bot.chart_client` is the old path of
+this module, `tradowix_bot.client` exports the same names)::
 
-    from tradowix_bot.client.chart_client import ChartApiClient
+    from tradowix_bot.chart_client import ChartApiClient
     client = ChartApiClient("https://example-host", "twk_KEY")
     client.verify()
     data = client.candles("BTCUSD-OTC", timeframe=60)

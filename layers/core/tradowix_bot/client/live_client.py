@@ -1,6 +1,6 @@
 """Partner SDK, live part: the WebSocket stream of a Tradowix chart deployment.
 
-Partner code reaches it through `tradowix_bot.client.chart_client` (unchanged)::
+Partner code reaches it through `ChartApiClient` (`tradowix_bot.client`)::
 
     client = ChartApiClient("https://example-host", "twk_KEY")
     client.subscribe_live_sync(on_msg, symbol="BTCUSD-OTC", timeframe=60)

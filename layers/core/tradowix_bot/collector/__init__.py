@@ -3,6 +3,7 @@
 sources.py     the unified source interface (one base, thin adapters)
 tradowix.py    the real upstream (WebSocket protocol of Tradowix)
 synthetic.py   deterministic OTC-like ticks as market time passes (offline / local stack)
+synthetic_market.py  the price generator behind it: a pure function of (symbol, time)
 replay.py      the original server's JSON candle files and CSV
 clock.py       the collector's time: real, compressed, or moved by hand (tests)
 bars.py        tick validation and the 1m bar builder
@@ -10,6 +11,7 @@ tracked.py     one object per symbol the collector writes (lease, bars, link, pa
 repair.py      gap repair from the source's history; rebuilding corrupt stored days
 writer.py      closed bars → S3 (one PUT per closed minute), forming bar → DynamoDB
 service.py     the Collector: leases and scale-out, ticks, the clock loop, status, sinks
+metrics.py     its figures for CloudWatch (EMF lines on stdout)
 """
 
 from .bars import BadTick, MinuteBars, validate_tick
