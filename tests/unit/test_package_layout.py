@@ -111,9 +111,9 @@ def test_old_partner_imports_give_the_same_objects():
     from tradowix_bot.live_signals import LiveSignals
 
     # then they are the objects of the new paths
-    import tradowix_bot.client as client
-    from tradowix_bot.strategy import builtin, live_signals
-
+    client = importlib.import_module("tradowix_bot.client")
+    builtin = importlib.import_module("tradowix_bot.strategy.builtin")
+    live_signals = importlib.import_module("tradowix_bot.strategy.live_signals")
     assert (ChartApiClient, AsyncChartApiClient, LiveOptions) == (
         client.ChartApiClient,
         client.AsyncChartApiClient,
