@@ -176,7 +176,7 @@ def bench_warm_requests(runs: int, names: dict) -> None:
         stored.extend(decode_day(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
     body = handler(candles_event({"symbol": SYMBOL}, {"x-api-key": api_key}), Context())["body"]
     assert orjson.loads(body)["candles"] == as_dicts(stored)
-    assert isinstance(context.market(), MarketData)
+    assert isinstance(context.services.market(), MarketData)
     bench_udf_against_candles(runs, api_key)
 
 

@@ -28,7 +28,7 @@ def admin_cookie(api):
 def test_each_key_shows_what_it_used_of_its_limit_this_minute(api, admin, admin_cookie):
     from partner_api import context
 
-    context.rate_limiter()._clock = lambda: 1_796_000_010.0  # mid-minute, fixed: no window change
+    context.services.rate_limiter()._clock = lambda: 1_796_000_010.0  # mid-minute, fixed: no window change
     # given a busy key on a limit of its own, and a quiet key on the default
     busy, busy_raw = admin.create("busy bot", rate_limit=50)
     quiet, _ = admin.create("quiet bot")

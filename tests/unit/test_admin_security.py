@@ -35,7 +35,7 @@ class Clock:
 
 
 @pytest.fixture
-def admin_api(api):
+def admin_api(api, monkeypatch):
     """The API function with an admin secret set and the login throttle on an injected clock."""
     import os
 
@@ -48,10 +48,9 @@ def admin_api(api):
     )
     clock = Clock()
     throttle = LoginThrottle(StateStore(api["StateTable"]), clock=clock)
-    original, context.login_throttle = context.login_throttle, lambda: throttle
-    context.admin_secret.cache_clear()
+    monkeypatch.setattr(context.services, "login_throttle", lambda: throttle)
+    context.services.reset()  # the admin secret store reads the secret just set
     yield clock
-    context.login_throttle = original
 
 
 def call(method: str, path: str, *, body=None, cookies=None, headers=None, source_ip="203.0.113.7"):

@@ -170,7 +170,7 @@ def test_key_of_a_disabled_key_is_401(api, admin):
     admin.create("other")
     assert get("/api/candles", {"symbol": "BTCUSD-OTC", "limit": 1}, {"X-Api-Key": raw}).status == 200
     admin.set_enabled(record.key_id, False)
-    context.keys().invalidate()  # a cold container (the warm bound is tested in test_api_keys)
+    context.services.keys().invalidate()  # a cold container (the warm bound is tested in test_api_keys)
     before = storage_fingerprint(api)
     answer = get("/api/candles", {"symbol": "BTCUSD-OTC"}, {"X-Api-Key": raw})
     assert "disabled" in assert_error(answer, 401, "key_disabled")["message"]
@@ -208,7 +208,7 @@ def test_cookie_signed_for_another_key_id_is_401(partner):
     # a token with a valid signature but an id that does not exist (e.g. a deleted key)
     from partner_api import context
 
-    token = context.signer().issue("key_000000000000")
+    token = context.services.signer().issue("key_000000000000")
     answer = invoke("symbols_get_cookie.json", cookies=[f"twk_session={token}"])
     assert_error(answer, 401, "invalid_key")
 
@@ -222,7 +222,7 @@ def test_expired_cookie_is_401(partner, monkeypatch):
     # given: a cookie issued longer ago than COOKIE_MAX_AGE
     from partner_api import context
 
-    issued_at = int(time.time()) - context.settings().cookie_max_age - 5
+    issued_at = int(time.time()) - context.services.settings().cookie_max_age - 5
     monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: issued_at)
     cookie = invoke("verify_post.json", body=json.dumps({"api_key": raw})).cookies[0].split(";")[0]
     monkeypatch.undo()

@@ -33,14 +33,13 @@ def clock():
 
 
 @pytest.fixture
-def warm_registry(api, clock):
+def warm_registry(api, clock, monkeypatch):
     """The API's key registry, as a warm Lambda container holds it, on an injected clock."""
     from partner_api import context
 
     registry = KeyRegistry(api["KeysTable"], cache_seconds=KEY_CACHE_SECONDS, clock=clock)
-    original, context.keys = context.keys, lambda: registry
-    yield registry
-    context.keys = original
+    monkeypatch.setattr(context.services, "keys", lambda: registry)
+    return registry
 
 
 def candles_with(raw_key: str | None, **query):

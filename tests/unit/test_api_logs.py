@@ -54,7 +54,7 @@ def test_unexpected_errors_are_logged_without_the_key(log_lines, admin, monkeypa
     def broken(*args, **kwargs):
         raise RuntimeError(f"boom while serving {raw}")
 
-    monkeypatch.setattr(context.market(), "candles_answer", broken)
+    monkeypatch.setattr(context.services.market(), "candles_answer", broken)
     answer = get("/api/candles", {"symbol": "BTCUSD-OTC", "api_key": raw})
     assert answer.status == 500 and answer.json()["error"] == "internal_error"
     assert raw not in answer.body.decode()

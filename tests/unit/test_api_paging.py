@@ -110,7 +110,7 @@ def test_whole_days_encoded_once_give_the_same_bytes_as_encoding_every_bar(api, 
     from partner_api import context
 
     # given: the API's market, warm (its stored days cached)
-    market = context.market()
+    market = context.services.market()
     query = dict(query)
     timeframe = query.pop("timeframe", None)
     for _ in range(2):  # the second time, whole days come from the encoded-day cache

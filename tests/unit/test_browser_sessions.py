@@ -117,7 +117,7 @@ def test_owner_chart_session_ends_when_its_time_is_up(api, partner):
     from tradowix_bot.server.keys import owner_session_id
 
     # given an owner session whose time is up (minted the way the endpoint mints it)
-    expired = context.signer().issue(owner_session_id(int(time.time()) - 1))
+    expired = context.services.signer().issue(owner_session_id(int(time.time()) - 1))
     answer = invoke(
         "symbols_get_cookie.json",
         path="/api/candles",

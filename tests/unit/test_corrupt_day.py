@@ -59,7 +59,7 @@ def test_a_websocket_subscribe_gets_its_history_when_a_day_object_is_truncated(a
 
     sent = []
     poster = SimpleNamespace(post=lambda cid, msg: sent.append(msg) or "ok", delete=lambda cid: "ok")
-    monkeypatch.setattr(context, "ConnectionPoster", lambda endpoint: poster)
+    monkeypatch.setattr("tradowix_bot.server.live_poster.ConnectionPoster", lambda endpoint: poster)
     context.reset()
     # given two stored days, the older one's object truncated
     import time

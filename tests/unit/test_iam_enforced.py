@@ -193,14 +193,14 @@ def test_the_live_publishers_key_recheck_only_reads_the_keys_table(roles, stack_
     """It called UpdateItem (last use) about once a minute per key, refused and swallowed."""
     from tradowix_bot.server.keys import KeyRegistry
     from tradowix_bot.server.live_connections import ConnectionStore
-    from tradowix_bot.server.live_fanout import LivePublisher
+    from tradowix_bot.server.services import Services, live_settings
 
     # given a key and a connection made with it
     record, _ = KeyRegistry(roles.names["KeysTable"]).create("partner")
     ConnectionStore(roles.names["ConnectionsTable"]).add_connection("conn-a", record.key_id)
     # when the publisher, built as the collector builds it and running as the collector, re-checks keys
     with roles.acting_as("CollectorTaskRole"):
-        publisher = LivePublisher.from_env()
+        publisher = Services(live_settings, metrics_service="collector").publisher()
         verdicts = publisher.guard.check()
         publisher.poster.close()
     # then the connection stays (the key is fine) and the collector made no call its role refuses
@@ -214,7 +214,9 @@ def test_a_session_connect_before_any_gate_sign_in_is_refused_with_401(roles, st
     from tradowix_bot.server.keys import KeyRegistry
 
     KeyRegistry(roles.names["KeysTable"]).create("partner")  # keys exist: no open mode
-    monkeypatch.setattr(context, "ConnectionPoster", lambda endpoint: SimpleNamespace())
+    monkeypatch.setattr(
+        "tradowix_bot.server.live_poster.ConnectionPoster", lambda endpoint: SimpleNamespace()
+    )
     context.reset()
     event = json.loads((EVENTS / "ws_connect.json").read_text())
     event["queryStringParameters"] = {"session": "forged.token.value"}
@@ -338,7 +340,7 @@ def test_the_websocket_role_serves_connect_subscribe_ping_and_disconnect(roles, 
     _, raw = KeyRegistry(roles.names["KeysTable"]).create("partner")
     sent = []
     poster = SimpleNamespace(post=lambda cid, msg: sent.append(msg) or "ok", delete=lambda cid: "ok")
-    monkeypatch.setattr(context, "ConnectionPoster", lambda endpoint: poster)
+    monkeypatch.setattr("tradowix_bot.server.live_poster.ConnectionPoster", lambda endpoint: poster)
     context.reset()
     base = json.loads((EVENTS / "ws_connect.json").read_text())
 
@@ -381,9 +383,9 @@ def test_the_collector_role_builds_bars_and_runs_the_fan_out(roles):
 
     class Publisher:  # the fan-out's storage side (subscribers, key checks) under the role
         def __init__(self):
-            from tradowix_bot.server.live_fanout import LivePublisher
+            from tradowix_bot.server.services import Services, live_settings
 
-            self.inner = LivePublisher.from_env()
+            self.inner = Services(live_settings, metrics_service="collector").publisher()
 
         def on_bar(self, symbol, bar, closed):  # its storage calls, in this thread
             self.inner.refresh_subscribers()

@@ -32,14 +32,13 @@ def clock():
 
 
 @pytest.fixture
-def limiter(api, clock):
+def limiter(api, clock, monkeypatch):
     """The API's rate limiter, as a warm Lambda container holds it, on an injected clock."""
     from partner_api import context
 
     limiter = RateLimiter(api["StateTable"], default_per_minute=600, clock=clock)
-    original, context.rate_limiter = context.rate_limiter, lambda: limiter
-    yield limiter
-    context.rate_limiter = original
+    monkeypatch.setattr(context.services, "rate_limiter", lambda: limiter)
+    return limiter
 
 
 def with_key(raw: str, path: str = "/api/candles", query: dict | None = None, **headers):

@@ -59,7 +59,7 @@ def ws(aws_env, monkeypatch):
     from live_ws import context, handler  # its settings are validated at import, as at Lambda's init
 
     poster = RecordingPoster()
-    monkeypatch.setattr(context, "ConnectionPoster", lambda endpoint: poster)
+    monkeypatch.setattr("tradowix_bot.server.live_poster.ConnectionPoster", lambda endpoint: poster)
     context.reset()
     now = int(time.time()) - int(time.time()) % 60
     bars = [(now - 60 * (2000 - i), 100.0 + i, 101.0 + i, 99.0 + i, 100.5 + i) for i in range(2000)]
@@ -126,7 +126,7 @@ def test_connect_accepts_the_browser_session_token_of_ws_url(ws, aws_env):
 def ws_live_registry_refresh(ws) -> None:
     from live_ws import context
 
-    context.live().keys.invalidate()
+    context.services.live_socket().keys.invalidate()
 
 
 @pytest.mark.parametrize(
@@ -152,8 +152,8 @@ def test_bad_messages_answer_an_error_and_subscribe_nothing(ws, body, code):
     ws.handler(message(body), None)
     assert ws.poster.types() == ["error"]
     assert ws.poster.sent[0][1]["error"] == code
-    assert context.live().connections.subscriptions(CONN) == []
-    assert context.live().connections.get(CONN) is not None  # the connection stays
+    assert context.services.live_socket().connections.subscriptions(CONN) == []
+    assert context.services.live_socket().connections.get(CONN) is not None  # the connection stays
 
 
 def test_symbol_not_allowed_for_the_key(ws, aws_env):
@@ -164,7 +164,7 @@ def test_symbol_not_allowed_for_the_key(ws, aws_env):
     connect(ws, api_key=raw)
     ws.handler(event("message"), None)
     assert ws.poster.sent[0][1]["error"] == "symbol_forbidden"
-    assert context.live().connections.subscriptions(CONN) == []
+    assert context.services.live_socket().connections.subscriptions(CONN) == []
 
 
 def test_burst_of_subscribes_is_bounded(ws, monkeypatch):
@@ -172,13 +172,13 @@ def test_burst_of_subscribes_is_bounded(ws, monkeypatch):
     from tradowix_bot.server.live_connections import MAX_SUBSCRIPTIONS
 
     connect(ws)
-    monkeypatch.setattr(context.live(), "history_bars", 5)  # keep the test fast
+    monkeypatch.setattr(context.services.live_socket(), "history_bars", 5)  # keep the test fast
     for tf in range(1, 61):
         ws.handler(
             message(json.dumps({"type": "subscribe", "symbol": "BTCUSD-OTC", "timeframe": 60 * tf})), None
         )
     errors = [m for _, m in ws.poster.sent if m["type"] == "error"]
-    assert len(context.live().connections.subscriptions(CONN)) == MAX_SUBSCRIPTIONS
+    assert len(context.services.live_socket().connections.subscriptions(CONN)) == MAX_SUBSCRIPTIONS
     assert len(errors) == 60 - MAX_SUBSCRIPTIONS
     assert {e["error"] for e in errors} == {"too_many_subscriptions"}
 
@@ -189,11 +189,11 @@ def test_resubscribe_and_unsubscribe(ws):
     connect(ws)
     ws.handler(event("message"), None)
     ws.handler(event("message"), None)  # the same subscription again: history again, one record
-    assert len(context.live().connections.subscriptions(CONN)) == 1
-    assert context.live().connections.get(CONN).subscriptions == 1
+    assert len(context.services.live_socket().connections.subscriptions(CONN)) == 1
+    assert context.services.live_socket().connections.get(CONN).subscriptions == 1
     ws.handler(message('{"type": "unsubscribe", "symbol": "BTCUSD-OTC", "timeframe": 300}'), None)
-    assert context.live().connections.subscriptions(CONN) == []
-    assert context.live().connections.get(CONN).subscriptions == 0
+    assert context.services.live_socket().connections.subscriptions(CONN) == []
+    assert context.services.live_socket().connections.get(CONN).subscriptions == 0
     assert ws.poster.sent[-1][1]["message"] == "unsubscribed from BTCUSD-OTC 300"
 
 
@@ -205,11 +205,11 @@ def test_disabled_key_is_told_and_closed_on_its_next_message(ws, aws_env):
     record, raw = registry.create("partner")
     connect(ws, api_key=raw)
     registry.set_enabled(record.key_id, False)
-    context.live().keys.invalidate()
+    context.services.live_socket().keys.invalidate()
     ws.handler(event("message"), None)
     assert ws.poster.sent[0][1]["error"] == "key_disabled"
     assert ws.poster.deleted == [CONN]
-    assert context.live().connections.get(CONN) is None
+    assert context.services.live_socket().connections.get(CONN) is None
 
 
 def test_ping_and_disconnect(ws):
@@ -220,8 +220,8 @@ def test_ping_and_disconnect(ws):
     assert ws.poster.types() == ["pong"]
     ws.handler(event("message"), None)
     assert ws.handler(event("disconnect"), None)["statusCode"] == 200
-    assert context.live().connections.get(CONN) is None
-    assert context.live().connections.subscribers("BTCUSD-OTC") == []
+    assert context.services.live_socket().connections.get(CONN) is None
+    assert context.services.live_socket().connections.subscribers("BTCUSD-OTC") == []
 
 
 def test_history_is_trimmed_under_the_message_limit():

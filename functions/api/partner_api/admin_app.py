@@ -28,4 +28,4 @@ app.include_router(browser_sessions.admin_router)
 observability.install(app, errors.logger, "admin")
 
 handler = observability.lambda_handler(Mangum(app, lifespan="off"), "admin")
-context.settings()  # validated at init: a missing bucket or table stops here, named
+context.services.settings()  # validated at init: a missing bucket or table stops here, named

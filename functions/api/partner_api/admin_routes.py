@@ -35,11 +35,11 @@ def _refuse_partner_keys(request: Request) -> None:
 
 def admin_session(request: Request) -> AdminSession:
     _refuse_partner_keys(request)
-    return context.admin_sessions().open(request.cookies.get(ADMIN_COOKIE_NAME))
+    return context.services.admin_sessions().open(request.cookies.get(ADMIN_COOKIE_NAME))
 
 
 def admin_write(request: Request, session: Annotated[AdminSession, Depends(admin_session)]) -> AdminSession:
-    context.admin_sessions().require_csrf(session, request.headers.get(CSRF_HEADER))
+    context.services.admin_sessions().require_csrf(session, request.headers.get(CSRF_HEADER))
     return session
 
 
@@ -81,12 +81,12 @@ def _session_answer(session: AdminSession) -> dict:
 def login(request: Request, body: LoginBody):
     _refuse_partner_keys(request)
     address = _client_address(request)
-    throttle = context.login_throttle()
+    throttle = context.services.login_throttle()
     throttle.claim(address)  # counted before the (slow) check: parallel guesses get no extra tries
-    if not context.admin_secret().check(body.secret):
+    if not context.services.admin_secret().check(body.secret):
         raise Unauthorized("wrong admin secret", code="wrong_admin_secret")
     throttle.succeeded(address)
-    sessions = context.admin_sessions()
+    sessions = context.services.admin_sessions()
     session = sessions.issue()
     response = _json(_session_answer(session))
     response.set_cookie(
@@ -108,7 +108,7 @@ def current_session(session: Reader):
 
 @router.post("/logout")
 def logout(session: Writer):
-    context.admin_sessions().revoke(session)  # the cookie stops working wherever it was saved
+    context.services.admin_sessions().revoke(session)  # the cookie stops working wherever it was saved
     response = _json({"ok": True})
     response.delete_cookie(ADMIN_COOKIE_NAME, path=COOKIE_PATH)
     return response
@@ -116,64 +116,66 @@ def logout(session: Writer):
 
 @router.get("/keys")
 def list_keys(_: Reader):
-    limiter = context.rate_limiter()
+    limiter = context.services.rate_limiter()
     # each key with what it used of its rate limit this minute (the panel shows it)
-    keys = [{**r.public(), "usage": limiter.usage(r.key_id, r.rate_limit)} for r in context.keys().list()]
+    keys = [
+        {**r.public(), "usage": limiter.usage(r.key_id, r.rate_limit)} for r in context.services.keys().list()
+    ]
     return _json({"keys": keys})
 
 
 @router.post("/keys")
 def create_key(_: Writer, body: NewKeyBody):
-    record, raw = context.keys().create(body.name, body.symbols, body.rate_limit)
+    record, raw = context.services.keys().create(body.name, body.symbols, body.rate_limit)
     return _json({"key": raw, "record": record.public()}, status=201)
 
 
 @router.post("/keys/{key_id}/disable")
 def disable_key(_: Writer, key_id: str):
-    return _json({"record": context.keys().set_enabled(key_id, False).public()})
+    return _json({"record": context.services.keys().set_enabled(key_id, False).public()})
 
 
 @router.post("/keys/{key_id}/enable")
 def enable_key(_: Writer, key_id: str):
-    return _json({"record": context.keys().set_enabled(key_id, True).public()})
+    return _json({"record": context.services.keys().set_enabled(key_id, True).public()})
 
 
 @router.put("/keys/{key_id}/symbols")
 def restrict_key(_: Writer, key_id: str, body: SymbolsBody):
-    return _json({"record": context.keys().restrict(key_id, body.symbols).public()})
+    return _json({"record": context.services.keys().restrict(key_id, body.symbols).public()})
 
 
 @router.put("/keys/{key_id}/rate-limit")
 def set_key_rate_limit(_: Writer, key_id: str, body: RateLimitBody):
-    return _json({"record": context.keys().set_rate_limit(key_id, body.rate_limit).public()})
+    return _json({"record": context.services.keys().set_rate_limit(key_id, body.rate_limit).public()})
 
 
 @router.get("/rate-limit")
 def default_rate_limit(_: Reader):
-    return _json({"default_per_minute": context.settings().rate_limit_per_minute})
+    return _json({"default_per_minute": context.services.settings().rate_limit_per_minute})
 
 
 @router.delete("/keys/{key_id}")
 def delete_key(_: Writer, key_id: str):
-    context.keys().delete(key_id)
+    context.services.keys().delete(key_id)
     return _json({"deleted": key_id})
 
 
 @router.get("/symbols")
 def all_symbols(_: Reader):
-    return _json(context.market().symbols(None))
+    return _json(context.services.market().symbols(None))
 
 
 @router.get("/session-token")
 def session_token_status(_: Reader):
-    return _json(context.session_token().status())
+    return _json(context.services.session_token().status())
 
 
 @router.put("/session-token")
 def replace_session_token(_: Writer, body: SessionTokenBody):
-    return _json(context.session_token().replace(body.token))
+    return _json(context.services.session_token().replace(body.token))
 
 
 @router.get("/upstream")
 def upstream(_: Reader):
-    return _json(upstream_overview(context.state()))
+    return _json(upstream_overview(context.services.state()))

@@ -46,7 +46,9 @@ REQUIRED_PARAMS = {
 
 
 def openapi() -> dict:
-    return schemas.openapi_document(app, max_limit=context.settings().max_limit, required=REQUIRED_PARAMS)
+    return schemas.openapi_document(
+        app, max_limit=context.services.settings().max_limit, required=REQUIRED_PARAMS
+    )
 
 
 app.openapi = openapi
@@ -59,7 +61,7 @@ app.openapi = openapi
     responses=pages.with_html_page(schemas.responses(schemas.DOCS, keyed=False)),
 )
 def api_docs(request: Request):
-    catalog = docs.catalog(app, rate_limit_per_minute=context.settings().rate_limit_per_minute)
+    catalog = docs.catalog(app, rate_limit_per_minute=context.services.settings().rate_limit_per_minute)
     # A browser (Accept: text/html first) gets a readable page; every other client the JSON.
     if pages.prefers_html(request.headers.get("accept")):
         return pages.docs_page(catalog)

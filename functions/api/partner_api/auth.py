@@ -15,7 +15,7 @@ __all__ = ["Caller", "caller", "resolve"]
 def resolve(request: Request, body_key: str | None = None) -> Caller:
     """Who is calling; for a key, one request is counted against its rate limit (the answer's
     X-RateLimit-* headers come from `request.state.rate_limit`, see app.py)."""
-    authn = context.authenticator()
+    authn = context.services.authenticator()
     raw = request.headers.get("x-api-key") or body_key or request.query_params.get("api_key")
     who = authn.identify(raw, request.cookies.get(COOKIE_NAME))
     decision = authn.charge(who)

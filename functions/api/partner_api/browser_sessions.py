@@ -41,8 +41,8 @@ def sign_out(request: Request):
 @admin_router.post("/api/admin/chart-session")
 def owner_chart_session(request: Request, admin: Writer):
     now = int(time.time())
-    expires_at = min(admin.expires_at, now + context.settings().cookie_max_age)
-    token = context.signer().issue(owner_session_id(expires_at))
+    expires_at = min(admin.expires_at, now + context.services.settings().cookie_max_age)
+    token = context.services.signer().issue(owner_session_id(expires_at))
     response = JSONBody({"ok": True, "url": "/", "expires_at": expires_at}, headers=NO_STORE)
     response.set_cookie(
         COOKIE_NAME,

@@ -23,5 +23,5 @@ def _alarm_prefix() -> str:
 
 @router.get("/health")
 def health_view(_: Reader):
-    report = health.report(aws.client("cloudwatch"), context.state(), alarm_prefix=_alarm_prefix())
+    report = health.report(aws.client("cloudwatch"), context.services.state(), alarm_prefix=_alarm_prefix())
     return JSONBody(report, headers=NO_STORE)

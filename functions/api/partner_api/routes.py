@@ -97,8 +97,8 @@ async def verify(request: Request):
         secure = request.headers.get("x-forwarded-proto", request.url.scheme) == "https"
         response.set_cookie(
             COOKIE_NAME,
-            context.signer().issue(who.key.key_id),
-            max_age=context.settings().cookie_max_age,
+            context.services.signer().issue(who.key.key_id),
+            max_age=context.services.settings().cookie_max_age,
             httponly=True,
             samesite="lax",
             secure=secure,
@@ -114,7 +114,7 @@ async def verify(request: Request):
     responses=schemas.responses(schemas.SYMBOLS, 401, 429, 503),
 )
 def symbols(who: Who):
-    return JSONBody(context.market().symbols(who.key))
+    return JSONBody(context.services.market().symbols(who.key))
 
 
 @router.get(
@@ -143,7 +143,7 @@ def candles(
         Query(description="the first N bars of the range, oldest first; `next` gives the following page"),
     ] = None,
 ) -> Response:
-    market = context.market()
+    market = context.services.market()
     answer = market.candles_answer(who.key, symbol, timeframe, limit, start, end, page_size)
     return versioned_json(request, answer.version, lambda: answer.body(market.encoded_days))
 
@@ -155,7 +155,7 @@ def candles(
     responses=schemas.responses(schemas.TIMING, 400, 401, 403, 429, 503),
 )
 def timing(who: Who, symbol: Symbol = None, timeframe: Timeframe = None):
-    return JSONBody(context.market().timing(who.key, symbol, timeframe))
+    return JSONBody(context.services.market().timing(who.key, symbol, timeframe))
 
 
 @router.get(
@@ -165,5 +165,5 @@ def timing(who: Who, symbol: Symbol = None, timeframe: Timeframe = None):
     responses=schemas.responses(schemas.LIVE_STATUS, 401, 429, 503),
 )
 def live_status(who: Who):
-    session_token = context.signer().issue(who.key.key_id) if who.key and not who.raw_key else None
-    return JSONBody(context.market().live_status(who.key, who.raw_key, session_token))
+    session_token = context.services.signer().issue(who.key.key_id) if who.key and not who.raw_key else None
+    return JSONBody(context.services.market().live_status(who.key, who.raw_key, session_token))

@@ -13,7 +13,7 @@ from . import context
 
 logger = get_logger("tradowix-ws")
 metrics = recorder("ws")
-context.settings()  # validated at init: a missing table or endpoint stops here, named
+context.services.settings()  # validated at init: a missing table or endpoint stops here, named
 
 
 def _raw_key(event: dict) -> str | None:
@@ -45,7 +45,7 @@ def handler(event: dict, lambda_context) -> dict:
 def _route(event: dict, route: str, connection_id: str) -> dict:
     # One line per connect/disconnect; per message only at DEBUG (INFO would log every frame).
     (logger.info if route.startswith("$") else logger.debug)("ws", extra={"route": route})
-    live = context.live()
+    live = context.services.live_socket()
     if route == "$connect":
         try:
             live.connect(connection_id, _raw_key(event), _session_token(event))

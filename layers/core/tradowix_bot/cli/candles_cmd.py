@@ -28,10 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tradowix_bot.server.importer import candles_dir, export_dir, import_dir
-    from tradowix_bot.server.store import CandleStore
 
     target = targets.resolve(args.stack)
-    store = CandleStore(target.candles_bucket)
+    store = target.services().store()
     directory = candles_dir(args.candles_dir)
     if args.op == "import":
         if not directory.is_dir():

@@ -137,14 +137,11 @@ def build_source(args: argparse.Namespace, clock):
 
 
 def stores(args: argparse.Namespace):
-    from tradowix_bot.server.state import StateStore
-    from tradowix_bot.server.store import CandleStore
-
     from .target import resolve
 
-    target = resolve(args.stack)
     # Today's and yesterday's objects of up to 256 symbols stay cached (the lease holder's copy).
-    return CandleStore(target.candles_bucket, cache_entries=512), StateStore(target.state_table)
+    services = resolve(args.stack).services(day_cache_entries=512)
+    return services.store(), services.state()
 
 
 def live_fanout():
@@ -152,9 +149,9 @@ def live_fanout():
     WebSocket API is configured: WS_MANAGEMENT_ENDPOINT on AWS, the local gateway's locally."""
     if not os.environ.get("WS_MANAGEMENT_ENDPOINT") or os.environ.get("TRADOWIX_LIVE_FANOUT") == "off":
         return None, []  # no WebSocket API, or the owner runs the fan-out elsewhere
-    from tradowix_bot.server.live_fanout import LivePublisher
+    from tradowix_bot.server.services import Services, live_settings
 
-    publisher = LivePublisher.from_env().start()
+    publisher = Services(live_settings, metrics_service="collector").publisher().start()
     print("[collector] live fan-out to " + os.environ["WS_MANAGEMENT_ENDPOINT"], flush=True)
     # Started, its on_bar only queues the update for its own delivery thread: no extra thread
     # in between (a hand-over per tick cost more CPU than the fan-out's own work).

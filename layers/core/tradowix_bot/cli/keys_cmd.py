@@ -55,10 +55,8 @@ def _describe(record) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tradowix_bot.server.keys import KeyRegistry
-
     target = targets.resolve(args.stack)
-    registry = KeyRegistry(target.keys_table)
+    registry = target.services().keys()
     if args.op == "create":
         record, raw = registry.create(args.name, args.symbols, args.rate_limit)
         print(f"Created {_describe(record)} on {target.description}.")

@@ -62,13 +62,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def unlock(args: argparse.Namespace) -> int:
-    from tradowix_bot.server.admin import LoginThrottle
-    from tradowix_bot.server.state import StateStore
-
     from . import target as targets
 
     target = targets.resolve(args.stack, args.data_dir)
-    forgotten = LoginThrottle(StateStore(target.state_table)).unlock(args.address)
+    forgotten = target.services().login_throttle().unlock(args.address)
     which = f"address {args.address}" if args.address else "every address"
     print(f"Admin sign-in unlocked for {which} on {target.description} ({forgotten} counted).")
     return 0

@@ -31,14 +31,13 @@ def run(args: argparse.Namespace) -> int:
     import os
 
     from tradowix_bot.server import aws, health
-    from tradowix_bot.server.state import StateStore
 
     target = targets.resolve(args.stack)
     stack = args.stack or os.environ.get("TRADOWIX_STACK")
     prefix = f"{stack}-" if stack else "tradowix-local-"
     report = health.report(
         aws.client("cloudwatch"),
-        StateStore(target.state_table),
+        target.services().state(),
         alarm_prefix=prefix,
         window_seconds=args.window * 60,
     )

@@ -29,6 +29,21 @@ class Target:
     candles_bucket: str
     api_url: str | None = None
 
+    def services(self, **overrides):
+        """The server's parts on this deployment (server/services.py), from its names and the
+        defaults of every other setting; `overrides` replace settings (e.g. day_cache_entries)."""
+        from dataclasses import replace
+
+        from tradowix_bot.server.config import Settings
+        from tradowix_bot.server.services import Services
+
+        names = {
+            "CANDLES_BUCKET": self.candles_bucket,
+            "KEYS_TABLE": self.keys_table,
+            "STATE_TABLE": self.state_table,
+        }
+        return Services(lambda: replace(Settings.from_env(environ=names), **overrides))
+
 
 def data_dir() -> Path:
     return Path(os.environ.get("TRADOWIX_DATA_DIR", "data")).resolve()

@@ -30,7 +30,7 @@ checks) and deletes, and hands its results to the delivery thread through the ev
 (tests, benchmarks) every call does its work at once, in the caller's thread.
 
 Runs inside the collector process (see docs/live-streaming.md). Build it with
-`LivePublisher.from_env()` and call `start()` once.
+`Services.publisher()` (services.py) and call `start()` once.
 """
 
 from __future__ import annotations
@@ -155,25 +155,6 @@ class LivePublisher:
         self._removals: collections.deque[str] = collections.deque()  # gone connections' records
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-
-    @classmethod
-    def from_env(cls) -> LivePublisher:
-        """Built from the same environment as the functions (CONNECTIONS_TABLE,
-        WS_MANAGEMENT_ENDPOINT, KEYS_TABLE, CANDLES_BUCKET, LIVE_THROTTLE_SECONDS)."""
-        from .config import Settings
-        from .metrics import CountedPoster, recorder
-        from .store import CandleStore
-
-        s = Settings.from_env(require=("CONNECTIONS_TABLE", "WS_MANAGEMENT_ENDPOINT"))
-        return cls(
-            ConnectionStore(s.connections_table),
-            CountedPoster(ConnectionPoster(s.ws_management_endpoint), recorder("collector")),
-            KeyRegistry(
-                s.keys_table, cache_seconds=min(s.key_cache_seconds, REVALIDATE_SECONDS), record_use=False
-            ),
-            store=CandleStore(s.candles_bucket),
-            throttle_seconds=s.live_throttle_seconds,
-        )
 
     # -- entry points ---------------------------------------------------------------------------
     def on_bar(self, symbol: str, bar: tuple, closed: bool) -> None:
