@@ -121,18 +121,16 @@ class Partner:
         sys.path.insert(0, str(ROOT / "functions" / "ws"))
         from live_ws import context as ws_context
         from partner_api import context
+        from tradowix_bot.server import services
         from tradowix_bot.server.market import MarketData
         from tradowix_bot.server.store import CandleStore
 
-        for composition_root in (context, ws_context):  # the same services, on the rig's clock
-            monkeypatch.setattr(
-                composition_root, "MarketData", functools.partial(MarketData, clock=clock.now)
-            )
-            # the store's "today" (re-validated on every read) is the market's today too
-            monkeypatch.setattr(
-                composition_root, "CandleStore", functools.partial(CandleStore, clock=clock.now)
-            )
-            composition_root.reset()
+        # the composition root builds both functions' parts: the same ones, on the rig's clock
+        monkeypatch.setattr(services, "MarketData", functools.partial(MarketData, clock=clock.now))
+        # the store's "today" (re-validated on every read) is the market's today too
+        monkeypatch.setattr(services, "CandleStore", functools.partial(CandleStore, clock=clock.now))
+        for function_context in (context, ws_context):
+            function_context.reset()
         self.monkeypatch = monkeypatch
         # A line per request is noise here. Put back after the test: the level is the process's,
         # and later tests (tests/unit/test_api_logs.py) read those lines.
@@ -183,7 +181,7 @@ class Partner:
             def delete(self, connection_id):
                 return "ok"
 
-        self.monkeypatch.setattr(context, "ConnectionPoster", Poster)
+        self.monkeypatch.setattr("tradowix_bot.server.live_poster.ConnectionPoster", Poster)
         context.reset()
         connect = json.loads((EVENTS / "ws_connect.json").read_text())
         assert handler.handler(connect, None)["statusCode"] == 200
