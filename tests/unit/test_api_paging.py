@@ -8,6 +8,7 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from tradowix_bot.server.authn import OPEN
 from unit_helpers import T0, get
 
 SYMBOL = "BTCUSD-OTC"
@@ -114,6 +115,6 @@ def test_whole_days_encoded_once_give_the_same_bytes_as_encoding_every_bar(api, 
     query = dict(query)
     timeframe = query.pop("timeframe", None)
     for _ in range(2):  # the second time, whole days come from the encoded-day cache
-        answer = market.candles_answer(None, SYMBOL, timeframe, **query)
+        answer = market.candles_answer(OPEN, SYMBOL, timeframe, **query)
         # then: the spliced body is byte for byte the plain encoding of the answer
         assert answer.body(market.encoded_days) == orjson.dumps(answer.as_dict())

@@ -205,6 +205,7 @@ def test_an_outage_unlinks_and_the_next_good_poll_links_again():
 
 def test_history_lands_in_the_same_1m_store(aws_env):
     # given the candle store (moto) and the source on the recording
+    from tradowix_bot.server.authn import OPEN
     from tradowix_bot.server.market import MarketData
     from tradowix_bot.server.state import StateStore
     from tradowix_bot.server.store import CandleStore
@@ -226,7 +227,7 @@ def test_history_lands_in_the_same_1m_store(aws_env):
     assert results[0].error is None
     assert [tuple(b[:5]) for b in store.read("BTC-USDT", T0)] == [tuple(b) for b in recorded_bars("BTCUSDT")]
     answer = MarketData(store, StateStore(aws_env["StateTable"]), clock=clock.now).candles(
-        None, "BTC-USDT", 300, limit=2
+        OPEN, "BTC-USDT", 300, limit=2
     )
     assert answer["count"] == 2 and answer["candles"][-1]["time"] == END - 300
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import boto3
 import pytest
 from tradowix_bot.server import aws
+from tradowix_bot.server.authn import OPEN
 from tradowix_bot.server.market import MarketData
 from tradowix_bot.server.state import StateStore
 from tradowix_bot.server.store import CandleStore
@@ -42,8 +43,8 @@ def test_a_stale_entry_is_not_served_while_a_renewed_one_is(aws_env):
     state.write_forming({"EURUSD-OTC": bar(1.35, 9)}, 6, now=NOW + 5)
     # when a partner asks for candles 7 s after the first write
     market = MarketData(store, state, clock=lambda: NOW + 7)
-    btc = market.candles(None, "BTCUSD-OTC")
-    eur = market.candles(None, "EURUSD-OTC")
+    btc = market.candles(OPEN, "BTCUSD-OTC")
+    eur = market.candles(OPEN, "EURUSD-OTC")
     # then the bar its writer stopped renewing is not served; the renewed one is, as last written
     assert [c["time"] for c in btc["candles"]] == [T - 60]
     assert [c["time"] for c in eur["candles"]] == [T - 60, T]

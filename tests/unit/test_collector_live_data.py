@@ -20,6 +20,7 @@ from collector_harness import (
 )
 from tradowix_bot.collector import Collector, ManualClock
 from tradowix_bot.collector.synthetic import SyntheticSource
+from tradowix_bot.server.authn import OPEN
 from tradowix_bot.server.market import MarketData
 from tradowix_bot.server.state import StateStore
 from tradowix_bot.server.store import CandleStore
@@ -55,7 +56,7 @@ def test_a_dropped_link_never_shows_a_partial_bar_as_closed_and_the_minute_comes
         collector.source.drop_link(SYMBOL, 20)
         for _ in range(80):  # a partner reads every second for 80 s
             await run.advance(1, step=1)
-            answers.append((clock.now(), market.candles(None, SYMBOL, limit=5)))
+            answers.append((clock.now(), market.candles(OPEN, SYMBOL, limit=5)))
         await run.stop()
 
     asyncio.run(scenario())
@@ -86,7 +87,7 @@ def test_a_crashed_collector_leaves_no_bar_presented_as_closed_that_is_wrong(aws
         run.crash(collector)
         for _ in range(90):
             await run.advance(1, step=1)
-            answers.append((clock.now(), market.candles(None, SYMBOL, limit=5)))
+            answers.append((clock.now(), market.candles(OPEN, SYMBOL, limit=5)))
 
     asyncio.run(scenario())
     crashed = answers[0][0] - 1
@@ -107,16 +108,16 @@ def test_a_clean_stop_withdraws_the_forming_bar_and_reads_as_not_live_at_once(aw
         await run.start()
         await run.advance(60)
         await run.to_second(30)
-        assert market.live_status(None, None)["live"] is True
-        assert market.candles(None, SYMBOL, limit=2)["last_closed"] is False
+        assert market.live_status(OPEN)["live"] is True
+        assert market.candles(OPEN, SYMBOL, limit=2)["last_closed"] is False
         # when it is stopped (SIGTERM) mid-minute
         await run.stop()
 
     asyncio.run(scenario())
     # then, at once, the status says not live and the answer ends with the last whole minute
-    status = market.live_status(None, None)
+    status = market.live_status(OPEN)
     assert status["live"] is False and status["upstream"]["connected"] is False
-    answer = market.candles(None, SYMBOL, limit=2)
+    answer = market.candles(OPEN, SYMBOL, limit=2)
     assert answer["last_closed"] is True and not wrong_closed_bars(answer, SYMBOL)
     assert answer["candles"][-1]["time"] == minute_of(clock.now()) - 60
 
@@ -129,10 +130,10 @@ def test_a_collector_that_dies_reads_as_not_live_within_three_status_intervals(a
         run = Harness(clock, collector)
         await run.start()
         await run.advance(30)
-        assert market.live_status(None, None)["live"] is True
+        assert market.live_status(OPEN)["live"] is True
         # when it dies without a word
         run.crash(collector)
-        return await run.until(lambda: not market.live_status(None, None)["live"], limit=60, step=1)
+        return await run.until(lambda: not market.live_status(OPEN)["live"], limit=60, step=1)
 
     # then partners see it as not live within 3 status intervals (15 s), not 90 s
     assert asyncio.run(scenario()) <= 15 + 1
@@ -154,7 +155,7 @@ def test_a_link_back_within_0_6_s_keeps_every_minute_and_the_next_one_whole(aws_
         # when the link drops at second 40 and is back 0.6 s later
         collector.source.drop_link(SYMBOL, 0.6)
         await run.advance(5, step=0.2)
-        seen.append(market.candles(None, SYMBOL, limit=2))  # second 45: the minute goes on forming
+        seen.append(market.candles(OPEN, SYMBOL, limit=2))  # second 45: the minute goes on forming
         await run.advance(17, step=1)  # second 62
         seen.append(store.read(SYMBOL)[-1])
         await run.advance(59.5, step=0.5)  # second 121.5: the next minute closed from its ticks

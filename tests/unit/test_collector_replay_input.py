@@ -16,6 +16,7 @@ from collector_harness import START, Harness
 from tradowix_bot.collector import Collector, ManualClock
 from tradowix_bot.collector.replay import ReplaySource
 from tradowix_bot.errors import MalformedCandles
+from tradowix_bot.server.authn import OPEN
 from tradowix_bot.server.market import MarketData
 from tradowix_bot.server.state import StateStore
 from tradowix_bot.server.store import CandleStore
@@ -40,7 +41,7 @@ def run_replay(aws_env, directory, minutes: float, **kw):
         run = Harness(clock, collector)
         await run.start()
         await run.advance(minutes * 60, step=20)
-        status = (market.live_status(None, None), collector.status_record())
+        status = (market.live_status(OPEN), collector.status_record())
         await run.stop()
         return status
 

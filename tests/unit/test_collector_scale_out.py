@@ -14,6 +14,7 @@ from collector_harness import START, Harness, assert_continuous
 from tradowix_bot.collector import Collector, ManualClock
 from tradowix_bot.collector.synthetic import SyntheticSource
 from tradowix_bot.collector.synthetic_market import SyntheticMarket
+from tradowix_bot.server.authn import OPEN
 from tradowix_bot.server.market import MarketData
 from tradowix_bot.server.state import StateStore
 from tradowix_bot.server.store import CandleStore
@@ -50,7 +51,7 @@ def test_two_collectors_with_different_symbols_both_show_in_live_status(aws_env)
         run = Harness(clock, first, second)
         await run.start()
         await run.advance(30)
-        status = market.live_status(None, None)
+        status = market.live_status(OPEN)
         await run.stop()
         return status
 
@@ -89,7 +90,7 @@ def test_three_collectors_share_the_symbols_and_take_over_a_dead_ones_without_lo
         )
         shares["after"] = {c.owner: set(c.tracked) for c in collectors[1:]}
         await run.advance(70, step=2)
-        status = market.live_status(None, None)
+        status = market.live_status(OPEN)
         await run.stop(collectors[1])
         await run.stop(collectors[2])
         return took, status

@@ -16,6 +16,7 @@ from collector_harness import START, Harness, assert_continuous, assert_market_b
 from tradowix_bot.collector import Collector, ManualClock
 from tradowix_bot.collector.synthetic import SyntheticSource
 from tradowix_bot.server import aws
+from tradowix_bot.server.authn import OPEN
 from tradowix_bot.server.market import MarketData
 from tradowix_bot.server.state import StateStore
 from tradowix_bot.server.store import CandleStore
@@ -52,7 +53,7 @@ def test_closed_minutes_match_the_ticks_and_forming_bar_is_served(aws_env):
         await run.start()
         # when 4 minutes pass
         await run.advance(130)
-        mid_minute = market.candles(None, "BTCUSD-OTC", limit=2)
+        mid_minute = market.candles(OPEN, "BTCUSD-OTC", limit=2)
         await run.advance(110)
         await run.stop()
         return mid_minute
@@ -104,7 +105,7 @@ def test_minutes_built_from_ticks_store_their_tick_count_and_history_bars_none(a
     # and the forming bar has its count so far
     assert len(forming) == 6 and 0 < forming[5] <= len(expected_ticks("EURUSD-OTC", forming[0]))
     # and answers mixing both stay readable, resampled too
-    assert market.candles(None, "EURUSD-OTC", timeframe=300)["count"] >= 7
+    assert market.candles(OPEN, "EURUSD-OTC", timeframe=300)["count"] >= 7
 
 
 def expected_ticks(symbol, minute):
@@ -241,14 +242,14 @@ def test_forming_record_is_merged_only_when_newer_than_stored(aws_env):
     store.write("EURUSD-OTC", [(t, 1.0, 1.2, 0.9, 1.1)])
     market = MarketData(store, state, clock=lambda: t + 90)
     state.write_forming({"EURUSD-OTC": (t + 60, 1.1, 1.3, 1.0, 1.25)}, 6, now=t + 89)
-    bars = market.candles(None, "EURUSD-OTC")["candles"]
+    bars = market.candles(OPEN, "EURUSD-OTC")["candles"]
     assert [b["time"] for b in bars] == [t, t + 60] and bars[-1]["close"] == 1.25
     # a forming record for a minute already stored never replaces the closed bar
     state.write_forming({"EURUSD-OTC": (t, 5.0, 5.0, 5.0, 5.0)}, 6, now=t + 89)
-    assert market.candles(None, "EURUSD-OTC")["candles"][-1]["close"] == 1.1
+    assert market.candles(OPEN, "EURUSD-OTC")["candles"][-1]["close"] == 1.1
     # and a record its writer stopped renewing (collector gone) is ignored
     state.write_forming({"EURUSD-OTC": (t + 60, 1.1, 1.3, 1.0, 1.25)}, 6, now=t + 80)
-    assert market.candles(None, "EURUSD-OTC")["count"] == 1
+    assert market.candles(OPEN, "EURUSD-OTC")["count"] == 1
 
 
 @pytest.fixture(autouse=True)

@@ -20,6 +20,7 @@ from tradowix_bot.collector.replay import ReplaySource
 from tradowix_bot.collector.sources import SourceError
 from tradowix_bot.collector.synthetic import SyntheticSource
 from tradowix_bot.server import aws
+from tradowix_bot.server.authn import OPEN
 from tradowix_bot.server.market import MarketData
 from tradowix_bot.server.state import StateStore
 from tradowix_bot.server.store import DAY, CandleStore, day_of, day_start, object_key
@@ -111,7 +112,7 @@ def test_the_collector_reports_and_rebuilds_a_truncated_day_from_history(aws_env
         # when the collector starts, finds the damaged day, and cannot rebuild it at once
         await run.start()
         await run.advance(5, step=1)
-        seen["partner"] = market.live_status(None, None)["upstream"]["symbols"][SYMBOL]
+        seen["partner"] = market.live_status(OPEN)["upstream"]["symbols"][SYMBOL]
         seen["owner"] = collector.status_record()["symbols"][SYMBOL]
         await run.advance(30, step=1)
         seen["owner after"] = collector.status_record()["symbols"][SYMBOL]

@@ -4,6 +4,7 @@ tokens never reach the logs."""
 
 from __future__ import annotations
 
+from tradowix_bot.server.authn import OPEN, Caller
 from tradowix_bot.server.market import MarketData
 from tradowix_bot.server.sessions import SessionSigner
 from tradowix_bot.server.state import StateStore
@@ -20,14 +21,17 @@ def _market(aws_env) -> MarketData:
 
 def test_key_caller_gets_the_key_and_cookie_caller_a_signed_session(aws_env):
     market = _market(aws_env)
-    assert market.live_status(None, "twk_abc")["ws_url"] == "wss://ws.example/live?api_key=twk_abc"
+    assert (
+        market.live_status(Caller(None, raw_key="twk_abc"))["ws_url"]
+        == "wss://ws.example/live?api_key=twk_abc"
+    )
     signer = SessionSigner("secret", 3600)
     token = signer.issue("key_1")
-    url = market.live_status(None, None, token)["ws_url"]
+    url = market.live_status(OPEN, token)["ws_url"]
     assert url == f"wss://ws.example/live?session={token}"
     # the WebSocket side verifies it the way the API verifies the cookie
     assert signer.key_id(url.split("session=", 1)[1]) == "key_1"
-    assert market.live_status(None, None)["ws_url"] == "wss://ws.example/live"  # open mode
+    assert market.live_status(OPEN)["ws_url"] == "wss://ws.example/live"  # open mode
 
 
 def test_session_tokens_are_redacted_from_logs():

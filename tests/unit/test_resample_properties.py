@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tradowix_bot.errors import BadRequest
 from tradowix_bot.resample import resample, validate_timeframe
+from tradowix_bot.server.authn import OPEN
 from tradowix_bot.server.market import MarketData
 from tradowix_bot.server.store import StoredRange
 
@@ -96,7 +97,7 @@ def test_candles_answer_matches_pandas(bars, timeframe, limit, start_at, end_at,
     now = last + now_offset
     market = MarketData(MemoryStore(bars), state=None, clock=lambda: now)
     # when
-    answer = market.candles(None, "BTCUSD-OTC", timeframe, limit, start, end)
+    answer = market.candles(OPEN, "BTCUSD-OTC", timeframe, limit, start, end)
     # then: the oracle's bars, filtered by bucket time, limited after resampling
     expected = [
         b for b in oracle(bars, timeframe) if (start is None or b[0] >= start) and (end is None or b[0] < end)
@@ -112,13 +113,13 @@ def test_candles_answer_matches_pandas(bars, timeframe, limit, start_at, end_at,
 
 def follow_next(market: MarketData, symbol: str, **query) -> list[dict]:
     """Every answer a client gets by following `next` from the first query until has_more is false."""
-    answers = [market.candles(None, symbol, **query)]
+    answers = [market.candles(OPEN, symbol, **query)]
     while answers[-1]["has_more"]:
         link = urlsplit(answers[-1]["next"])
         assert link.path == "/api/candles" and not link.netloc  # a relative URL of this API
         params = dict(parse_qsl(link.query))
         assert params.pop("symbol") == symbol
-        answers.append(market.candles(None, symbol, **{k: int(v) for k, v in params.items()}))
+        answers.append(market.candles(OPEN, symbol, **{k: int(v) for k, v in params.items()}))
         assert len(answers) <= 1000
     assert answers[-1]["next"] is None
     return answers
@@ -172,7 +173,7 @@ def test_a_range_that_ends_before_it_starts_is_empty_not_an_error():
     # given: stored bars; when: start is not before end (a valid query per the published schema)
     bars = [(BASE + 60 * i, 1.0, 2.0, 0.5, 1.5) for i in range(10)]
     answer = MarketData(MemoryStore(bars), state=None).candles(
-        None, "BTCUSD-OTC", 60, start=BASE + 300, end=BASE
+        OPEN, "BTCUSD-OTC", 60, start=BASE + 300, end=BASE
     )
     # then: an empty range, said so, with the stored bounds
     assert answer["candles"] == [] and answer["count"] == 0

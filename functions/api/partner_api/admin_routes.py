@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from tradowix_bot.errors import Forbidden, Unauthorized
 from tradowix_bot.server.admin import ADMIN_COOKIE_NAME, CSRF_HEADER, AdminSession, upstream_overview
+from tradowix_bot.server.authn import OPEN
 
 from . import context
 from .responses import JSONBody
@@ -163,7 +164,7 @@ def delete_key(_: Writer, key_id: str):
 
 @router.get("/symbols")
 def all_symbols(_: Reader):
-    return _json(context.services.market().symbols(None))
+    return _json(context.services.market().symbols(OPEN))
 
 
 @router.get("/session-token")

@@ -114,7 +114,7 @@ async def verify(request: Request):
     responses=schemas.responses(schemas.SYMBOLS, 401, 429, 503),
 )
 def symbols(who: Who):
-    return JSONBody(context.services.market().symbols(who.key))
+    return JSONBody(context.services.market().symbols(who))
 
 
 @router.get(
@@ -144,7 +144,7 @@ def candles(
     ] = None,
 ) -> Response:
     market = context.services.market()
-    answer = market.candles_answer(who.key, symbol, timeframe, limit, start, end, page_size)
+    answer = market.candles_answer(who, symbol, timeframe, limit, start, end, page_size)
     return versioned_json(request, answer.version, lambda: answer.body(market.encoded_days))
 
 
@@ -155,7 +155,7 @@ def candles(
     responses=schemas.responses(schemas.TIMING, 400, 401, 403, 429, 503),
 )
 def timing(who: Who, symbol: Symbol = None, timeframe: Timeframe = None):
-    return JSONBody(context.services.market().timing(who.key, symbol, timeframe))
+    return JSONBody(context.services.market().timing(who, symbol, timeframe))
 
 
 @router.get(
@@ -166,4 +166,4 @@ def timing(who: Who, symbol: Symbol = None, timeframe: Timeframe = None):
 )
 def live_status(who: Who):
     session_token = context.services.signer().issue(who.key.key_id) if who.key and not who.raw_key else None
-    return JSONBody(context.services.market().live_status(who.key, who.raw_key, session_token))
+    return JSONBody(context.services.market().live_status(who, session_token))

@@ -27,7 +27,7 @@ UdfSymbol = Annotated[str | None, Query(description="ticker, e.g. BTCUSD-OTC (or
     responses=schemas.responses(schemas.UDF_CONFIG, 401, 429, 503, error=schemas.UDF_ERROR),
 )
 def config(who: Who):
-    return JSONBody(context.services.datafeed().config(who.key))
+    return JSONBody(context.services.datafeed().config(who))
 
 
 @router.get(
@@ -37,7 +37,7 @@ def config(who: Who):
     responses=schemas.responses(schemas.UDF_SYMBOL, 400, 401, 403, 404, 429, 503, error=schemas.UDF_ERROR),
 )
 def symbols(who: Who, symbol: UdfSymbol = None):
-    return JSONBody(context.services.datafeed().symbol(who.key, symbol))
+    return JSONBody(context.services.datafeed().symbol(who, symbol))
 
 
 @router.get(
@@ -57,7 +57,7 @@ def search(
         from tradowix_bot.errors import BadRequest
 
         raise BadRequest(f"limit must be between 1 and 100 (got {limit})", code="invalid_limit")
-    return JSONBody(context.services.datafeed().search(who.key, query, type, exchange, limit))
+    return JSONBody(context.services.datafeed().search(who, query, type, exchange, limit))
 
 
 @router.get(
@@ -76,7 +76,7 @@ def history(
     end: Annotated[StrictInt | None, Query(alias="to", description="unix seconds, exclusive")] = None,
     countback: Annotated[StrictInt | None, Query(description="the last N bars before `to`")] = None,
 ):
-    return JSONBody(context.services.datafeed().history(who.key, symbol, resolution, start, end, countback))
+    return JSONBody(context.services.datafeed().history(who, symbol, resolution, start, end, countback))
 
 
 @router.get(

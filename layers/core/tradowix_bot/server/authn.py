@@ -46,6 +46,10 @@ class Caller:
     def key_id(self) -> str | None:
         return self.key.key_id if self.key else None
 
+    @property
+    def all_symbols(self) -> bool:
+        return self.key is None or self.key.all_symbols
+
     def may_read(self, symbol: str) -> bool:
         return self.key is None or self.key.may_read(symbol)
 

@@ -16,7 +16,7 @@ from ..candles import validate_symbol
 from ..errors import BadRequest, DomainError, NotFound, RateLimited, Unauthorized
 from ..resample import validate_timeframe
 from . import ws_protocol
-from .authn import SEND_KEY_WS, Authenticator
+from .authn import OPEN, SEND_KEY_WS, Authenticator
 from .keys import KeyRegistry
 from .live_connections import Connection, ConnectionStore
 from .live_poster import ConnectionPoster
@@ -148,10 +148,9 @@ class LiveSocket:
         # Counted where a subscribe starts to cost (the history read and a message of up to
         # 128 KB): a flood of them gets rate_limited like HTTP requests.
         self.auth.admit(caller)
-        key = caller.key
         # Read first: a failure here leaves no subscription behind.
-        data = self.market.candles(key, symbol, timeframe, limit=self.history_bars)
-        ready = self.market.live_status(key, None)["live"]
+        data = self.market.candles(caller, symbol, timeframe, limit=self.history_bars)
+        ready = self.market.live_status(caller)["live"]
         # The publisher sends this subscription nothing older than the history's last bar.
         candles = data["candles"]
         since = candles[-1]["time"] if candles else data["timing"]["bar_open"]
@@ -168,7 +167,7 @@ class LiveSocket:
         timeframe = validate_timeframe(msg.get("timeframe"))
         if not self.connections.unsubscribe(connection_id, symbol, timeframe):
             raise BadRequest(f"not subscribed to {symbol} {timeframe}", code="not_subscribed")
-        ready = self.market.live_status(None, None)["live"]
+        ready = self.market.live_status(OPEN)["live"]
         self.poster.post(connection_id, ws_protocol.status(ready, f"unsubscribed from {symbol} {timeframe}"))
 
     def _ping(self, connection_id: str, msg: dict) -> None:

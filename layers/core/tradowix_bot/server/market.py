@@ -18,7 +18,7 @@ from ..resample import BASE_TIMEFRAME, bucket_start, validate_timeframe
 from ..resample import resample as resample_bars
 from ..symbols import DEFAULT_SYMBOLS, SymbolInfo, categories
 from ..timing import bar_timing
-from .keys import KeyRecord, require_symbol
+from .authn import Caller
 from .state import StateStore
 from .store import CandleStore, StoredRange
 
@@ -203,7 +203,7 @@ class MarketData:
 
     def candles(
         self,
-        key: KeyRecord | None,
+        caller: Caller,
         symbol: str | None,
         timeframe: int | None = None,
         limit: int | None = None,
@@ -212,11 +212,11 @@ class MarketData:
         page_size: int | None = None,
     ) -> dict:
         """The candles answer as JSON-ready data (REST, WebSocket history)."""
-        return self.candles_answer(key, symbol, timeframe, limit, start, end, page_size).as_dict()
+        return self.candles_answer(caller, symbol, timeframe, limit, start, end, page_size).as_dict()
 
     def candles_answer(
         self,
-        key: KeyRecord | None,
+        caller: Caller,
         symbol: str | None,
         timeframe: int | None = None,
         limit: int | None = None,
@@ -239,7 +239,7 @@ class MarketData:
         page_size = self._validate_count("page_size", page_size)
         start = validate_unix_seconds("start", start)
         end = validate_unix_seconds("end", end)
-        require_symbol(key, symbol)
+        caller.require_symbol(symbol)
         now = self.clock()
         if start is not None and end is not None and start >= end:
             stored = self.store.read_range(symbol, 0, 0, with_bounds=True)
@@ -304,10 +304,10 @@ class MarketData:
             return None
         return tuple(forming)
 
-    def timing(self, key: KeyRecord | None, symbol: str | None, timeframe: int | None) -> dict:
+    def timing(self, caller: Caller, symbol: str | None, timeframe: int | None) -> dict:
         symbol = validate_symbol(symbol)
         timeframe = validate_timeframe(timeframe)
-        require_symbol(key, symbol)
+        caller.require_symbol(symbol)
         return bar_timing(symbol, timeframe, self.clock())
 
     def catalog(self) -> list[SymbolInfo]:
@@ -317,18 +317,16 @@ class MarketData:
         extra = [SymbolInfo(s, s, "other", 5) for s in self.store.symbols_with_data() if s not in known]
         return infos + extra
 
-    def symbols(self, key: KeyRecord | None) -> dict:
-        infos = [i for i in self.catalog() if key is None or key.may_read(i.symbol)]
+    def symbols(self, caller: Caller) -> dict:
+        infos = [i for i in self.catalog() if caller.may_read(i.symbol)]
         return {
             "count": len(infos),
             "symbols": [i.public() for i in infos],
             "categories": categories(infos),
-            "all_symbols": key is None or key.all_symbols,
+            "all_symbols": caller.all_symbols,
         }
 
-    def live_status(
-        self, key: KeyRecord | None, raw_key: str | None, session_token: str | None = None
-    ) -> dict:
+    def live_status(self, caller: Caller, session_token: str | None = None) -> dict:
         """The collectors' status records merged, as a partner may see them: flags, codes
         (never upstream text) and only the symbols the key may read. A record its collector
         stopped renewing (stopped, killed) reads as not live."""
@@ -339,7 +337,7 @@ class MarketData:
         symbols: dict[str, dict] = {}
         for record in fresh:  # a symbol's freshest report wins (a lease may just have moved)
             for symbol, info in (record.get("symbols") or {}).items():
-                if key is None or key.may_read(symbol):
+                if caller.may_read(symbol):
                     symbols[symbol] = {
                         "state": info.get("state"),
                         "last_tick_age": info.get("last_tick_age"),
@@ -347,8 +345,8 @@ class MarketData:
                     }
         errors = [r.get("error") for r in (fresh or records[-1:]) if r.get("error")]
         ws_url = self.ws_url
-        if ws_url and raw_key:
-            ws_url += ("&" if "?" in ws_url else "?") + "api_key=" + raw_key
+        if ws_url and caller.raw_key:
+            ws_url += ("&" if "?" in ws_url else "?") + "api_key=" + caller.raw_key
         elif ws_url and session_token:
             # A browser signed in by cookie has no raw key to give: it gets a signed session
             # token instead (the cookie's format), because the WebSocket host may not see the cookie.

@@ -19,7 +19,7 @@ from __future__ import annotations
 from ..candles import validate_symbol
 from ..errors import BadRequest, NotFound
 from ..symbols import SymbolInfo
-from .keys import KeyRecord, require_symbol
+from .authn import Caller
 from .market import MarketData, validate_unix_seconds
 
 EXCHANGE = "Tradowix"
@@ -99,27 +99,25 @@ class Datafeed:
     def __init__(self, market: MarketData):
         self.market = market
 
-    def _readable(self, key: KeyRecord | None) -> list[SymbolInfo]:
-        return [i for i in self.market.catalog() if key is None or key.may_read(i.symbol)]
+    def _readable(self, caller: Caller) -> list[SymbolInfo]:
+        return [i for i in self.market.catalog() if caller.may_read(i.symbol)]
 
-    def config(self, key: KeyRecord | None) -> dict:
-        return config(self._readable(key))
+    def config(self, caller: Caller) -> dict:
+        return config(self._readable(caller))
 
-    def symbol(self, key: KeyRecord | None, symbol: str | None) -> dict:
+    def symbol(self, caller: Caller, symbol: str | None) -> dict:
         ticker = ticker_of(symbol)
-        require_symbol(key, ticker)
+        caller.require_symbol(ticker)
         info = next((i for i in self.market.catalog() if i.symbol == ticker), None)
         if info is None:
             raise NotFound(f"unknown symbol {ticker}", code="unknown_symbol")
         return symbol_info(info)
 
-    def search(
-        self, key: KeyRecord | None, query: str, kind: str, exchange: str, limit: int | None
-    ) -> list[dict]:
+    def search(self, caller: Caller, query: str, kind: str, exchange: str, limit: int | None) -> list[dict]:
         wanted = query.strip().upper()
         found = [
             i
-            for i in self._readable(key)
+            for i in self._readable(caller)
             if (wanted in i.symbol.upper() or wanted in i.name.upper())
             and (not kind or kind == i.category)
             and (not exchange or exchange == EXCHANGE)
@@ -138,7 +136,7 @@ class Datafeed:
 
     def history(
         self,
-        key: KeyRecord | None,
+        caller: Caller,
         symbol: str | None,
         resolution: str | None,
         start: int | None,
@@ -157,13 +155,13 @@ class Datafeed:
                 code="invalid_countback",
             )
         if countback is not None:  # UDF: countback wins over from (the last N bars before `to`)
-            answer = self.market.candles_answer(key, ticker, timeframe, limit=countback, end=end)
+            answer = self.market.candles_answer(caller, ticker, timeframe, limit=countback, end=end)
         else:
-            answer = self.market.candles_answer(key, ticker, timeframe, start=start, end=end)
+            answer = self.market.candles_answer(caller, ticker, timeframe, start=start, end=end)
         bars = answer.bars
         if not bars:
             before = start if countback is None else end
-            older = self.market.candles_answer(key, ticker, timeframe, limit=1, end=min(before, end)).bars
+            older = self.market.candles_answer(caller, ticker, timeframe, limit=1, end=min(before, end)).bars
             return {"s": "no_data", "nextTime": older[-1][0]} if older else {"s": "no_data"}
         out = {
             "s": "ok",
