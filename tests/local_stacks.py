@@ -25,8 +25,10 @@ import httpx
 from polling import eventually
 
 ROOT = Path(__file__).resolve().parents[1]
-# A disabled key stops working within KEY_CACHE_SECONDS; 2 s keeps key tests quick.
+# A disabled key stops working within KEY_CACHE_SECONDS, and its open sockets close within
+# twice LIVE_REVALIDATE_SECONDS (10 s on AWS by default); 2 s keeps key tests quick.
 KEY_CACHE_SECONDS = os.environ.get("TEST_KEY_CACHE_SECONDS", "2")
+LIVE_REVALIDATE_SECONDS = "2"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
@@ -138,7 +140,13 @@ def start_stack(data_dir: Path, *extra: str, timeout: float = 180, env: dict | N
         ],
         stdout=log_path.open("w"),
         stderr=subprocess.STDOUT,
-        env=env_without_aws(**{"KEY_CACHE_SECONDS": KEY_CACHE_SECONDS, **(env or {})}),
+        env=env_without_aws(
+            **{
+                "KEY_CACHE_SECONDS": KEY_CACHE_SECONDS,
+                "LIVE_REVALIDATE_SECONDS": LIVE_REVALIDATE_SECONDS,
+                **(env or {}),
+            }
+        ),
         cwd=ROOT,
         start_new_session=True,
         preexec_fn=_stop_with_parent if sys.platform == "linux" else None,

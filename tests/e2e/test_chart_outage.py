@@ -150,7 +150,8 @@ def test_disabled_key_ends_the_stream_and_the_gate_says_so(
 def test_disabled_key_on_the_real_stream_sends_the_chart_to_the_gate(
     local_stack, admin_api, partner_key, new_page
 ):
-    """The same against the stack's own WebSocket: its key check runs every 10 s."""
+    """The same against the stack's own WebSocket: its key check runs every
+    LIVE_REVALIDATE_SECONDS (2 s on the test stacks, 10 s by default)."""
     key_id, raw = partner_key
     page = new_page()
     sign_in_at_gate(page, local_stack.api_url, raw)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from tradowix_bot.server.config import Settings, SettingsError
+from tradowix_bot.server.services import Services
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = {"CANDLES_BUCKET": "my-candles", "KEYS_TABLE": "my-keys", "STATE_TABLE": "my-state"}
@@ -23,7 +24,12 @@ def test_a_missing_bucket_is_an_error_not_a_default_bucket():
 
 
 def test_every_bad_variable_is_named_at_once():
-    env = {"KEY_CACHE_SECONDS": "thirty", "MAX_LIMIT": "0", "LIVE_THROTTLE_SECONDS": "-1"}
+    env = {
+        "KEY_CACHE_SECONDS": "thirty",
+        "MAX_LIMIT": "0",
+        "LIVE_THROTTLE_SECONDS": "-1",
+        "LIVE_REVALIDATE_SECONDS": "0.5",
+    }
     with pytest.raises(SettingsError) as refused:
         Settings.from_env(environ=env, require=("CONNECTIONS_TABLE",))
     message = str(refused.value)
@@ -35,6 +41,7 @@ def test_every_bad_variable_is_named_at_once():
         "KEY_CACHE_SECONDS='thirty' is not a whole number",
         "MAX_LIMIT=0 is below 1",
         "LIVE_THROTTLE_SECONDS=-1 is below 0",
+        "LIVE_REVALIDATE_SECONDS=0.5 is below 1",
     ):
         assert part in message
 
@@ -76,3 +83,18 @@ def test_the_collector_command_says_which_setting_is_missing_in_one_line(tmp_pat
     assert out.stderr.strip().splitlines() == [
         "error: invalid settings: CANDLES_BUCKET is not set; STATE_TABLE is not set (see template.yaml)"
     ]
+
+
+def test_the_publisher_rechecks_keys_as_often_as_the_setting_says():
+    # given a deployment that re-checks open connections' keys every 3 s
+    live = {
+        **GOOD,
+        "CONNECTIONS_TABLE": "c",
+        "WS_MANAGEMENT_ENDPOINT": "https://x/prod",
+        "LIVE_REVALIDATE_SECONDS": "3",
+    }
+    # when the composition root builds the collector's publisher
+    publisher = Services(lambda: Settings.from_env(environ=live)).publisher()
+    # then it re-checks every 3 s, and its key cache is no older than that
+    assert publisher.revalidate_seconds == 3.0
+    assert publisher.guard.auth.keys.cache_seconds <= 3.0

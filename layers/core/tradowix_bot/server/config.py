@@ -72,6 +72,7 @@ class Settings:
     connections_table: str = ""
     ws_management_endpoint: str = ""
     live_throttle_seconds: float = 2.0
+    live_revalidate_seconds: float = 10.0  # the publisher's key re-check period
     admin_secret_parameter: str = "/tradowix/admin-secret"
     session_token_parameter: str = "/tradowix/session-token"
     admin_session_max_age: int = 8 * 3600
@@ -100,6 +101,7 @@ class Settings:
                 "WS_MANAGEMENT_ENDPOINT", required="WS_MANAGEMENT_ENDPOINT" in needed
             ),
             live_throttle_seconds=env.number("LIVE_THROTTLE_SECONDS", 2.0),
+            live_revalidate_seconds=env.number("LIVE_REVALIDATE_SECONDS", 10.0, minimum=1.0),
             admin_secret_parameter=env.text("ADMIN_SECRET_PARAMETER", "/tradowix/admin-secret"),
             session_token_parameter=env.text("SESSION_TOKEN_PARAMETER", "/tradowix/session-token"),
             admin_session_max_age=env.integer("ADMIN_SESSION_MAX_AGE", 8 * 3600, minimum=60),

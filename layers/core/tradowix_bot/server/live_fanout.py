@@ -6,7 +6,7 @@ Pieces (each in its own module; this one puts them together):
 - `BarBook` (live_buckets): the 1m bars of the current buckets and the resampled bar of one.
 - `SubscriberDirectory` (live_subscribers): who subscribes to what; one small Query a second
   notices changes, a symbol's subscriber list is re-read only when it changed.
-- `KeyGuard` (live_guard): every REVALIDATE_SECONDS, the connections whose key stopped working
+- `KeyGuard` (live_guard): every REVALIDATE_SECONDS (`LIVE_REVALIDATE_SECONDS`), the connections whose key stopped working
   (closed: `key_disabled`/`invalid_key`/`missing_key`) and the subscriptions to a symbol the key
   may no longer read (ended: `symbol_forbidden`; the connection stays). Bound: about
   2 x REVALIDATE_SECONDS (KeyRegistry cache REVALIDATE_SECONDS too), 20 s by default.

@@ -147,7 +147,7 @@ class Services:
 
     def publisher(self) -> LivePublisher:
         """The collector's live fan-out (not started)."""
-        from .live_fanout import REVALIDATE_SECONDS, LivePublisher
+        from .live_fanout import LivePublisher
 
         s = self.settings()
         return self._once(
@@ -155,12 +155,15 @@ class Services:
             lambda: LivePublisher(
                 self.connections(),
                 self.poster(),
-                # its own registry: re-checked every REVALIDATE_SECONDS, and it is no key's use
+                # its own registry: re-checked every round, and it is no key's use
                 KeyRegistry(
-                    s.keys_table, cache_seconds=min(s.key_cache_seconds, REVALIDATE_SECONDS), record_use=False
+                    s.keys_table,
+                    cache_seconds=min(s.key_cache_seconds, s.live_revalidate_seconds),
+                    record_use=False,
                 ),
                 store=self.store(),
                 throttle_seconds=s.live_throttle_seconds,
+                revalidate_seconds=s.live_revalidate_seconds,
             ),
         )
 
