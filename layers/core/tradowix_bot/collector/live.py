@@ -14,7 +14,9 @@ from .clock import Clock
 from .sources import Source, Tick
 
 HISTORY_MINUTES = 400  # one history page
-CLOSE_GRACE = 2.0  # seconds after a minute ends before its bar is closed without a newer tick
+# Wall seconds after a minute ends before its bar is closed without a newer tick: network and
+# scheduling delays are wall time, whatever the clock's speed (as in the collector).
+CLOSE_GRACE = 2.0
 
 
 async def stream_messages(
@@ -45,10 +47,11 @@ async def stream_messages(
             bar, _ = builders[event.symbol].add(ts, price)
             if bar is not None:
                 closed.append((event.symbol, bar))
-        for symbol, builder in builders.items():
-            bar = builder.close_due(clock.now(), CLOSE_GRACE)
-            if bar is not None:
-                closed.append((symbol, bar))
+        if source.events.empty():  # else ticks of the minute may be waiting their turn
+            for symbol, builder in builders.items():
+                bar = builder.close_due(clock.now(), clock.slack(CLOSE_GRACE))
+                if bar is not None:
+                    closed.append((symbol, bar))
         for symbol, bar in closed:
             bucket = bucket_start(bar.time, timeframe)
             minutes[symbol] = [m for m in minutes[symbol] if m[0] >= bucket and m[0] != bar.time] + [bar]
