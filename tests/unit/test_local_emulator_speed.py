@@ -153,3 +153,38 @@ def test_a_scan_of_a_thousand_connections_costs_a_fraction_of_what_moto_s_own_se
     generic = min(scan_cpu() for _ in range(2))
     # then the scan costs well under half (measured: ~0.15 s against ~0.85 s)
     assert fast < 0.5 * generic, (fast, generic)
+
+
+def test_a_query_and_a_scan_list_items_in_moto_s_own_key_order(table, monkeypatch):
+    from moto.dynamodb.models.table import Table
+    from tradowix_local import moto_speed
+
+    # given items whose keys sort differently as text and as numbers, in a table with a sort key
+    client, name = table
+    for cid in ("q-10", "q-9", "q-1"):
+        for sk in ("sub#B#60", "meta", "sub#A#300", "sub#A#60"):
+            client.put_item(TableName=name, Item={"connection_id": {"S": cid}, "sk": {"S": sk}})
+
+    def answers():
+        return [
+            client.query(
+                TableName=name,
+                KeyConditionExpression="connection_id = :c",
+                ExpressionAttributeValues={":c": {"S": "q-10"}},
+            )["Items"],
+            client.query(
+                TableName=name,
+                KeyConditionExpression="connection_id = :c AND begins_with(sk, :s)",
+                ExpressionAttributeValues={":c": {"S": "q-9"}, ":s": {"S": "sub#"}},
+                ScanIndexForward=False,
+            )["Items"],
+            client.scan(TableName=name, Limit=7)["Items"],
+        ]
+
+    # when they are listed with the native sort key, and with moto's own
+    fast = answers()
+    monkeypatch.setattr(Table, "all_items", moto_speed._generic_all_items)
+    generic = answers()
+    # then in the same order
+    assert fast == generic
+    assert [i["sk"]["S"] for i in fast[0]] == ["meta", "sub#A#300", "sub#A#60", "sub#B#60"]
