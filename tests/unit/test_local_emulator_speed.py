@@ -163,7 +163,10 @@ def test_a_query_and_a_scan_list_items_in_moto_s_own_key_order(table, monkeypatc
     client, name = table
     for cid in ("q-10", "q-9", "q-1"):
         for sk in ("sub#B#60", "meta", "sub#A#300", "sub#A#60"):
-            client.put_item(TableName=name, Item={"connection_id": {"S": cid}, "sk": {"S": sk}})
+            item = {"connection_id": {"S": cid}, "sk": {"S": sk}}
+            if sk.startswith("sub#A"):
+                item |= {"symbol": {"S": "EURUSD-OTC"}, "timeframe": {"N": sk.rpartition("#")[2]}}
+            client.put_item(TableName=name, Item=item)
 
     def answers():
         return [
@@ -179,11 +182,23 @@ def test_a_query_and_a_scan_list_items_in_moto_s_own_key_order(table, monkeypatc
                 ScanIndexForward=False,
             )["Items"],
             client.scan(TableName=name, Limit=7)["Items"],
+            client.query(  # a partition that does not exist
+                TableName=name,
+                KeyConditionExpression="connection_id = :c",
+                ExpressionAttributeValues={":c": {"S": "q-none"}},
+            )["Items"],
+            client.query(  # an index: every item, as before
+                TableName=name,
+                IndexName="by_symbol",
+                KeyConditionExpression="symbol = :s",
+                ExpressionAttributeValues={":s": {"S": "EURUSD-OTC"}},
+            )["Items"],
         ]
 
-    # when they are listed with the native sort key, and with moto's own
+    # when they are listed with the native sort key (a Query: its partition only), and with moto's own
     fast = answers()
     monkeypatch.setattr(Table, "all_items", moto_speed._generic_all_items)
+    monkeypatch.setattr(Table, "query", moto_speed._generic_query)
     generic = answers()
     # then in the same order
     assert fast == generic
