@@ -13,7 +13,7 @@ moto's tables also list their items sorted by key for every Query and Scan (`Tab
 comparing `DynamoType` objects in Python (each comparison re-casts both values), and a Query of
 the table (not an index) then keeps only the items of its partition: a Query of one connection's
 items, or the publisher's poll of the version items every second, sorted all 2,000 items of the
-table that way (~25 % of the stack's busy time in the same bench). The same order now comes
+table that way (18 % of the stack's busy time in the same bench). The same order now comes
 from each item's key values computed once (`_sort_key`; a table's key attributes have one type
 each, so the native comparison is the one `DynamoType` makes), and such a Query lists its
 partition's items only.
