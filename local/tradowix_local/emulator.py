@@ -135,6 +135,9 @@ class Emulator:
             from .moto_memory import keep_moto_memory_bounded
 
             keep_moto_memory_bounded(self._log)  # moto keeps what it ever made; the stack runs for days
+            from .moto_speed import serialize_attribute_values_directly
+
+            serialize_attribute_values_directly(self._log)  # DynamoDB items without moto's slow walk
 
             logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per emulator call is noise
             if self.enforce_iam:

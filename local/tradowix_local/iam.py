@@ -43,6 +43,7 @@ from .template import ACCOUNT_ID, Template
 
 OWNER = "owner"
 MAX_CLOCK_SKEW_SECONDS = 15 * 60
+MAX_CACHED_DECISIONS = 20_000
 
 
 @dataclass(frozen=True)
@@ -382,6 +383,11 @@ class LocalIam:
         self._log = log
         self._lock = threading.Lock()
         self.denials: collections.deque[Denial] = collections.deque(maxlen=200)
+        # The template's policies do not change while the stack runs: each role's decision on a
+        # (action, resource) is evaluated once (the publisher's @connections POSTs repeat the
+        # same few thousand), not once per request. Bounded; cleared when full.
+        self._decisions: dict[tuple[str, Call], bool] = {}
+        self._api_id: str | None = None
 
     def principal_arn(self, principal: str) -> str:
         if principal == OWNER:
@@ -420,7 +426,13 @@ class LocalIam:
         for call in calls:
             if call.action in ("sts:GetCallerIdentity",):  # needs no permission on AWS either
                 continue
-            if not allowed(statements, call):
+            decision = self._decisions.get((principal, call))
+            if decision is None:
+                decision = allowed(statements, call)
+                if len(self._decisions) >= MAX_CACHED_DECISIONS:
+                    self._decisions.clear()
+                self._decisions[(principal, call)] = decision
+            if not decision:
                 denial = Denial(principal, self.principal_arn(principal), call.action, call.resource)
                 with self._lock:
                     self.denials.append(denial)
@@ -442,7 +454,9 @@ class LocalIam:
 
     def connections_arn(self, request: SignedRequest) -> str:
         """arn:aws:execute-api:<region>:<account>:<api id>/<stage>/<METHOD>/@connections/<id>"""
-        api_id = self.template.physical_name(self.template.websocket_api().logical_id)
+        if self._api_id is None:  # the template's, fixed while the stack runs
+            self._api_id = self.template.physical_name(self.template.websocket_api().logical_id)
+        api_id = self._api_id
         path = unquote(request.path).lstrip("/")
         return f"arn:aws:execute-api:{self.region}:{ACCOUNT_ID}:{api_id}/" + path.replace(
             "@connections", f"{request.method}/@connections", 1

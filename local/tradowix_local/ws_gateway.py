@@ -102,6 +102,8 @@ class WsGateway:
         self.connections: dict[str, _Connection] = {}
         self._handling: set[asyncio.Task] = set()  # each connection's message handling (referenced)
         self._sweeper: asyncio.Task | None = None
+        self._signing_keys: dict[tuple[str, str, str, str, str], bytes] = {}
+        self._last_date: tuple[str, float] | None = None
         prefix = "$request.body."
         expr = api.route_selection_expression
         self._selection_path = expr[len(prefix) :].split(".") if expr.startswith(prefix) else []
@@ -406,7 +408,7 @@ class WsGateway:
             )
         amz_date = (headers.get("x-amz-date") or [""])[0]
         try:
-            signed_at = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC).timestamp()
+            signed_at = self._signed_at(amz_date)
         except ValueError:
             return (
                 403,
@@ -455,9 +457,7 @@ class WsGateway:
         to_sign = "\n".join(
             ["AWS4-HMAC-SHA256", amz_date, scope_text, hashlib.sha256(canonical.encode()).hexdigest()]
         )
-        key = ("AWS4" + secret).encode()
-        for part in (day, region, service, terminal):
-            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        key = self._signing_key(secret, day, region, service, terminal)
         if not hmac.compare_digest(hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest(), signature):
             return (
                 403,
@@ -466,6 +466,30 @@ class WsGateway:
                 "Secret Access Key and signing method. Consult the service documentation for details.",
             )
         return None
+
+    def _signing_key(self, secret: str, day: str, region: str, service: str, terminal: str) -> bytes:
+        """SigV4's derived key of (secret, day, region, service), derived once and kept, as AWS
+        derives and caches it: the same check, four HMACs fewer per request."""
+        scope = (secret, day, region, service, terminal)
+        key = self._signing_keys.get(scope)
+        if key is None:
+            key = ("AWS4" + secret).encode()
+            for part in (day, region, service, terminal):
+                key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+            if len(self._signing_keys) >= 64:  # a few credentials per day: bounded all the same
+                self._signing_keys.clear()
+            self._signing_keys[scope] = key
+        return key
+
+    def _signed_at(self, amz_date: str) -> float:
+        """The X-Amz-Date as a timestamp (ValueError if malformed); the last one parsed is kept
+        (a burst of posts is signed within the same second)."""
+        last = self._last_date
+        if last is not None and last[0] == amz_date:
+            return last[1]
+        signed_at = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC).timestamp()
+        self._last_date = (amz_date, signed_at)
+        return signed_at
 
 
 def _error_code(result) -> str:
