@@ -9,7 +9,7 @@ import os
 import time
 
 import pytest
-from tradowix_bot import aws
+from tradowix_bot.server import aws
 
 EVERY_TYPE = {
     "connection_id": {"S": "c-every-type"},
