@@ -24,7 +24,8 @@ serialized as that member alone, by the serializer's own method for the member's
 numbers, blobs base64-encoded, nested maps and lists through the same code). Anything else (more
 keys, an unknown key, a value that is not a plain dict, a response transformer configured)
 takes moto's own path. The wire answer is byte-identical (tests/unit/test_local_emulator_speed.py
-compares both on items with every attribute type). Switched on once per process at the
+compares both on items with every attribute type; tests/bench/bench_emulator.py prints the
+scan's CPU with each serializer). Switched on once per process at the
 emulator's start.
 """
 

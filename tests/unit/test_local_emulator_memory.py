@@ -5,29 +5,16 @@ stack's size follows what it holds, not how much traffic it ever had (issue 16, 
 from __future__ import annotations
 
 import gc
-import os
 import uuid
 
 import pytest
-from tradowix_bot.server import aws
+from local_emulator import embedded_emulator
 
 
 @pytest.fixture(scope="module")
 def connections():
-    from tradowix_local.emulator import Emulator, create_resources
-    from tradowix_local.template import Template
-
-    saved = dict(os.environ)
-    template = Template()
-    emulator = Emulator(None, template=template)
-    emulator.start()
-    names = create_resources(emulator, template)
-    aws.reset()
-    yield emulator.client("dynamodb"), names["ConnectionsTable"]
-    emulator.stop()
-    os.environ.clear()
-    os.environ.update(saved)
-    aws.reset()
+    with embedded_emulator() as stack:
+        yield stack.emulator.client("dynamodb"), stack.names["ConnectionsTable"]
 
 
 def moto_table(name: str):

@@ -5,11 +5,8 @@ for most of a second at 1,000 connections, issue 16)."""
 
 from __future__ import annotations
 
-import os
-import time
-
 import pytest
-from tradowix_bot.server import aws
+from local_emulator import embedded_emulator
 
 EVERY_TYPE = {
     "connection_id": {"S": "c-every-type"},
@@ -31,23 +28,11 @@ EVERY_TYPE = {
 
 @pytest.fixture(scope="module")
 def table():
-    from tradowix_local.emulator import Emulator, create_resources
-    from tradowix_local.template import Template
-
-    saved = dict(os.environ)
-    template = Template()
-    emulator = Emulator(None, template=template)
-    emulator.start()
-    names = create_resources(emulator, template)
-    aws.reset()
-    client = emulator.client("dynamodb")
-    name = names["ConnectionsTable"]
-    client.put_item(TableName=name, Item=EVERY_TYPE)
-    yield client, name
-    emulator.stop()
-    os.environ.clear()
-    os.environ.update(saved)
-    aws.reset()
+    with embedded_emulator() as stack:
+        client = stack.emulator.client("dynamodb")
+        name = stack.names["ConnectionsTable"]
+        client.put_item(TableName=name, Item=EVERY_TYPE)
+        yield client, name
 
 
 def raw_answers(client, calls) -> list[bytes]:
@@ -97,62 +82,6 @@ def test_items_of_every_attribute_type_are_answered_byte_for_byte_as_moto_answer
     # then the answers are the same bytes, and the client reads back what was written
     assert fast == generic
     assert client.get_item(TableName=name, Key=key)["Item"] == EVERY_TYPE
-
-
-def test_a_scan_of_a_thousand_connections_costs_a_fraction_of_what_moto_s_own_serializer_costs(
-    table, monkeypatch
-):
-    from moto.core.serialize import BaseJSONSerializer
-    from tradowix_local import moto_speed
-
-    # given 1,000 connections with a subscription each (2,000 items)
-    client, name = table
-    requests = []
-    for i in range(1000):
-        cid = {"S": f"bench-{i:04d}"}
-        requests.append(
-            {
-                "PutRequest": {
-                    "Item": {
-                        "connection_id": cid,
-                        "sk": {"S": "meta"},
-                        "key_id": {"S": "k"},
-                        "connected_at": {"N": "1764600000"},
-                    }
-                }
-            }
-        )
-        requests.append(
-            {
-                "PutRequest": {
-                    "Item": {
-                        "connection_id": cid,
-                        "sk": {"S": "sub#EURUSD-OTC#60"},
-                        "symbol": {"S": "EURUSD-OTC"},
-                        "timeframe": {"N": "60"},
-                        "since": {"N": "1764600000"},
-                    }
-                }
-            }
-        )
-    for start in range(0, len(requests), 25):
-        client.batch_write_item(RequestItems={name: requests[start : start + 25]})
-
-    def scan_cpu() -> float:
-        started = time.process_time()  # this process: the emulator's server threads and the client
-        kwargs: dict = {}
-        while True:
-            page = client.scan(TableName=name, **kwargs)
-            if "LastEvaluatedKey" not in page:
-                return time.process_time() - started
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-    # when it is scanned with the shortcut, and with moto's own serializer
-    fast = min(scan_cpu() for _ in range(2))
-    monkeypatch.setattr(BaseJSONSerializer, "_serialize_type_structure", moto_speed._generic)
-    generic = min(scan_cpu() for _ in range(2))
-    # then the scan costs well under half (measured: ~0.15 s against ~0.85 s)
-    assert fast < 0.5 * generic, (fast, generic)
 
 
 def test_a_query_and_a_scan_list_items_in_moto_s_own_key_order(table, monkeypatch):
