@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import signal
@@ -90,6 +91,16 @@ def cli_command() -> str:
         return str(script.relative_to(Path.cwd()))
     except ValueError:
         return str(script)
+
+
+def freeze_startup_objects() -> None:
+    """Keep what the stack made to start (~250,000 objects: moto's models, boto3, the template,
+    the functions' code) out of the garbage collector's full passes, which walk every object:
+    they stalled this process 250-300 ms at a time, and every WebSocket client with it (at 1,000
+    connections a pass came every 10-60 s; issue 16). Those objects live as long as the stack;
+    what is made afterwards is collected as before."""
+    gc.collect()
+    gc.freeze()
 
 
 class _Server(uvicorn.Server):
@@ -312,6 +323,7 @@ class LocalStack:
             if any(t.done() for t in tasks):
                 break
             await asyncio.sleep(0.05)
+        freeze_startup_objects()
         self._write_runtime_file()
         for line in self.banner():
             _log(line)

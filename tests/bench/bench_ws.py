@@ -161,7 +161,13 @@ async def open_client(ws_url: str, refusals: dict[str, int], attempts: int = 5):
 
 
 async def measure(
-    clients: list, parent_conn, rounds: int, step: int, pids: dict[str, int], gap: float
+    clients: list,
+    parent_conn,
+    rounds: int,
+    step: int,
+    pids: dict[str, int],
+    gap: float,
+    per_round: bool = False,
 ) -> dict:
     latencies: list[float] = []
     base = int(time.time()) // TIMEFRAME * TIMEFRAME + (10 + step) * TIMEFRAME  # a fresh bar per step
@@ -198,6 +204,9 @@ async def measure(
             await asyncio.sleep(gap)
             continue
         latencies.extend(a - t0 for a in arrivals)
+        if per_round:
+            first, last = min(arrivals) - t0, max(arrivals) - t0
+            print(f"    bar {r:>2}: first {1000 * first:6.1f} ms, last {1000 * last:6.1f} ms")
         await asyncio.sleep(max(0.0, t0 + gap - time.time()))  # production: the next update is due
     parent_conn.send("stats")
     stats = await asyncio.to_thread(parent_conn.recv)
@@ -287,7 +296,7 @@ async def run_setting(args, stack, info, settings: str) -> None:
             clients += await open_clients(stack.ws_url, added)
             rss_after = rss_kb(pid)
             load_before = os.getloadavg()[0]
-            r = await measure(clients, parent_conn, min(args.rounds, 58), step, pids, gap)
+            r = await measure(clients, parent_conn, min(args.rounds, 58), step, pids, gap, args.per_round)
             print(
                 f"{n:>11} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['max_ms']:>8.1f} {r['messages_per_s']:>8.0f}"
                 "   "
@@ -418,6 +427,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20, help="bars per size (at most 58: one hourly bar)")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--settings", default="bench,production", type=lambda s: s.split(","))
+    parser.add_argument(
+        "--per-round", action="store_true", help="each bar's first and last arrival (which bars were late)"
+    )
     parser.add_argument("--soak", action="store_true", help="the memory soak instead")
     parser.add_argument("--cycles", type=int, default=10)
     parser.add_argument("--clients", type=int, default=200)

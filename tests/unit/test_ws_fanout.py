@@ -445,3 +445,59 @@ def test_the_key_check_reads_the_key_store_once_per_round_not_once_per_keyless_c
     publisher.revalidate()
     assert sorted(poster.deleted) == sorted(f"open{n}" for n in range(30))
     assert {m["error"] for c, m in poster.sent if m["type"] == "error"} == {"missing_key"}
+
+
+def test_the_key_check_starts_between_batches_of_posts_not_under_one(live, monkeypatch):
+    """The key check's scan of every connection is the publisher's largest read: started under a
+    batch of posts it held up the batch's last clients (issue 16: +100 ms at 1,000 subscribers)."""
+    import threading
+
+    from tradowix_bot.server import live_fanout
+
+    publisher, poster, clock, subscribe, connections, *_ = live
+    subscribe("a", 60)
+    publisher.on_bar("BTCUSD-OTC", minute(0, 100.0), False)  # the subscriber is known
+    publisher.subscriber_refresh_seconds = 0.01
+    publisher.revalidate_seconds = 2.0  # due every 2 s; it may start 1 s early
+    monkeypatch.setattr(live_fanout, "KEY_CHECK_EARLY_SECONDS", 1.0)
+    posting, release, check_waits = threading.Event(), threading.Event(), threading.Event()
+    plain_post_many, plain_scan = poster.post_many, connections.connections_and_subscriptions
+    scans: list[bool] = []  # per key check: was a batch of posts in flight when it started?
+    scanned = threading.Semaphore(0)
+
+    def slow_post_many(posts):
+        posting.set()
+        release.wait(30)
+        posting.clear()
+        return plain_post_many(posts)
+
+    def watched_scan():
+        scans.append(posting.is_set())
+        scanned.release()
+        return plain_scan()
+
+    class WatchedEvent(threading.Event):
+        def wait(self, timeout=None):
+            if not self.is_set():
+                check_waits.set()  # the key check found a batch in flight
+            return super().wait(timeout)
+
+    poster.post_many = slow_post_many
+    monkeypatch.setattr(connections, "connections_and_subscriptions", watched_scan)
+    publisher._not_posting = WatchedEvent()
+    publisher._not_posting.set()
+    publisher.start()
+    try:
+        assert scanned.acquire(timeout=10)  # the check at start
+        # given a batch of posts in flight when the next key check comes near
+        publisher.on_bar("BTCUSD-OTC", minute(0, 101.0), True)
+        assert posting.wait(10)
+        # when the batch ends while the check waits for it
+        assert check_waits.wait(10)
+        release.set()
+        # then the check starts after the batch, not under it
+        assert scanned.acquire(timeout=10)
+        assert scans[1:] == [False]
+    finally:
+        release.set()
+        publisher.stop()

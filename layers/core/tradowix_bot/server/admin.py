@@ -134,7 +134,7 @@ class AdminSessions:
         self._clock = clock
 
     def _table(self):
-        return aws.resource("dynamodb").Table(self._state.table_name)
+        return aws.table(self._state.table_name)
 
     def _csrf(self, nonce: str) -> str:
         return hmac.new(self._csrf_key, nonce.encode(), hashlib.sha256).hexdigest()
@@ -212,7 +212,7 @@ class LoginThrottle:
         self._clock = clock
 
     def _table(self):
-        return aws.resource("dynamodb").Table(self.state.table_name)
+        return aws.table(self.state.table_name)
 
     def _refuse(self, seconds: float, message: str = "too many wrong admin secrets from your address"):
         wait = max(1, math.ceil(seconds))

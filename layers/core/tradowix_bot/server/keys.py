@@ -177,7 +177,7 @@ class KeyRegistry:
 
     @property
     def _table(self):
-        return aws.resource("dynamodb").Table(self.table_name)
+        return aws.table(self.table_name)
 
     # -- reading (cached) ----------------------------------------------------------------
     def _read_version(self) -> int:

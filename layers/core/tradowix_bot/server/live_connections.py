@@ -82,7 +82,7 @@ class ConnectionStore:
 
     @property
     def _table(self):
-        return aws.resource("dynamodb").Table(self.table_name)
+        return aws.table(self.table_name)
 
     def _expires_at(self, connected_at: int) -> int:
         return connected_at + MAX_CONNECTION_SECONDS + TTL_MARGIN_SECONDS

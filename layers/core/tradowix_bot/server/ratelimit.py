@@ -85,7 +85,7 @@ class RateLimiter:
 
     @property
     def _table(self):
-        return aws.resource("dynamodb").Table(self.state_table)
+        return aws.table(self.state_table)
 
     def limit_of(self, key_rate_limit: int | None) -> int:
         return key_rate_limit or self.default_per_minute

@@ -73,17 +73,10 @@ class StateStore:
         self.table_name = table_name
         self._secret: str | None = None
         self._lock = threading.Lock()
-        self._table_cache: tuple | None = None
 
     @property
     def _table(self):
-        # Building a Table resource costs more CPU than many requests: once per resource (tests
-        # switch endpoints with aws.reset(), which makes a new resource).
-        resource = aws.resource("dynamodb")
-        cached = self._table_cache
-        if cached is None or cached[0] is not resource:
-            cached = self._table_cache = (resource, resource.Table(self.table_name))
-        return cached[1]
+        return aws.table(self.table_name)
 
     @property
     def _client(self):
