@@ -471,10 +471,10 @@ def test_the_key_check_starts_between_batches_of_posts_not_under_one(live, monke
         posting.clear()
         return plain_post_many(posts)
 
-    def watched_scan():
+    def watched_scan(between_pages=None):
         scans.append(posting.is_set())
         scanned.release()
-        return plain_scan()
+        return plain_scan(between_pages)
 
     class WatchedEvent(threading.Event):
         def wait(self, timeout=None):
@@ -501,3 +501,40 @@ def test_the_key_check_starts_between_batches_of_posts_not_under_one(live, monke
     finally:
         release.set()
         publisher.stop()
+
+
+def test_the_key_check_reads_page_by_page_letting_posts_go_first_until_it_is_due(live, monkeypatch):
+    """Each page of the connections scan waits for a batch of posts in flight, but only until the
+    check is due: a publisher that never stops posting still checks in time (the 20 s bound)."""
+    import threading
+    import time
+
+    from tradowix_bot.server import live_connections
+
+    publisher, poster, clock, subscribe, connections, keys, _ = live
+    monkeypatch.setattr(live_connections, "SCAN_PAGE_ITEMS", 2)
+    kept, _ = keys.create("kept")
+    dropped, _ = keys.create("dropped")
+    for n in range(3):  # with "dropped": eight connection items and a version item, five pages
+        subscribe(f"kept{n}", 60, key_id=kept.key_id)
+    subscribe("dropped", 60, key_id=dropped.key_id)
+    keys.set_enabled(dropped.key_id, False)
+    waits: list[float] = []
+
+    class WatchedEvent(threading.Event):
+        def wait(self, timeout=None):
+            waits.append(timeout)
+            return super().wait(timeout)
+
+    publisher._not_posting = WatchedEvent()
+    publisher._not_posting.set()
+    # when the check runs ahead of its due time
+    publisher.revalidate(due=time.monotonic() + 30)
+    # then it let posts go first before each page after the first, for at most the time left
+    assert len(waits) >= 4 and all(0 < w <= 30 for w in waits)
+    # and it read every page: the disabled key's connection is closed, the others kept
+    assert poster.deleted == ["dropped"]
+    # when the check is already due, it waits for nothing
+    waits.clear()
+    publisher.revalidate(due=time.monotonic() - 1)
+    assert waits and all(w == 0 for w in waits)

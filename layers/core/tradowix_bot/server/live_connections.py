@@ -35,6 +35,7 @@ TTL_MARGIN_SECONDS = 15 * 60
 # A connection may hold this many subscriptions; a burst of 1,000 subscribes gets 50 answered
 # with history and 950 `too_many_subscriptions` errors (each history is up to ~100 KB).
 MAX_SUBSCRIPTIONS = 50
+SCAN_PAGE_ITEMS = 250  # the key check's scan, a page at a time (connections_and_subscriptions)
 
 
 @dataclass(frozen=True)
@@ -142,14 +143,20 @@ class ConnectionStore:
         """Every open connection."""
         return self.connections_and_subscriptions()[0]
 
-    def connections_and_subscriptions(self) -> tuple[list[Connection], list[Subscription]]:
+    def connections_and_subscriptions(
+        self, between_pages: Callable[[], object] | None = None
+    ) -> tuple[list[Connection], list[Subscription]]:
         """Every open connection and every subscription, in one scan (the publisher's periodic
-        key check; a filtered scan would read, and cost, the same items)."""
+        key check; a filtered scan would read, and cost, the same items). Read SCAN_PAGE_ITEMS
+        at a time, calling `between_pages` between pages: the publisher lets a batch of posts
+        go first there (same read units: DynamoDB counts the items read, not the requests)."""
         connections: list[Connection] = []
         subscriptions: list[Subscription] = []
-        kwargs: dict = {}
+        kwargs: dict = {"Limit": SCAN_PAGE_ITEMS}
         with translate("the connections table (DynamoDB)"):
             while True:
+                if between_pages is not None and "ExclusiveStartKey" in kwargs:
+                    between_pages()
                 page = self._table.scan(**kwargs)
                 for i in page["Items"]:
                     if i["sk"] == META:

@@ -11,6 +11,7 @@ unreachable ends nothing: the next round checks again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import DomainError, Forbidden, Unauthorized
@@ -35,10 +36,11 @@ class KeyGuard:
         # None: no key store configured, nothing is checked. Reads only (no rate limit counted).
         self.auth = Authenticator(keys) if keys is not None else None
 
-    def check(self) -> Verdicts | None:
-        """None when the connections table cannot be read (nothing is decided this round)."""
+    def check(self, between_pages: Callable[[], object] | None = None) -> Verdicts | None:
+        """None when the connections table cannot be read (nothing is decided this round).
+        `between_pages`: called between the pages of the connections scan."""
         try:
-            connections, subscriptions = self.connections.connections_and_subscriptions()
+            connections, subscriptions = self.connections.connections_and_subscriptions(between_pages)
         except DomainError as exc:
             logger.warning("connection scan failed", extra={"reason": exc.message})
             return None
