@@ -1,7 +1,7 @@
 """Live fan-out on the local stack: bar published -> received by WebSocket clients.
 
     .venv/bin/python tests/bench/bench_ws.py [--subscribers 1,100,1000] [--rounds 20]
-        [--settings bench,production]
+        [--settings bench,production] [--per-round]
     .venv/bin/python tests/bench/bench_ws.py --soak [--cycles 10] [--clients 200]
 
 Starts its own local stack. Clients (plain `websockets`) run in this process; the publisher
@@ -14,7 +14,8 @@ stack's @connections endpoint, as it would on AWS. Two settings:
   2 s (a bar every 3 s, so each update is due when it comes), subscriber changes polled every
   second through the version items, key checks every 10 s.
 
-Prints, per setting and subscriber count: latency p50/p99 (on_bar call -> message received),
+Prints, per setting and subscriber count: latency p50/p99 (on_bar call -> message received;
+`--per-round`: also each bar's first and last arrival, which shows a bar late for everyone),
 messages/s, CPU per message per process, the publisher's DynamoDB requests and what they
 come to per symbol-month, and the stack process's memory per 1,000 connections. Then the
 figures behind "where fan-out runs".
