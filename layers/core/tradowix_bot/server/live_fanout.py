@@ -26,8 +26,9 @@ Threads, and no lock held across I/O: `start()` runs a delivery thread that owns
 state above and does the @connections posts (one thread, so each connection's messages keep
 their order), and a refresher thread that does the DynamoDB reads (subscriber changes, key
 checks) and deletes, and hands its results to the delivery thread through the event queue;
-its key check starts between batches of posts. `on_bar` only enqueues: the collector is never held up by a slow post. Without `start()`
-(tests, benchmarks) every call does its work at once, in the caller's thread.
+its key check starts between batches of posts. `on_bar` only enqueues: the collector is never
+held up by a slow post. Without `start()` (tests, benchmarks) every call does its work at once,
+in the caller's thread.
 
 Runs inside the collector process (see docs/live-streaming.md). Build it with
 `Services.publisher()` (services.py) and call `start()` once.
