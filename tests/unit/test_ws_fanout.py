@@ -5,6 +5,7 @@ closing update marked closed; a gone client is removed and nobody else is affect
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
@@ -45,6 +46,23 @@ class Poster:
 
     def to(self, cid, kind="bar") -> list[dict]:
         return [m for c, m in self.sent if c == cid and m["type"] == kind]
+
+
+class WatchedEvent(threading.Event):
+    """The publisher's "not posting" event, set, recording each wait on it: the timeout, and
+    whether a wait found it clear (a batch of posts in flight)."""
+
+    def __init__(self):
+        super().__init__()
+        self.set()
+        self.timeouts: list[float | None] = []
+        self.waited_while_clear = threading.Event()
+
+    def wait(self, timeout=None):
+        if not self.is_set():
+            self.waited_while_clear.set()
+        self.timeouts.append(timeout)
+        return super().wait(timeout)
 
 
 @pytest.fixture
@@ -331,7 +349,6 @@ def test_one_bar_for_many_subscribers_is_encoded_once(live, monkeypatch):
 
 
 def test_a_hanging_post_holds_up_neither_the_collector_nor_the_subscriber_refresh(live):
-    import threading
 
     publisher, poster, clock, subscribe, *_ = live
     subscribe("slow", 60)
@@ -450,7 +467,6 @@ def test_the_key_check_reads_the_key_store_once_per_round_not_once_per_keyless_c
 def test_the_key_check_starts_between_batches_of_posts_not_under_one(live, monkeypatch):
     """The key check's scan of every connection is the publisher's largest read: started under a
     batch of posts it held up the batch's last clients (issue 16: +100 ms at 1,000 subscribers)."""
-    import threading
 
     from tradowix_bot.server import live_fanout
 
@@ -460,7 +476,7 @@ def test_the_key_check_starts_between_batches_of_posts_not_under_one(live, monke
     publisher.subscriber_refresh_seconds = 0.01
     publisher.revalidate_seconds = 2.0  # due every 2 s; it may start 1 s early
     monkeypatch.setattr(live_fanout, "KEY_CHECK_EARLY_SECONDS", 1.0)
-    posting, release, check_waits = threading.Event(), threading.Event(), threading.Event()
+    posting, release = threading.Event(), threading.Event()
     plain_post_many, plain_scan = poster.post_many, connections.connections_and_subscriptions
     scans: list[bool] = []  # per key check: was a batch of posts in flight when it started?
     scanned = threading.Semaphore(0)
@@ -476,16 +492,9 @@ def test_the_key_check_starts_between_batches_of_posts_not_under_one(live, monke
         scanned.release()
         return plain_scan(between_pages)
 
-    class WatchedEvent(threading.Event):
-        def wait(self, timeout=None):
-            if not self.is_set():
-                check_waits.set()  # the key check found a batch in flight
-            return super().wait(timeout)
-
     poster.post_many = slow_post_many
     monkeypatch.setattr(connections, "connections_and_subscriptions", watched_scan)
-    publisher._not_posting = WatchedEvent()
-    publisher._not_posting.set()
+    not_posting = publisher._not_posting = WatchedEvent()
     publisher.start()
     try:
         assert scanned.acquire(timeout=10)  # the check at start
@@ -493,7 +502,7 @@ def test_the_key_check_starts_between_batches_of_posts_not_under_one(live, monke
         publisher.on_bar("BTCUSD-OTC", minute(0, 101.0), True)
         assert posting.wait(10)
         # when the batch ends while the check waits for it
-        assert check_waits.wait(10)
+        assert not_posting.waited_while_clear.wait(10)  # the key check found a batch in flight
         release.set()
         # then the check starts after the batch, not under it
         assert scanned.acquire(timeout=10)
@@ -506,7 +515,6 @@ def test_the_key_check_starts_between_batches_of_posts_not_under_one(live, monke
 def test_the_key_check_reads_page_by_page_letting_posts_go_first_until_it_is_due(live, monkeypatch):
     """Each page of the connections scan waits for a batch of posts in flight, but only until the
     check is due: a publisher that never stops posting still checks in time (the 20 s bound)."""
-    import threading
     import time
 
     from tradowix_bot.server import live_connections
@@ -519,15 +527,8 @@ def test_the_key_check_reads_page_by_page_letting_posts_go_first_until_it_is_due
         subscribe(f"kept{n}", 60, key_id=kept.key_id)
     subscribe("dropped", 60, key_id=dropped.key_id)
     keys.set_enabled(dropped.key_id, False)
-    waits: list[float] = []
-
-    class WatchedEvent(threading.Event):
-        def wait(self, timeout=None):
-            waits.append(timeout)
-            return super().wait(timeout)
-
-    publisher._not_posting = WatchedEvent()
-    publisher._not_posting.set()
+    not_posting = publisher._not_posting = WatchedEvent()
+    waits = not_posting.timeouts
     # when the check runs ahead of its due time
     publisher.revalidate(due=time.monotonic() + 30)
     # then it let posts go first before each page after the first, for at most the time left
